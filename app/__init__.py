@@ -1,0 +1,1 @@
+"""keyturn: zero-downtime rotation of third-party API keys."""

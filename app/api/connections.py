@@ -1,0 +1,5 @@
+"""Routes: connections (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Routes: identities (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

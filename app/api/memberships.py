@@ -1,0 +1,5 @@
+"""Routes: memberships (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

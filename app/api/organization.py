@@ -1,0 +1,5 @@
+"""Routes: organization (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Routes: projects (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Routes: rotations (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

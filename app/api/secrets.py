@@ -1,0 +1,5 @@
+"""Routes: secrets (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Routes: universal_auth (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,32 @@
+"""Turn Settings into the process-wide engine, keyring and admin token, failing with one clear line."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from app import crypto, db
+from app.config import Settings, install_settings, load_admin_token, load_root_keys
+
+log = logging.getLogger("keyturn")
+
+_admin_token: str | None = None
+
+
+def configure(settings: Settings) -> None:
+    global _admin_token
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    install_settings(settings)
+    crypto.install_keyring(crypto.Keyring(load_root_keys(settings)))
+    _admin_token = load_admin_token(settings)
+    db.install_engine(db.make_engine(settings.database_url))
+
+
+def is_admin_token(candidate: str) -> bool:
+    """Constant-time comparison against the configured admin token."""
+    if _admin_token is None:
+        return False
+    return hmac.compare_digest(candidate.encode(), _admin_token.encode())

@@ -1,0 +1,74 @@
+"""`keyturn serve | worker | migrate | openapi`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from app.config import ConfigError, get_settings
+
+
+def _serve(_args) -> None:
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                access_log=False)
+
+
+def _worker(_args) -> None:
+    from app.bootstrap import configure
+    from app.rotation.worker import Worker
+
+    settings = get_settings()
+    configure(settings)
+    worker = Worker(settings)
+    stopping = []
+
+    def _on_signal(signum, _frame):
+        logging.getLogger("keyturn.worker").info("signal %s: stopping", signum)
+        stopping.append(signum)
+        worker.request_stop() if hasattr(worker, "request_stop") else worker._stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    worker.run()
+
+
+def _migrate(_args) -> None:
+    from app.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    print("database is at the latest migration")
+
+
+def _openapi(args) -> None:
+    from app.openapi import write_openapi
+
+    path = write_openapi(args.output)
+    print(f"wrote {path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="keyturn", description="Zero-downtime API key rotation.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="serve the API (with the embedded worker unless KEYTURN_WORKER=off)")
+    commands.add_parser("worker", help="run the rotation worker alone")
+    commands.add_parser("migrate", help="apply database migrations")
+    openapi = commands.add_parser("openapi", help="write openapi/openapi.json from the app")
+    openapi.add_argument("--output", default=None)
+    args = parser.parse_args(argv)
+    handlers = {"serve": _serve, "worker": _worker, "migrate": _migrate, "openapi": _openapi}
+    try:
+        handlers[args.command](args)
+    except ConfigError as exc:
+        print(f"keyturn: configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

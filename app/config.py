@@ -1,0 +1,140 @@
+"""Settings, read from KEYTURN_* environment variables and validated at start-up."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger("keyturn.config")
+
+DATA_DIR = Path(".keyturn")
+PLACEHOLDER_TOKENS = {"changeme", "change-me", "admin", "password", "secret", "token", "test"}
+INTERVAL_UNIT_SECONDS = {"days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
+
+
+class ConfigError(Exception):
+    """A setting is unusable; the message is one line meant for the operator."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KEYTURN_", extra="ignore")
+
+    database_url: str = f"sqlite:///{DATA_DIR}/keyturn.db"
+    root_key: SecretStr | None = None
+    root_key_file: Path | None = None
+    admin_token: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    openrouter_base_url: str = "https://openrouter.ai/api/v1"
+    arouter_base_url: str = "https://api.arouter.ai"
+    worker: Literal["embedded", "off"] = "embedded"
+    worker_poll_seconds: float = Field(5.0, gt=0)
+    worker_concurrency: int = Field(4, ge=1, le=256)
+    lease_seconds: float = Field(60.0, gt=1)
+    rotation_interval_unit: Literal["days", "hours", "minutes", "seconds"] = "days"
+    http_timeout_seconds: float = Field(15.0, gt=0)
+    log_level: str = "INFO"
+
+    @field_validator("openrouter_base_url", "arouter_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def interval_unit_seconds(self) -> int:
+        return INTERVAL_UNIT_SECONDS[self.rotation_interval_unit]
+
+    @property
+    def data_dir(self) -> Path:
+        """Where generated keys live: beside the SQLite file, else ./.keyturn."""
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix) and ":memory:" not in self.database_url:
+            return Path(self.database_url[len(prefix):]).parent
+        return DATA_DIR
+
+
+def parse_root_keys(raw: str) -> list[tuple[str, bytes]]:
+    """Parse `kid:base64key,...` (or one bare base64 key, kid `k1`); the first entry encrypts."""
+    entries = [part.strip() for part in raw.split(",") if part.strip()]
+    if not entries:
+        raise ConfigError("KEYTURN_ROOT_KEY is empty")
+    keys: list[tuple[str, bytes]] = []
+    for entry in entries:
+        kid, sep, encoded = entry.partition(":")
+        if not sep:
+            kid, encoded = "k1", entry
+        try:
+            material = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError(f"root key {kid!r} is not valid base64") from None
+        if len(material) != 32:
+            raise ConfigError(f"root key {kid!r} must decode to 32 bytes, got {len(material)}")
+        if not kid or any(k == kid for k, _ in keys):
+            raise ConfigError(f"root key id {kid!r} is empty or repeated")
+        keys.append((kid, material))
+    return keys
+
+
+def _read_or_generate(path: Path, generate, what: str) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = generate()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    log.warning("No %s configured: generated one into %s (mode 0600). Keep this file safe.", what, path)
+    return value
+
+
+def load_root_keys(settings: Settings) -> list[tuple[str, bytes]]:
+    if settings.root_key is not None:
+        return parse_root_keys(settings.root_key.get_secret_value())
+    if settings.root_key_file is not None:
+        try:
+            return parse_root_keys(settings.root_key_file.read_text().strip())
+        except OSError as exc:
+            raise ConfigError(f"cannot read KEYTURN_ROOT_KEY_FILE: {exc.strerror}") from None
+    generated = _read_or_generate(
+        settings.data_dir / "root.key",
+        lambda: "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "root key",
+    )
+    return parse_root_keys(generated)
+
+
+def load_admin_token(settings: Settings) -> str:
+    if settings.admin_token is not None:
+        token = settings.admin_token.get_secret_value().strip()
+    else:
+        token = _read_or_generate(settings.data_dir / "admin-token", lambda: secrets.token_hex(32), "admin token")
+    if len(token) < 32 or token.lower() in PLACEHOLDER_TOKENS:
+        raise ConfigError("KEYTURN_ADMIN_TOKEN must be a random string of at least 32 characters")
+    return token
+
+
+_installed: Settings | None = None
+
+
+def install_settings(settings: Settings) -> None:
+    """Make these the process-wide settings (start-up and tests); otherwise they come from the environment."""
+    global _installed
+    _installed = settings
+
+
+def get_settings() -> Settings:
+    return _installed if _installed is not None else _from_environment()
+
+
+@lru_cache
+def _from_environment() -> Settings:
+    return Settings()

@@ -1,0 +1,72 @@
+"""Domain errors. Each carries its HTTP status and Infisical error name; one handler renders them.
+
+This module imports nothing from app, so every layer may raise these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AppError(Exception):
+    status_code = 500
+    error = "InternalServerError"
+
+    def __init__(self, message: Any = "Something went wrong", *, details: list | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        body = {"statusCode": self.status_code, "message": self.message, "error": self.error}
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+class BadRequest(AppError):
+    status_code = 400
+    error = "BadRequest"
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    error = "UnauthorizedError"
+
+
+class PermissionDenied(AppError):
+    status_code = 403
+    error = "PermissionDenied"
+
+
+class ForbiddenIp(AppError):
+    status_code = 403
+    error = "ForbiddenError"
+
+
+class NotFound(AppError):
+    status_code = 404
+    error = "NotFound"
+
+
+class ValidationFailure(AppError):
+    """`message` is the list of issues: [{code, message, path}]."""
+
+    status_code = 422
+    error = "ValidationFailure"
+
+    @classmethod
+    def one(cls, path: list, message: str, code: str = "custom") -> "ValidationFailure":
+        return cls([{"code": code, "message": message, "path": path}])
+
+
+class RateLimited(AppError):
+    status_code = 429
+    error = "RateLimitExceeded"
+
+
+class ProviderFailure(AppError):
+    """A provider failure surfaced by a manual rotation (keyturn §14b)."""
+
+    status_code = 502
+    error = "ProviderError"

@@ -1,0 +1,77 @@
+"""create_app(): routers, error handlers and the embedded worker."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api import (
+    audit,
+    connections,
+    identities,
+    memberships,
+    organization,
+    projects,
+    rotations,
+    secrets,
+    status,
+    universal_auth,
+)
+from app.api.errors import install_error_handlers
+from app.api.request_context import RequestContextMiddleware, RequestIdFilter
+from app.config import Settings, get_settings
+
+log = logging.getLogger("keyturn")
+
+ROUTERS = [
+    status.router,
+    organization.router,
+    projects.router,
+    connections.router,
+    rotations.router,
+    secrets.router,
+    identities.router,
+    universal_auth.router,
+    memberships.router,
+    audit.router,
+]
+
+
+def create_app(settings: Settings | None = None, *, configure: bool = True) -> FastAPI:
+    """Build the app. `configure=False` skips engine/keyring set-up (for generating the OpenAPI document)."""
+    settings = settings or get_settings()
+    if configure:
+        from app.bootstrap import configure as configure_process
+
+        configure_process(settings)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(RequestIdFilter())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        worker = None
+        if configure and settings.worker == "embedded":
+            from app.rotation.worker import Worker
+
+            worker = Worker(settings)
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    app = FastAPI(
+        title="keyturn",
+        version="0.1.0",
+        description="Zero-downtime rotation of third-party API keys, served over Infisical's secrets API.",
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(RequestContextMiddleware)
+    return app

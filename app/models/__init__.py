@@ -1,0 +1,18 @@
+"""SQLModel tables. Import every table here so Alembic and metadata see the whole schema."""
+
+from app.models.connection import AppConnection
+from app.models.credential import CredentialState, RotationCredential
+from app.models.project import Environment, Organization, Project
+from app.models.rotation import SecretRotation
+from app.models.secret import Secret
+
+__all__ = [
+    "AppConnection",
+    "CredentialState",
+    "Environment",
+    "Organization",
+    "Project",
+    "RotationCredential",
+    "Secret",
+    "SecretRotation",
+]

@@ -1,0 +1,54 @@
+"""Every key minted for a rotation: the intent record, the credential history and the revocation queue.
+
+One row per generation. It is written before the provider is called (state `pending`), holds the key
+id and encrypted key as soon as the provider answers, and stays queued in `revoking` until the provider
+confirms the key is gone. Rows that still need work outlive their rotation, so `rotation_id` has no
+foreign key; `connection_id` does, which stops a connection being deleted while its key is still needed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.models.base import created_field, id_field
+
+
+class CredentialState(StrEnum):
+    PENDING = "pending"  # intent recorded, mint outcome unknown
+    MINTED = "minted"  # exists at the provider, not yet published
+    ACTIVE = "active"  # published now
+    INACTIVE = "inactive"  # published before, still valid
+    REVOKING = "revoking"  # revocation queued or failing
+    REVOKED = "revoked"  # the provider confirmed it is gone (404 included)
+    ABANDONED = "abandoned"  # the intent closed with no key at the provider
+
+
+# States whose row still needs work at the provider; they block deleting the connection.
+OPEN_STATES = (CredentialState.PENDING, CredentialState.MINTED, CredentialState.REVOKING)
+
+
+class RotationCredential(SQLModel, table=True):
+    __tablename__ = "rotation_credential"
+    __table_args__ = (UniqueConstraint("rotation_id", "generation"),)
+
+    id: str = id_field()
+    rotation_id: str = Field(max_length=36, index=True)
+    connection_id: str = Field(foreign_key="app_connection.id", index=True, max_length=36)
+    provider: str = Field(max_length=32)
+    generation: int
+    key_name: str = Field(max_length=255)
+    key_id: str | None = Field(default=None, max_length=255)
+    # Keyring token bound to (rotation_credential, encrypted_key, id). Null when the plaintext was never seen.
+    encrypted_key: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    state: str = Field(default=CredentialState.PENDING, max_length=16, index=True)
+    slot: int | None = None
+    created_at: datetime = created_field()
+    published_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_error: str | None = Field(default=None, max_length=1024)
+    revoke_attempts: int = 0
+    revoke_not_before: datetime | None = None

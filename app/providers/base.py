@@ -1,0 +1,68 @@
+"""The provider interface. A provider only talks to its upstream key API.
+
+Providers know HTTP and their wire format, nothing else: no database, no settings, no crypto, no
+FastAPI. They take an httpx.Client, a base URL and plaintext credentials, return plain data, and raise
+ProviderError. They never retry or sleep: retry policy belongs to app.rotation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import httpx
+
+
+class ProviderError(Exception):
+    """A provider call failed.
+
+    `retryable`: a later retry may succeed (429, 5xx, network). `ambiguous`: the call may have taken
+    effect even though it failed (a timeout or 5xx on a create), so the outcome must be reconciled.
+    `retry_after`: seconds the provider asked us to wait, if it said. `status`: the HTTP status, if any.
+    The message never contains key material.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
+                 ambiguous: bool = False, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.retryable = retryable
+        self.ambiguous = ambiguous
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class MintedKey:
+    key_id: str
+    api_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ListedKey:
+    key_id: str
+    name: str
+    created_at: datetime | None
+    disabled: bool = False
+
+
+class Provider(Protocol):
+    app: str  # the app-connection slug, e.g. "open-router"
+    rotation_type: str  # the rotation type slug, e.g. "open-router-api-key"
+
+    def validate_connection(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> None:
+        """Raise ProviderError unless the management credentials work."""
+
+    def mint(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], *, name: str,
+             parameters: dict[str, Any]) -> MintedKey:
+        """Create one key named `name`. Never retried blindly by the caller."""
+
+    def verify(self, client: httpx.Client, base_url: str, api_key: str) -> None:
+        """Raise ProviderError unless `api_key` itself works."""
+
+    def revoke(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> None:
+        """Delete a key; an unknown key (404) counts as revoked."""
+
+    def list_keys(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> list[ListedKey]:
+        """Every key the management credentials can see, all pages, disabled ones included."""

@@ -1,0 +1,67 @@
+"""Field rules shared by request schemas (rotation spec §1.4, identity spec §2.4)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator
+
+SLUG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def slug_rule(field: str, min_len: int = 1, max_len: int = 64):
+    """A validator for Infisical's slug rule with its exact messages; `field` is the name used in them."""
+
+    def check(value: str) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"{field} field must be a string")
+        value = value.strip()
+        if len(value) < min_len:
+            raise ValueError(f"{field} field must be at least {min_len} lowercase character{'s' if min_len > 1 else ''}")
+        if len(value) > max_len:
+            raise ValueError(f"{field} field must be at most {max_len} lowercase characters")
+        if not SLUG_RE.match(value):
+            raise ValueError(f"{field} field can only contain lowercase letters, numbers, and hyphens")
+        return value
+
+    return BeforeValidator(check)
+
+
+def normalise_secret_path(value: str) -> str:
+    """Trim, require at least one character, add a leading `/`, drop one trailing `/` (not from root)."""
+    if not isinstance(value, str):
+        raise ValueError("Secret path must be a string")
+    value = value.strip()
+    if not value:
+        raise ValueError("Secret path required")
+    if not value.startswith("/"):
+        value = "/" + value
+    if len(value) > 1 and value.endswith("/"):
+        value = value[:-1]
+    if "//" in value or len(value) > 1024:
+        raise ValueError("Secret path is not valid")
+    return value
+
+
+def _secret_name(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("Secret name required")
+    if ":" in value or "/" in value:
+        raise ValueError("Secret name cannot contain colon or forward slash.")
+    if len(value) > 256:
+        raise ValueError("Secret name must be 256 characters or fewer")
+    return value
+
+
+def _trimmed_nonempty(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("Required")
+    return value
+
+
+SecretPath = Annotated[str, BeforeValidator(normalise_secret_path)]
+SecretName = Annotated[str, AfterValidator(_secret_name)]
+TrimmedStr = Annotated[str, AfterValidator(_trimmed_nonempty)]

@@ -1,0 +1,162 @@
+"""Shared fixtures: a migrated database (SQLite, and PostgreSQL when configured), the app, clients,
+and the OpenRouter emulator.
+
+PostgreSQL tests use KEYTURN_TEST_POSTGRES_URL. Without it they skip with a visible reason, unless
+KEYTURN_TEST_POSTGRES_REQUIRED=1 (set by .ci/run), in which case they fail.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app.config import Settings
+from app.db import normalise_url
+from app.migrate import upgrade
+from tests.emulators.openrouter import OpenRouterEmulator
+
+ROOT_KEY = "k1:" + base64.b64encode(b"\x01" * 32).decode()
+ADMIN_TOKEN = "test-admin-token-" + "a" * 40
+POSTGRES_URL_ENV = "KEYTURN_TEST_POSTGRES_URL"
+POSTGRES_REQUIRED = os.environ.get("KEYTURN_TEST_POSTGRES_REQUIRED") == "1"
+
+
+# --- databases -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test session, dropped at the end."""
+    base = os.environ.get(POSTGRES_URL_ENV)
+    if not base:
+        if POSTGRES_REQUIRED:
+            pytest.fail(f"{POSTGRES_URL_ENV} is not set but PostgreSQL tests are required")
+        pytest.skip(f"PostgreSQL tests skipped: set {POSTGRES_URL_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+    base_url = make_url(normalise_url(base))
+    name = f"keyturn_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001
+        if POSTGRES_REQUIRED:
+            pytest.fail(f"PostgreSQL at {base_url.host}:{base_url.port} is required but unusable: {type(exc).__name__}")
+        pytest.skip(f"PostgreSQL unreachable at {base_url.host}:{base_url.port}: {type(exc).__name__}")
+    url = base_url.set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def truncate_all(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        tables = conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
+        )).scalars().all()
+        if tables:
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path) -> str:
+    """Every test that touches the database runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "keyturn.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("postgres_database")
+    truncate_all(url)
+    return url
+
+
+# --- provider emulators ----------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def openrouter_server() -> Iterator[OpenRouterEmulator]:
+    emulator = OpenRouterEmulator()
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def openrouter(openrouter_server) -> OpenRouterEmulator:
+    """The OpenRouter emulator, emptied of keys and faults for each test."""
+    openrouter_server.reset()
+    return openrouter_server
+
+
+# --- the app ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def settings(db_url, openrouter, tmp_path) -> Settings:
+    return Settings(
+        database_url=db_url,
+        root_key=ROOT_KEY,
+        admin_token=ADMIN_TOKEN,
+        worker="off",
+        openrouter_base_url=openrouter.base_url,
+        http_timeout_seconds=2.0,
+        rotation_interval_unit="days",
+    )
+
+
+@pytest.fixture
+def app(settings):
+    from app.main import create_app
+
+    application = create_app(settings)
+    yield application
+    from app import db
+
+    db.engine().dispose()
+
+
+@pytest.fixture
+def anon_client(app) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def client(anon_client) -> TestClient:
+    """Authenticated as the admin token."""
+    anon_client.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+    return anon_client
+
+
+@pytest.fixture
+def project(client) -> dict:
+    response = client.post("/api/v1/projects", json={"projectName": "billing", "slug": "billing-app"})
+    assert response.status_code == 200, response.text
+    return response.json()["project"]
+
+
+@pytest.fixture
+def connection(client, openrouter, project) -> dict:
+    """An OpenRouter connection holding a valid management key at the emulator."""
+    management_key = openrouter.create_management_key()
+    response = client.post("/api/v1/app-connections/open-router", json={
+        "name": "my-open-router-connection", "method": "api-key", "projectId": project["id"],
+        "credentials": {"apiKey": management_key},
+    })
+    assert response.status_code == 200, response.text
+    return response.json()["appConnection"]
