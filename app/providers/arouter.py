@@ -1,0 +1,257 @@
+"""ARouter's key API (`/v1/keys`, verification by `/v1/models`), spoken over a caller-supplied httpx.Client.
+
+Wire contract: shared/spec/arouter-keys-api.md §1–5, parsed leniently per §6 because public ARouter
+material shows other shapes (`data.hash`, `raw_key`, lists under `keys`, `limit`). Paths and the limit
+field are constructor options so the OpenRouter-like variant is one instance away. This module never
+retries or sleeps: ProviderError says whether a retry could help and whether a failed create may
+still have made a key.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from app.providers.base import ListedKey, MintedKey, ProviderError
+from app.providers.openrouter import retry_after_seconds
+
+MAX_PAGES = 1000  # a provider that hands back endless tokens must not loop us forever
+_MAX_MESSAGE = 300
+# Anything that looks like a key or a bearer token is cut from provider text before it reaches a message.
+_SECRETISH = re.compile(r"(lr_[A-Za-z0-9]+_[A-Za-z0-9]{6,}|sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+|[A-Fa-f0-9]{40,})")
+_NEXT_TOKEN_FIELDS = ("next_page_token", "nextPageToken", "next_cursor", "nextCursor")
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol,
+               httpx.InvalidURL)
+
+
+# --- lenient parsing ---------------------------------------------------------------------------
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _first_str(*candidates: Any) -> str | None:
+    return next((c for c in candidates if isinstance(c, str) and c), None)
+
+
+def _minted_fields(payload: Any) -> tuple[str | None, str | None]:
+    """(key id, plaintext key) from a create response: top-level `id`/`key`, or `data.*`, or `hash`/`raw_key`."""
+    if not isinstance(payload, dict):
+        return None, None
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    key_id = _first_str(payload.get("id"), data.get("id"), payload.get("hash"), data.get("hash"))
+    api_key = _first_str(payload.get("key"), payload.get("raw_key"), data.get("key"), data.get("raw_key"))
+    return key_id, api_key
+
+
+def _list_items(payload: Any) -> list | None:
+    """The keys of one list page: under `data`, or `keys`, or a bare array."""
+    if isinstance(payload, list):
+        return payload
+    if isinstance(payload, dict):
+        for field in ("data", "keys"):
+            if isinstance(payload.get(field), list):
+                return payload[field]
+    return None
+
+
+def _next_token(payload: Any) -> str | None:
+    if not isinstance(payload, dict):
+        return None
+    places = [payload] + [payload[k] for k in ("pagination", "meta") if isinstance(payload.get(k), dict)]
+    return next((t for p in places for f in _NEXT_TOKEN_FIELDS if (t := _first_str(p.get(f)))), None)
+
+
+def _listed(item: Any) -> ListedKey | None:
+    if not isinstance(item, dict):
+        return None
+    key_id = _first_str(item.get("id"), item.get("hash"))
+    if key_id is None:
+        return None
+    return ListedKey(key_id=key_id, name=item.get("name") if isinstance(item.get("name"), str) else "",
+                     created_at=_parse_time(item.get("created_at")), disabled=item.get("disabled") is True)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+def _redact(text: str) -> str:
+    return _SECRETISH.sub("[redacted]", text).strip()[:_MAX_MESSAGE]
+
+
+def _error_detail(response: httpx.Response) -> tuple[str, str | None]:
+    """(message, code): `error.message`, then `message`; `code` may be a string or an integer."""
+    body = _json(response)
+    message, code = None, None
+    if isinstance(body, dict):
+        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        message = _first_str(error.get("message"), body.get("message"),
+                             body.get("error") if isinstance(body.get("error"), str) else None)
+        raw_code = error.get("code", body.get("code"))
+        code = str(raw_code) if isinstance(raw_code, str | int) and not isinstance(raw_code, bool) else None
+    return (_redact(message) if message else f"HTTP {response.status_code}"), code
+
+
+def _status_error(prefix: str, response: httpx.Response, *, on_create: bool = False) -> ProviderError:
+    status = response.status_code
+    message, code = _error_detail(response)
+    server_side = status >= 500 or status == 408
+    # An exhausted quota will not come back by waiting a few seconds; a rate limit will.
+    retryable = server_side or (status == 429 and code != "quota_exceeded")
+    return ProviderError(f"{prefix}: {message}", status=status, retryable=retryable,
+                         ambiguous=on_create and server_side,
+                         retry_after=retry_after_seconds(response.headers) if status == 429 or server_side else None)
+
+
+def _network_error(prefix: str, exc: httpx.HTTPError, *, on_create: bool = False) -> ProviderError:
+    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+    return ProviderError(f"{prefix}: request to ARouter {kind} ({type(exc).__name__})", retryable=True,
+                         ambiguous=on_create and not isinstance(exc, _NEVER_SENT))
+
+
+def _headers(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}", "Accept": "application/json"}
+
+
+def _admin_key(credentials: dict[str, Any]) -> str:
+    key = credentials.get("apiKey") if isinstance(credentials, dict) else None
+    if not isinstance(key, str) or not key.strip():
+        raise ProviderError("ARouter connection has no API key")
+    return key.strip()
+
+
+def _param(parameters: dict[str, Any], camel: str, snake: str) -> Any:
+    value = (parameters or {}).get(camel)
+    return (parameters or {}).get(snake) if value is None else value
+
+
+class ARouterProvider:
+    app = "arouter"
+    rotation_type = "arouter-api-key"
+
+    def __init__(self, *, keys_path: str = "/v1/keys", models_path: str = "/v1/models",
+                 limit_field: str = "spending_limit"):
+        self.keys_path = keys_path
+        self.models_path = models_path
+        self.limit_field = limit_field  # "spending_limit" (seed) or "limit" (variant); never both
+
+    def url(self, base_url: str, path: str) -> str:
+        """`base_url` + `path`, tolerating a base URL that already ends in the path's version prefix."""
+        base = base_url.rstrip("/")
+        for prefix in ("/api/v1", "/v1"):
+            if base.endswith(prefix) and path.startswith(prefix + "/"):
+                return base[: -len(prefix)] + path
+        return base + path
+
+    def create_body(self, name: str, parameters: dict[str, Any]) -> dict[str, Any]:
+        """`name`, plus `allowed_providers` and the spending limit only when they are set."""
+        body: dict[str, Any] = {"name": name}
+        providers = _param(parameters, "allowedProviders", "allowed_providers")
+        if providers is not None:
+            body["allowed_providers"] = list(providers)
+        limit = _param(parameters, "spendingLimit", "spending_limit")
+        if limit is not None:
+            body[self.limit_field] = limit
+        return body
+
+    def validate_connection(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> None:
+        prefix = "Failed to validate ARouter connection"
+        try:
+            response = client.get(self.url(base_url, self.keys_path), headers=_headers(_admin_key(credentials)))
+        except httpx.HTTPError as exc:
+            raise _network_error(prefix, exc) from None
+        if response.status_code != 200:
+            raise _status_error(prefix, response)
+        if _list_items(_json(response)) is None:
+            raise ProviderError(f"{prefix}: response holds no list of keys", status=200)
+
+    def mint(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], *, name: str,
+             parameters: dict[str, Any]) -> MintedKey:
+        prefix = "Failed to create ARouter API key"
+        body = self.create_body(name or (parameters or {}).get("name"), parameters)
+        try:
+            response = client.post(self.url(base_url, self.keys_path), headers=_headers(_admin_key(credentials)),
+                                   json=body)
+        except httpx.HTTPError as exc:
+            raise _network_error(prefix, exc, on_create=True) from None
+        if response.status_code not in (200, 201):
+            if 200 <= response.status_code < 300:
+                # It says it worked, but not in a way we can read: a key may exist, reconcile it.
+                raise ProviderError(f"{prefix}: unexpected status {response.status_code}",
+                                    status=response.status_code, ambiguous=True)
+            raise _status_error(prefix, response, on_create=True)
+        key_id, api_key = _minted_fields(_json(response))
+        if key_id is None or api_key is None:
+            raise ProviderError("Invalid response from ARouter: missing 'key' or 'id'.",
+                                status=response.status_code, ambiguous=True)
+        return MintedKey(key_id=key_id, api_key=api_key)
+
+    def verify(self, client: httpx.Client, base_url: str, api_key: str) -> None:
+        prefix = "ARouter API key verification failed"
+        try:
+            response = client.get(self.url(base_url, self.models_path), headers=_headers(api_key))
+        except httpx.HTTPError as exc:
+            raise _network_error(prefix, exc) from None
+        if not 200 <= response.status_code < 300:
+            raise _status_error(prefix, response)
+
+    def revoke(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> None:
+        prefix = "Failed to delete ARouter API key"
+        url = self.url(base_url, f"{self.keys_path}/{quote(key_id, safe='')}")
+        try:
+            response = client.delete(url, headers=_headers(_admin_key(credentials)))
+        except httpx.HTTPError as exc:
+            raise _network_error(prefix, exc) from None
+        if response.status_code == 404 or 200 <= response.status_code < 300:
+            return  # 200, 202, 204 with or without a body; an unknown key is a revoked key
+        raise _status_error(prefix, response)
+
+    def list_keys(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> list[ListedKey]:
+        prefix = "Failed to list ARouter API keys"
+        headers = _headers(_admin_key(credentials))
+        seen: dict[str, ListedKey] = {}
+        token: str | None = None
+        tokens: set[str] = set()
+        for _ in range(MAX_PAGES):
+            try:
+                response = client.get(self.url(base_url, self.keys_path), headers=headers,
+                                      params={"page_token": token} if token else None)
+            except httpx.HTTPError as exc:
+                raise _network_error(prefix, exc) from None
+            if response.status_code != 200:
+                raise _status_error(prefix, response)
+            payload = _json(response)
+            items = _list_items(payload)
+            if items is None:
+                raise ProviderError(f"{prefix}: response holds no list of keys", status=200, retryable=True)
+            for listed in filter(None, map(_listed, items)):
+                seen.setdefault(listed.key_id, listed)  # pages can shift mid-scan; first sighting wins
+            token = _next_token(payload)
+            if token is None:
+                return list(seen.values())
+            if token in tokens:
+                # An incomplete list could hide a key from reconciliation; fail and let the caller retry.
+                raise ProviderError(f"{prefix}: pagination token repeated", status=200, retryable=True)
+            tokens.add(token)
+        raise ProviderError(f"{prefix}: more than {MAX_PAGES} pages", status=200, retryable=True)
+
+
+provider = ARouterProvider()
+# The public OpenRouter-like variant (spec §6), for deployments whose ARouter speaks it.
+openrouter_like = ARouterProvider(keys_path="/api/v1/keys", limit_field="limit")
