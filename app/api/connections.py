@@ -1,5 +1,137 @@
-"""Routes: connections (being built)."""
+"""C1–C9: app connections (rotation spec §2.2, §4). One router per app in the provider registry, so a new
+provider needs only a registry entry.
 
-from fastapi import APIRouter
+No `from __future__ import annotations` here: the per-app body types are local to `app_router`, and
+FastAPI must see them as real objects, not strings.
+"""
 
-router = APIRouter()
+import uuid
+
+from fastapi import APIRouter, Body, Query
+
+from app.api.deps import CurrentPrincipal, SessionDep
+from app.auth.permissions import can, require
+from app.auth.principal import Principal
+from app.models import AppConnection
+from app.providers import registry
+from app.providers.registry import App
+from app.schemas.connections import (
+    app_option,
+    available_public,
+    connection_public,
+    create_schema,
+    update_schema,
+)
+from app.services import connections as service
+from app.services import organization
+from app.services.projects import get_project
+
+SUBJECT = "app-connections"
+PREFIX = "/api/v1/app-connections"
+
+
+def require_on(principal: Principal, action: str, connection: AppConnection) -> None:
+    """Project-scoped connections follow the project's roles; organisation-scoped ones (no project) are
+    management plane, which the permission module answers with its admin-only refusal."""
+    require(principal, action, SUBJECT, project_id=connection.project_id, connectionId=connection.id)
+
+
+def may(principal: Principal, action: str, connection: AppConnection, *, project_id: str | None = None) -> bool:
+    """For lists: filter instead of refusing. A project admin may `connect` an organisation-scoped
+    connection for its own project (identity spec §10, decided), so `project_id` stands in for it."""
+    scope = connection.project_id
+    if scope is None and action == "connect":
+        scope = project_id
+    return can(principal, action, SUBJECT, project_id=scope, connectionId=connection.id)
+
+
+def _readable(session, principal, *, app, project_id):
+    if project_id is not None:
+        get_project(session, project_id)  # 404 for an unknown project
+    return [c for c in service.list_connections(session, app=app, project_id=project_id)
+            if may(principal, "read", c)]
+
+
+def app_router(app: App) -> APIRouter:
+    """C3–C9 for one app, under /api/v1/app-connections/{app.slug}."""
+    router = APIRouter(prefix=f"{PREFIX}/{app.slug}", tags=["app-connections"])
+    name = app.name.replace(" ", "")
+    CreateBody = create_schema(app.name, app.methods)
+    UpdateBody = update_schema(app.name)
+
+    @router.get("", operation_id=f"list{name}Connections")
+    def list_connections(session: SessionDep, principal: CurrentPrincipal, projectId: str | None = Query(None)) -> dict:
+        org_id = organization.org_id(session)
+        items = _readable(session, principal, app=app, project_id=projectId)
+        return {"appConnections": [connection_public(c, org_id) for c in items]}
+
+    @router.get("/available", operation_id=f"listAvailable{name}Connections")
+    def list_available(session: SessionDep, principal: CurrentPrincipal, projectId: str | None = Query(None)) -> dict:
+        org_id = organization.org_id(session)
+        if projectId is not None:
+            get_project(session, projectId)
+        items = [c for c in service.list_connectable(session, app=app, project_id=projectId)
+                 if may(principal, "connect", c, project_id=projectId)]
+        return {"appConnections": [available_public(c, org_id) for c in items]}
+
+    @router.get("/connection-name/{connectionName}", operation_id=f"get{name}ConnectionByName")
+    def get_by_name(connectionName: str, session: SessionDep, principal: CurrentPrincipal,
+                    projectId: str | None = Query(None)) -> dict:
+        org_id = organization.org_id(session)
+        connection = service.get_by_name(session, app, connectionName, project_id=projectId)
+        require_on(principal, "read", connection)
+        return {"appConnection": connection_public(connection, org_id)}
+
+    @router.get("/{connectionId}", operation_id=f"get{name}Connection")
+    def get_connection(connectionId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> dict:
+        org_id = organization.org_id(session)
+        connection = service.get_app_connection(session, app, str(connectionId))
+        require_on(principal, "read", connection)
+        return {"appConnection": connection_public(connection, org_id)}
+
+    @router.post("", operation_id=f"create{name}Connection")
+    def create_connection(body: CreateBody, session: SessionDep, principal: CurrentPrincipal) -> dict:
+        org_id = organization.org_id(session)
+        project_id = get_project(session, body.projectId).id if body.projectId is not None else None
+        require(principal, "create", SUBJECT, project_id=project_id)
+        connection = service.create_connection(session, app, body=body)
+        return {"appConnection": connection_public(connection, org_id)}
+
+    @router.patch("/{connectionId}", operation_id=f"update{name}Connection")
+    def update_connection(connectionId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal,
+                          body: UpdateBody | None = Body(None)) -> dict:
+        org_id = organization.org_id(session)
+        connection = service.get_app_connection(session, app, str(connectionId))
+        require_on(principal, "edit", connection)
+        connection = service.update_connection(session, app, connection, body=body or UpdateBody())
+        return {"appConnection": connection_public(connection, org_id)}
+
+    @router.delete("/{connectionId}", operation_id=f"delete{name}Connection")
+    def delete_connection(connectionId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> dict:
+        org_id = organization.org_id(session)
+        connection = service.get_app_connection(session, app, str(connectionId))
+        require_on(principal, "delete", connection)
+        connection = service.delete_connection(session, connection)
+        return {"appConnection": connection_public(connection, org_id)}
+
+    return router
+
+
+router = APIRouter(tags=["app-connections"])
+
+
+@router.get(f"{PREFIX}/options", operation_id="listAppConnectionOptions")
+def list_options(principal: CurrentPrincipal) -> dict:
+    options = [app_option(a.name, a.slug, a.methods) for a in registry.APPS.values()]
+    return {"appConnectionOptions": sorted(options, key=lambda o: o["name"])}
+
+
+@router.get(PREFIX, operation_id="listAppConnections")
+def list_all(session: SessionDep, principal: CurrentPrincipal, projectId: str | None = Query(None)) -> dict:
+    org_id = organization.org_id(session)
+    items = _readable(session, principal, app=None, project_id=projectId)
+    return {"appConnections": [connection_public(c, org_id) for c in items]}
+
+
+for _app in registry.APPS.values():
+    router.include_router(app_router(_app))

@@ -43,7 +43,10 @@ def validation_issues(errors: list[dict]) -> list[dict]:
         message = err.get("msg", "Invalid input")
         if message.startswith("Value error, "):
             message = message[len("Value error, "):]
-        issues.append({"code": err.get("type", "custom"), "message": message, "path": loc})
+        code = err.get("type", "custom")
+        if code == "missing":  # Infisical's (zod's) wording for an absent required field
+            code, message = "invalid_type", "Required"
+        issues.append({"code": code, "message": message, "path": loc})
     return issues
 
 

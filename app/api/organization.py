@@ -1,5 +1,27 @@
-"""Routes: organization (being built)."""
+"""O1, O2: the single organisation (identity spec §3.3). Admin token only."""
+
+from __future__ import annotations
+
+import uuid
 
 from fastapi import APIRouter
 
-router = APIRouter()
+from app.api.deps import CurrentPrincipal, SessionDep
+from app.auth.permissions import require_admin
+from app.services import organization as service
+
+router = APIRouter(tags=["organization"])
+
+
+@router.get("/api/v1/organization", operation_id="listOrganizations")
+def list_organizations(session: SessionDep, principal: CurrentPrincipal) -> dict:
+    require_admin(principal, "read", "organization")
+    org = service.get_organization(session)
+    return {"organizations": [service.organization_public(org, membership=True)]}
+
+
+@router.get("/api/v1/organization/{organizationId}", operation_id="getOrganization")
+def get_organization(organizationId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> dict:
+    require_admin(principal, "read", "organization")
+    org = service.find_organization(session, str(organizationId))
+    return {"organization": service.organization_public(org, membership=False)}

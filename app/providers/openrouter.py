@@ -1,0 +1,226 @@
+"""OpenRouter's key-management API (`/keys`, `/key`), spoken over a caller-supplied httpx.Client.
+
+Wire contract: shared/spec/openrouter-keys-api.md. This module never retries or sleeps: it reports, in
+ProviderError, whether a retry could help and whether a failed create may still have made a key.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from app.providers.base import ListedKey, MintedKey, ProviderError
+
+PAGE_SIZE = 100
+MAX_PAGES = 1000  # a provider that ignores `offset` must not loop us forever
+_MAX_MESSAGE = 300
+# Anything that looks like a key or a bearer token is cut from provider text before it reaches a message.
+_SECRETISH = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+|[A-Fa-f0-9]{40,})")
+
+
+def retry_after_seconds(headers: httpx.Headers, *, now: datetime | None = None) -> float | None:
+    """`retry-after-ms`, else `Retry-After` as seconds or an HTTP date; None when absent or unreadable."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            value = float(raw_ms) / 1000.0
+            if value >= 0:
+                return value
+        except ValueError:
+            pass
+    raw = (headers.get("retry-after") or "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+        return value if value >= 0 else None
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+def _redact(text: str) -> str:
+    text = _SECRETISH.sub("[redacted]", text).strip()
+    return text[:_MAX_MESSAGE]
+
+
+def _error_text(response: httpx.Response) -> str:
+    """OpenRouter's `error.message`, or a short fallback naming the status."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str) and error["message"].strip():
+            return _redact(error["message"])
+        if isinstance(body.get("message"), str) and body["message"].strip():
+            return _redact(body["message"])
+    return f"HTTP {response.status_code}"
+
+
+def _status_error(prefix: str, response: httpx.Response, *, on_create: bool = False) -> ProviderError:
+    status = response.status_code
+    retryable = status == 429 or status >= 500
+    return ProviderError(
+        f"{prefix}: {_error_text(response)}",
+        status=status,
+        retryable=retryable,
+        ambiguous=on_create and status >= 500,
+        retry_after=retry_after_seconds(response.headers) if retryable else None,
+    )
+
+
+def _network_error(prefix: str, exc: httpx.HTTPError, *, on_create: bool = False) -> ProviderError:
+    # Before the request left us (connect failures, pool waits) nothing can have happened upstream.
+    never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
+                                  httpx.UnsupportedProtocol, httpx.InvalidURL))
+    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+    return ProviderError(
+        f"{prefix}: request to OpenRouter {kind} ({type(exc).__name__})",
+        retryable=True,
+        ambiguous=on_create and not never_sent,
+    )
+
+
+def _json_object(response: httpx.Response) -> dict | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _headers(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}", "Accept": "application/json"}
+
+
+def _management_key(credentials: dict[str, Any]) -> str:
+    key = credentials.get("apiKey") if isinstance(credentials, dict) else None
+    if not isinstance(key, str) or not key.strip():
+        raise ProviderError("OpenRouter connection has no API key")
+    return key.strip()
+
+
+def create_body(name: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """The POST /keys body: `name`, plus each optional limit field only when it is set."""
+    body: dict[str, Any] = {"name": name}
+    for ours, theirs in (("limit", "limit"), ("limitReset", "limit_reset"),
+                         ("includeByokInLimit", "include_byok_in_limit")):
+        value = (parameters or {}).get(ours)
+        if value is not None:
+            body[theirs] = value
+    return body
+
+
+class OpenRouterProvider:
+    app = "open-router"
+    rotation_type = "open-router-api-key"
+
+    def validate_connection(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> None:
+        prefix = "Failed to validate OpenRouter connection"
+        try:
+            response = client.get(f"{base_url}/keys", headers=_headers(_management_key(credentials)))
+        except httpx.HTTPError as exc:
+            raise _network_error(prefix, exc) from None
+        if response.status_code != 200:
+            raise _status_error(prefix, response)
+        if _json_object(response) is None:
+            raise ProviderError(f"{prefix}: response is not a JSON object", status=200)
+
+    def mint(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], *, name: str,
+             parameters: dict[str, Any]) -> MintedKey:
+        prefix = "Failed to create OpenRouter API key"
+        body = create_body(name or (parameters or {}).get("name"), parameters)
+        try:
+            response = client.post(f"{base_url}/keys", headers=_headers(_management_key(credentials)), json=body)
+        except httpx.HTTPError as exc:
+            raise _network_error(prefix, exc, on_create=True) from None
+        if response.status_code != 201:
+            if 200 <= response.status_code < 300:
+                # The provider says it worked but not in the agreed way: a key may exist, reconcile it.
+                raise ProviderError(f"{prefix}: unexpected status {response.status_code}",
+                                    status=response.status_code, ambiguous=True)
+            raise _status_error(prefix, response, on_create=True)
+        payload = _json_object(response) or {}
+        data = payload.get("data")
+        key = payload.get("key")
+        key_hash = data.get("hash") if isinstance(data, dict) else None
+        if not (isinstance(key, str) and key and isinstance(key_hash, str) and key_hash):
+            raise ProviderError("Invalid response from OpenRouter: missing 'key' or 'hash'.",
+                                status=201, ambiguous=True)
+        return MintedKey(key_id=key_hash, api_key=key)
+
+    def verify(self, client: httpx.Client, base_url: str, api_key: str) -> None:
+        prefix = "OpenRouter API key verification failed"
+        try:
+            response = client.get(f"{base_url}/key", headers=_headers(api_key))
+        except httpx.HTTPError as exc:
+            raise _network_error(prefix, exc) from None
+        if not 200 <= response.status_code < 300:
+            raise _status_error(prefix, response)
+
+    def revoke(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> None:
+        prefix = "Failed to delete OpenRouter API key"
+        try:
+            response = client.delete(f"{base_url}/keys/{quote(key_id, safe='')}",
+                                     headers=_headers(_management_key(credentials)))
+        except httpx.HTTPError as exc:
+            raise _network_error(prefix, exc) from None
+        if response.status_code == 404 or 200 <= response.status_code < 300:
+            return  # an unknown key is a revoked key
+        raise _status_error(prefix, response)
+
+    def list_keys(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> list[ListedKey]:
+        prefix = "Failed to list OpenRouter API keys"
+        headers = _headers(_management_key(credentials))
+        seen: dict[str, ListedKey] = {}
+        for page in range(MAX_PAGES):
+            try:
+                response = client.get(f"{base_url}/keys", headers=headers,
+                                      params={"include_disabled": "true", "offset": page * PAGE_SIZE})
+            except httpx.HTTPError as exc:
+                raise _network_error(prefix, exc) from None
+            if response.status_code != 200:
+                raise _status_error(prefix, response)
+            items = (_json_object(response) or {}).get("data")
+            if not isinstance(items, list):
+                raise ProviderError(f"{prefix}: response has no 'data' list", status=200, retryable=True)
+            for item in items:
+                if isinstance(item, dict) and isinstance(item.get("hash"), str):
+                    # Keys can shift between pages while we read; the first sighting wins.
+                    seen.setdefault(item["hash"], ListedKey(
+                        key_id=item["hash"],
+                        name=item.get("name") if isinstance(item.get("name"), str) else "",
+                        created_at=_parse_time(item.get("created_at")),
+                        disabled=bool(item.get("disabled", False)),
+                    ))
+            if len(items) < PAGE_SIZE:
+                break
+        return list(seen.values())
+
+
+provider = OpenRouterProvider()

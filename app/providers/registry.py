@@ -1,0 +1,76 @@
+"""Which providers exist: by app-connection slug and by rotation type, plus their base URLs and the
+one shared HTTP client of the process."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import httpx
+
+from app.config import Settings, get_settings
+from app.providers.base import Provider
+from app.providers.openrouter import provider as openrouter_provider
+
+
+@dataclass(frozen=True)
+class App:
+    """An app keyturn can connect to. `name` is Infisical's display name, used in messages."""
+
+    slug: str
+    name: str
+    methods: tuple[str, ...]
+    provider: Provider
+    base_url_setting: str  # the Settings attribute holding the provider's base URL
+
+    @property
+    def rotation_type(self) -> str:
+        return self.provider.rotation_type
+
+
+# How Infisical names a connection method in messages ("... with method API Key").
+METHOD_NAMES = {"api-key": "API Key"}
+
+
+def _entries() -> list[App]:
+    entries = [App("open-router", "OpenRouter", ("api-key",), openrouter_provider, "openrouter_base_url")]
+    try:  # ARouter's client is written separately; until it lands, OpenRouter is the only app.
+        from app.providers.arouter import provider as arouter_provider
+    except ImportError:
+        arouter_provider = None
+    if arouter_provider is not None:
+        entries.append(App("arouter", "ARouter", ("api-key",), arouter_provider, "arouter_base_url"))
+    return entries
+
+
+APPS: dict[str, App] = {entry.slug: entry for entry in _entries()}
+BY_ROTATION_TYPE: dict[str, App] = {entry.rotation_type: entry for entry in APPS.values()}
+
+
+def app(slug: str) -> App | None:
+    return APPS.get(slug)
+
+
+def app_for_rotation_type(rotation_type: str) -> App | None:
+    return BY_ROTATION_TYPE.get(rotation_type)
+
+
+def base_url(app_slug: str, settings: Settings | None = None) -> str:
+    entry = APPS[app_slug]
+    return getattr(settings or get_settings(), entry.base_url_setting).rstrip("/")
+
+
+_client_lock = threading.Lock()
+_client: httpx.Client | None = None
+_client_timeout: float | None = None
+
+
+def http_client(settings: Settings | None = None) -> httpx.Client:
+    """The process-wide client (connection pooling); rebuilt only if the configured timeout changes."""
+    global _client, _client_timeout
+    timeout = (settings or get_settings()).http_timeout_seconds
+    with _client_lock:
+        if _client is None or _client.is_closed or _client_timeout != timeout:
+            _client = httpx.Client(timeout=timeout, follow_redirects=False)
+            _client_timeout = timeout
+        return _client

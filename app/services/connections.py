@@ -1,0 +1,198 @@
+"""App connections: a provider management key, validated upstream, encrypted at rest, never returned."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from sqlalchemy import delete, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from app.crypto import fingerprint, keyring
+from app.errors import BadRequest, NotFound, Unauthorized
+from app.models import AppConnection, RotationCredential, SecretRotation
+from app.models.base import new_id
+from app.models.credential import OPEN_STATES
+from app.providers import registry
+from app.providers.base import ProviderError
+from app.providers.registry import METHOD_NAMES, App
+from app.schemas.connections import ConnectionCreateBase, ConnectionUpdateBase
+from app.timeutil import utcnow
+
+log = logging.getLogger("keyturn.connections")
+
+TABLE, COLUMN = "app_connection", "encrypted_credentials"
+INVALID_KEY = "Unable to validate connection: invalid API key or insufficient permissions"
+IN_USE = "Cannot delete App Connection with existing connections. Remove all existing connections and try again."
+
+
+def get_connection(session: Session, connection_id: str) -> AppConnection:
+    connection = session.get(AppConnection, connection_id)
+    if connection is None:
+        raise NotFound(f"Could not find App Connection with ID {connection_id}")
+    return connection
+
+
+def get_app_connection(session: Session, app: App, connection_id: str) -> AppConnection:
+    """C5/C8/C9: the connection, which must belong to the app in the URL."""
+    connection = get_connection(session, connection_id)
+    if connection.app != app.slug:
+        raise BadRequest(f'App Connection with ID "{connection_id}" is not for App "{app.slug}"')
+    return connection
+
+
+def get_by_name(session: Session, app: App, name: str, *, project_id: str | None) -> AppConnection:
+    """C6: by name in the project, or among organisation-scoped connections when no project is given."""
+    scope = "project" if project_id else "organization"
+    missing = NotFound(f"Could not find App Connection with name {name} in {scope} scope.")
+    if "\x00" in name or "\x00" in (project_id or ""):  # no stored name or id holds NUL (PostgreSQL refuses it)
+        raise missing
+    query = select(AppConnection).where(AppConnection.name == name)
+    query = query.where(AppConnection.project_id == project_id) if project_id else query.where(
+        AppConnection.project_id.is_(None))
+    connection = session.exec(query).first()
+    if connection is None:
+        raise missing
+    if connection.app != app.slug:
+        raise BadRequest(f'App Connection with name {name} is not for App "{app.slug}"')
+    return connection
+
+
+def list_connections(session: Session, *, app: App | None, project_id: str | None) -> list[AppConnection]:
+    """Sorted by name, case-insensitively. With a project: its connections; without: every connection."""
+    query = select(AppConnection)
+    if app is not None:
+        query = query.where(AppConnection.app == app.slug)
+    if project_id is not None:
+        query = query.where(AppConnection.project_id == project_id)
+    return sorted(session.exec(query).all(), key=lambda c: (c.name.lower(), c.name))
+
+
+def list_connectable(session: Session, *, app: App, project_id: str | None) -> list[AppConnection]:
+    """C4's candidates: the project's connections plus the organisation-scoped ones."""
+    query = select(AppConnection).where(AppConnection.app == app.slug)
+    if project_id is not None:
+        query = query.where((AppConnection.project_id == project_id) | AppConnection.project_id.is_(None))
+    else:
+        query = query.where(AppConnection.project_id.is_(None))
+    return sorted(session.exec(query).all(), key=lambda c: (c.name.lower(), c.name))
+
+
+def load_credentials(session: Session, connection: AppConnection) -> dict[str, Any]:
+    """The decrypted credentials (`{"apiKey": ...}`). `session` is unused today; kept for a future key store."""
+    plaintext = keyring().decrypt(connection.encrypted_credentials, table=TABLE, column=COLUMN, row_id=connection.id)
+    return json.loads(plaintext)
+
+
+def validate_with_provider(app: App, credentials: dict[str, Any]) -> None:
+    """Ask the provider whether the management key works; any failure is Infisical's 401."""
+    try:
+        app.provider.validate_connection(registry.http_client(), registry.base_url(app.slug), credentials)
+    except ProviderError as exc:
+        log.info("connection validation failed for app %s: status=%s", app.slug, exc.status)
+        raise Unauthorized(INVALID_KEY) from None
+    except Exception as exc:  # noqa: BLE001 - a provider bug must still answer 401, not 500
+        log.warning("connection validation raised %s for app %s", type(exc).__name__, app.slug)
+        raise Unauthorized(INVALID_KEY) from None
+
+
+def _seal(connection: AppConnection, credentials: dict[str, Any]) -> None:
+    token = keyring().encrypt(json.dumps(credentials, sort_keys=True), table=TABLE, column=COLUMN,
+                              row_id=connection.id)
+    connection.encrypted_credentials = token
+    connection.credentials_hash = fingerprint(token)
+
+
+def _duplicate_name(name: str) -> BadRequest:
+    return BadRequest(f'An App Connection with the name "{name}" already exists')
+
+
+def _name_taken(session: Session, name: str, *, other_than: str | None = None) -> bool:
+    query = select(AppConnection.id).where(AppConnection.name == name)
+    if other_than is not None:
+        query = query.where(AppConnection.id != other_than)
+    return session.exec(query).first() is not None
+
+
+def create_connection(session: Session, app: App, *, body: ConnectionCreateBase) -> AppConnection:
+    """The caller has checked the project and the permission."""
+    if _name_taken(session, body.name):
+        raise _duplicate_name(body.name)
+    session.commit()  # end the read transaction: the provider call may take seconds
+    credentials = {"apiKey": body.credentials.apiKey}
+    validate_with_provider(app, credentials)
+    now = utcnow()
+    connection = AppConnection(id=new_id(), name=body.name, description=body.description,
+                               project_id=body.projectId, app=app.slug, method=body.method,
+                               encrypted_credentials="", credentials_hash="", created_at=now, updated_at=now)
+    _seal(connection, credentials)
+    session.add(connection)
+    _commit(session, _duplicate_name(body.name))
+    log.info("created %s connection %s", app.slug, connection.id)
+    return connection
+
+
+def update_connection(session: Session, app: App, connection: AppConnection, *,
+                      body: ConnectionUpdateBase) -> AppConnection:
+    """Check everything (names, credential shape, the provider) before changing the row."""
+    fields = body.model_fields_set
+    new_name = body.name if "name" in fields and body.name is not None else connection.name
+    if new_name != connection.name and _name_taken(session, new_name, other_than=connection.id):
+        raise _duplicate_name(new_name)
+    credentials = None
+    if "credentials" in fields and body.credentials is not None:
+        credentials = _credentials_shape(app, connection.method, body.credentials)
+        session.commit()  # nothing changed yet; no transaction held open across the provider call
+        validate_with_provider(app, credentials)
+    connection.name = new_name
+    if "description" in fields:
+        connection.description = body.description
+    if credentials is not None:
+        _seal(connection, credentials)
+    connection.version += 1
+    connection.updated_at = utcnow()
+    session.add(connection)
+    _commit(session, _duplicate_name(new_name))
+    log.info("updated %s connection %s (version %s)", app.slug, connection.id, connection.version)
+    return connection
+
+
+def _credentials_shape(app: App, method: str, credentials: Any) -> dict[str, Any]:
+    key = credentials.get("apiKey") if isinstance(credentials, dict) else None
+    if not isinstance(key, str) or not key.strip():
+        method_name = METHOD_NAMES.get(method, method)
+        raise BadRequest(f"Invalid credential format for {app.name} Connection with method {method_name}")
+    return {"apiKey": key.strip()}
+
+
+def is_in_use(session: Session, connection_id: str) -> bool:
+    """A rotation references it, or a key minted with it still needs work at the provider."""
+    if session.exec(select(SecretRotation.id).where(SecretRotation.connection_id == connection_id)).first():
+        return True
+    open_rows = session.exec(select(func.count()).select_from(RotationCredential).where(
+        RotationCredential.connection_id == connection_id, RotationCredential.state.in_(OPEN_STATES),
+    )).one()
+    return open_rows > 0
+
+
+def delete_connection(session: Session, connection: AppConnection) -> AppConnection:
+    if is_in_use(session, connection.id):
+        raise BadRequest(IN_USE)
+    # Closed history rows (revoked, abandoned) of deleted rotations would pin the row through their key.
+    session.execute(delete(RotationCredential).where(
+        RotationCredential.connection_id == connection.id, RotationCredential.state.not_in(OPEN_STATES),
+    ))
+    session.delete(connection)
+    _commit(session, BadRequest(IN_USE))
+    log.info("deleted %s connection %s", connection.app, connection.id)
+    return connection
+
+
+def _commit(session: Session, error: BadRequest) -> None:
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise error from None
