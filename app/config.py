@@ -42,6 +42,22 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(60.0, gt=1)
     rotation_interval_unit: Literal["days", "hours", "minutes", "seconds"] = "days"
     http_timeout_seconds: float = Field(15.0, gt=0)
+    # Provider limits, per app connection and per process (app.rotation.limits).
+    provider_max_concurrency: int = Field(4, ge=1, le=256)
+    provider_rate_per_second: float = Field(10.0, ge=0)  # 0 turns the rate limit off
+    provider_burst: int = Field(10, ge=1, le=10000)
+    # Backoff of failed scheduled rotation attempts and of failed revocations (exponential, jittered, capped).
+    rotation_retry_base_seconds: float = Field(30.0, gt=0)
+    rotation_retry_max_seconds: float = Field(1800.0, gt=0)
+    revoke_retry_base_seconds: float = Field(30.0, gt=0)
+    revoke_retry_max_seconds: float = Field(3600.0, gt=0)
+    # How old an open intent must be before the worker reconciles it without holding its lease; unset means
+    # lease_seconds plus ten HTTP timeouts (longer than any create or rotation keeps an intent open, limiter waits
+    # included).
+    intent_grace_seconds: float | None = Field(None, gt=0)
+    # argon2id cost for client-secret hashes: `default` is argon2-cffi's (RFC 9106 low-memory profile);
+    # `low` is for tests only. Existing hashes stay verifiable either way (parameters are encoded in them).
+    client_secret_hash_cost: Literal["default", "low"] = "default"
     log_level: str = "INFO"
 
     @field_validator("openrouter_base_url", "arouter_base_url")
@@ -52,6 +68,12 @@ class Settings(BaseSettings):
     @property
     def interval_unit_seconds(self) -> int:
         return INTERVAL_UNIT_SECONDS[self.rotation_interval_unit]
+
+    @property
+    def intent_grace(self) -> float:
+        if self.intent_grace_seconds is not None:
+            return self.intent_grace_seconds
+        return self.lease_seconds + 10 * self.http_timeout_seconds
 
     @property
     def data_dir(self) -> Path:

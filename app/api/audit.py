@@ -1,5 +1,39 @@
-"""Routes: audit (being built)."""
+"""GET /api/v1/audit-logs: the audit log, admin only, newest first."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from datetime import datetime, timezone
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import CurrentPrincipal, SessionDep
+from app.auth.permissions import require_admin
+from app.services import audit as service
+
+router = APIRouter(tags=["audit"])
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+@router.get("/api/v1/audit-logs", operation_id="listAuditLogs")
+def list_audit_logs(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    eventType: str | None = Query(default=None),
+    actor: str | None = Query(default=None, description="`admin`, `identity:<id>` or `anonymous`"),
+    projectId: str | None = Query(default=None),
+    startDate: datetime | None = Query(default=None, description="ISO 8601, inclusive"),
+    endDate: datetime | None = Query(default=None, description="ISO 8601, exclusive"),
+    offset: int = Query(default=0, ge=0),
+    limit: int = Query(default=50, ge=1, le=1000),
+) -> dict:
+    require_admin(principal, "read", "audit-logs")
+    entries, total = service.list_entries(
+        session, event=eventType or None, actor=actor or None, project_id=projectId or None,
+        start=_utc(startDate), end=_utc(endDate), offset=offset, limit=limit,
+    )
+    return {"auditLogs": [service.entry_public(e) for e in entries], "totalCount": total}

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlmodel import Session
 
-from app.auth.principal import ADMIN, Principal
-from app.bootstrap import is_admin_token
+from app.auth import tokens, trusted_ips
+from app.auth.principal import Principal
 from app.db import get_session
-from app.errors import Unauthorized
+from app.errors import ForbiddenIp, Unauthorized
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
@@ -24,11 +25,23 @@ def bearer_token(request: Request) -> str:
     return value
 
 
+IP_NOT_ALLOWED = "You are not allowed to access this resource from the current IP address"
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 def current_principal(request: Request) -> Principal:
-    token = bearer_token(request)
-    if is_admin_token(token):
-        return ADMIN
-    raise Unauthorized("No identity access token found")
+    """The admin token or an identity access token, checked in the order of identity spec §2.2."""
+    principal = tokens.authenticate(bearer_token(request))
+    if principal.identity_id is None:
+        return principal
+    ip = client_ip(request)
+    if not trusted_ips.allows(list(principal.trusted_ips), ip):
+        raise ForbiddenIp(IP_NOT_ALLOWED)
+    # A fresh copy per request: its grants memo starts empty, so membership changes apply at once.
+    return dataclasses.replace(principal, client_ip=ip)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

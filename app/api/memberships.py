@@ -1,5 +1,95 @@
-"""Routes: memberships (being built)."""
+"""M1–M7: project role grants for identities (identity spec §7). Admin token (or an org-admin identity) only."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+import uuid
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import CurrentPrincipal, SessionDep
+from app.auth.permissions import require_admin
+from app.schemas.identities import (
+    MembershipCreate,
+    MembershipUpdate,
+    membership_detail,
+    membership_list_item,
+    membership_public,
+)
+from app.services import memberships as service
+from app.services import organization
+from app.services.identities import get_identity, universal_auth_of
+
+router = APIRouter(tags=["memberships"])
+
+PATH = "/api/v1/projects/{projectId}/memberships/identities/{identityId}"
+
+
+def _grant(session, principal, project_id: str, identity_id: uuid.UUID, body: MembershipCreate | None) -> dict:
+    require_admin(principal, "create", "identity")
+    membership = service.grant(session, actor=principal, project_id=project_id, identity_id=str(identity_id),
+                               body=body or MembershipCreate())
+    return {"identityMembership": membership_public(membership)}
+
+
+@router.post(PATH, operation_id="createIdentityMembership")
+def grant(projectId: str, identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal,
+          body: MembershipCreate | None = None) -> dict:
+    return _grant(session, principal, projectId, identityId, body)
+
+
+@router.post("/api/v2/workspace/{projectId}/identity-memberships/{identityId}",
+             operation_id="createIdentityMembershipLegacyV2")
+def grant_legacy_v2(projectId: str, identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal,
+                    body: MembershipCreate | None = None) -> dict:
+    return _grant(session, principal, projectId, identityId, body)
+
+
+@router.post("/api/v1/projects/{projectId}/identity-memberships/{identityId}",
+             operation_id="createIdentityMembershipLegacyV1")
+def grant_legacy_v1(projectId: str, identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal,
+                    body: MembershipCreate | None = None) -> dict:
+    return _grant(session, principal, projectId, identityId, body)
+
+
+@router.get(PATH, operation_id="getIdentityMembership")
+def get_membership(projectId: str, identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> dict:
+    require_admin(principal, "read", "identity")
+    org_id = organization.org_id(session)
+    membership = service.get_membership(session, projectId, str(identityId))
+    identity = get_identity(session, membership.identity_id)
+    has_ua = universal_auth_of(session, identity.id) is not None
+    return {"identityMembership": membership_detail(membership, identity, org_id, has_ua=has_ua)}
+
+
+@router.get("/api/v1/projects/{projectId}/memberships/identities", operation_id="listIdentityMemberships")
+def list_memberships(
+    projectId: str,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    offset: int = Query(default=0, ge=0),
+    limit: int = Query(default=20, ge=1, le=1000),
+    identityName: str | None = Query(default=None),
+    roles: str | None = Query(default=None),
+) -> dict:
+    require_admin(principal, "read", "identity")
+    org_id = organization.org_id(session)
+    wanted = [r.strip() for r in roles.split(",") if r.strip()] if roles else None
+    rows, total = service.list_memberships(session, project_id=projectId, offset=offset, limit=limit,
+                                           identity_name=identityName or None, roles=wanted)
+    return {"identityMemberships": [membership_list_item(m, i, org_id) for m, i in rows], "totalCount": total}
+
+
+@router.patch(PATH, operation_id="updateIdentityMembership")
+def update_membership(projectId: str, identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal,
+                      body: MembershipUpdate | None = None) -> dict:
+    require_admin(principal, "edit", "identity")
+    membership = service.update(session, actor=principal, project_id=projectId, identity_id=str(identityId),
+                                body=body or MembershipUpdate())
+    return {"identityMembership": membership_public(membership)}
+
+
+@router.delete(PATH, operation_id="deleteIdentityMembership")
+def remove_membership(projectId: str, identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> dict:
+    require_admin(principal, "delete", "identity")
+    membership = service.remove(session, actor=principal, project_id=projectId, identity_id=str(identityId))
+    return {"identityMembership": membership_public(membership)}

@@ -1,12 +1,20 @@
 """SQLModel tables. Import every table here so Alembic and metadata see the whole schema."""
 
+from app.models.audit import AuditLog
 from app.models.connection import AppConnection
 from app.models.credential import CredentialState, RotationCredential
+from app.models.identity import AccessToken, ClientSecret, Identity, IdentityMembership, UniversalAuth
 from app.models.project import Environment, Organization, Project
 from app.models.rotation import SecretRotation
 from app.models.secret import Secret
 
 __all__ = [
+    "AccessToken",
+    "AuditLog",
+    "ClientSecret",
+    "Identity",
+    "IdentityMembership",
+    "UniversalAuth",
     "AppConnection",
     "CredentialState",
     "Environment",

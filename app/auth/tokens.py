@@ -1,0 +1,100 @@
+"""Identity access tokens: opaque random strings, stored only as their SHA-256.
+
+`authenticate(token)` is the hot read path: one indexed lookup by token hash (joined to its UA config
+and identity), plus one conditional update only for tokens with a use limit. It opens its own short
+session, so a cache can wrap it. Such a cache must:
+  - never cache a Principal whose `uses_limited` is true (each use is counted exactly);
+  - drop an entry once `expires_at` passes;
+  - be invalidated (or expire within 5 s, on every replica) when `invalidate()` is called: token revoke,
+    UA removal or update (trusted IPs), identity deletion or update (organisation role).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from app.auth import clock
+from app.auth.grants import load_grants
+from app.auth.principal import ADMIN, Principal
+from app.bootstrap import is_admin_token
+from app.db import engine
+from app.errors import Unauthorized
+from app.models import AccessToken, Identity, UniversalAuth
+
+NOT_FOUND = "No identity access token found"
+EXPIRED = "Identity access token has expired"
+USES_EXHAUSTED = "Identity access token number of uses limit reached"
+
+
+def new_token() -> str:
+    """32 random bytes, URL-safe base64 without padding (43 characters); never starts with `st.`."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def expires_at(row: AccessToken) -> datetime:
+    start = row.last_renewed_at or row.created_at
+    return min(start + timedelta(seconds=row.ttl), row.created_at + timedelta(seconds=row.max_ttl))
+
+
+def authenticate(token: str) -> Principal:
+    """The caller for a bearer token, or Unauthorized with the §2.2 message. IPs are checked by the caller."""
+    if is_admin_token(token):
+        return ADMIN
+    with Session(engine()) as session:
+        found = session.exec(
+            select(AccessToken, UniversalAuth.access_token_trusted_ips, Identity.org_role)
+            .join(UniversalAuth, UniversalAuth.id == AccessToken.ua_id)
+            .join(Identity, Identity.id == AccessToken.identity_id)
+            .where(AccessToken.token_hash == hash_token(token))
+        ).first()
+        if found is None or found[0].is_revoked:
+            raise Unauthorized(NOT_FOUND)
+        row, trusted_ips, org_role = found
+        expiry = expires_at(row)
+        if clock.now() >= expiry:
+            raise Unauthorized(EXPIRED)
+        if row.num_uses_limit > 0:
+            # One conditional statement, so parallel requests cannot overspend the limit.
+            result = session.execute(
+                update(AccessToken)
+                .where(AccessToken.id == row.id, AccessToken.num_uses < AccessToken.num_uses_limit)
+                .values(num_uses=AccessToken.num_uses + 1)
+            )
+            session.commit()
+            if result.rowcount == 0:
+                raise Unauthorized(USES_EXHAUSTED)
+        return Principal(
+            identity_id=row.identity_id,
+            token_id=row.id,
+            org_admin=org_role == "admin",
+            expires_at=expiry,
+            trusted_ips=tuple(trusted_ips or ()),
+            uses_limited=row.num_uses_limit > 0,
+            grants_loader=load_grants,
+        )
+
+
+# --- cache invalidation hook ------------------------------------------------------------------------
+
+_listeners: list[Callable[..., None]] = []
+
+
+def on_invalidate(listener: Callable[..., None]) -> None:
+    """Register a cache's invalidation callback: called as listener(identity_id=..., token_hash=...)."""
+    _listeners.append(listener)
+
+
+def invalidate(*, identity_id: str | None = None, token_hash: str | None = None) -> None:
+    """Every write that can end or narrow a token's access calls this (after its commit)."""
+    for listener in list(_listeners):
+        listener(identity_id=identity_id, token_hash=token_hash)
