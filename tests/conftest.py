@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from app.config import Settings
 from app.db import normalise_url
 from app.migrate import upgrade
+from tests.emulators.arouter import ARouterEmulator
 from tests.emulators.openrouter import OpenRouterEmulator
 
 ROOT_KEY = "k1:" + base64.b64encode(b"\x01" * 32).decode()
@@ -104,18 +105,35 @@ def openrouter(openrouter_server) -> OpenRouterEmulator:
     return openrouter_server
 
 
+@pytest.fixture(scope="session")
+def arouter_server() -> Iterator[ARouterEmulator]:
+    emulator = ARouterEmulator()
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def arouter(arouter_server) -> ARouterEmulator:
+    """The ARouter emulator (seed contract), emptied of keys and faults for each test."""
+    arouter_server.reset()
+    return arouter_server
+
+
 # --- the app ---------------------------------------------------------------------------------
 
 @pytest.fixture
-def settings(db_url, openrouter, tmp_path) -> Settings:
+def settings(db_url, openrouter, arouter, tmp_path) -> Settings:
     return Settings(
         database_url=db_url,
         root_key=ROOT_KEY,
         admin_token=ADMIN_TOKEN,
         worker="off",
         openrouter_base_url=openrouter.base_url,
+        arouter_base_url=arouter.base_url,
         http_timeout_seconds=2.0,
         rotation_interval_unit="days",
+        client_secret_hash_cost="low",
     )
 
 

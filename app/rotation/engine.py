@@ -1,4 +1,4 @@
-"""The rotation engine: the only code that mints and revokes keys. (Interface; being built.)
+"""The rotation engine: the only code that mints and revokes keys.
 
 Create, rotate-now, the worker and delete all come through here. Every function takes its own
 sessions from app.db (it commits intent records before provider calls, so it cannot share the
@@ -7,11 +7,51 @@ caller's transaction).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from app.models import SecretRotation
+from app import db
+from app.config import get_settings
+from app.errors import BadRequest, NotFound, ProviderFailure
+from app.models import RotationCredential, SecretRotation
+from app.models.credential import CredentialState
+from app.providers.base import ProviderError
+from app.rotation import killpoint, lease, outcome, schedule
+from app.rotation.intents import new_intent, open_key, transition
+from app.rotation.messages import INTERNAL_FAILURE, failure_text
+from app.rotation.minting import MintFailed, discard, mint_and_verify, revoke_now
+from app.rotation.reconcile import reconcile_rotation
+from app.rotation.upstream import ConnectionUnavailable, Upstream, for_connection
+from app.services import secrets_store
+from app.timeutil import utcnow
+
+log = logging.getLogger("keyturn.rotation")
+
+S = CredentialState
+IN_PROGRESS = "A rotation is in progress. Please try again shortly."
+NO_ACTIVE = "No active credentials are available to check for this rotation."
+DELETE_WAIT_SECONDS = 5.0
+
+
+def _session() -> Session:
+    return Session(db.engine(), expire_on_commit=False)
+
+
+def _not_found(rotation_id: str) -> NotFound:
+    return NotFound(f'Could not find Secret Rotation with ID "{rotation_id}"')
+
+
+def _unit_seconds() -> int:
+    return get_settings().interval_unit_seconds
+
+
+def _upstream(session: Session, connection_id: str) -> Upstream:
+    try:
+        return for_connection(session, connection_id)
+    except ConnectionUnavailable as exc:
+        raise MintFailed(str(exc)) from None
 
 
 def create_rotation(rotation: SecretRotation, *, secret_name: str, recheck: Callable[[Session], None]) -> SecretRotation:
@@ -19,21 +59,184 @@ def create_rotation(rotation: SecretRotation, *, secret_name: str, recheck: Call
     transaction call `recheck(session)` (raises BadRequest on a conflict), insert the rotation, create
     the mapped secret (version 1) and mark the credential active in slot 0. A provider failure raises
     BadRequest (400) and queues the revocation of anything minted. Returns the saved rotation."""
-    raise NotImplementedError
+    try:
+        with _session() as session:
+            upstream = _upstream(session, rotation.connection_id)
+            cred = new_intent(rotation_id=rotation.id, connection_id=rotation.connection_id,
+                              provider=upstream.app_slug, generation=1, base_name=rotation.parameters["name"],
+                              now=utcnow())
+            session.add(cred)
+            session.commit()
+        api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters)
+    except MintFailed as exc:
+        raise BadRequest(exc.message) from None
+    try:
+        with _session() as session:
+            recheck(session)
+            now = utcnow()
+            rotation.active_index = 0
+            rotation.rotation_status = "success"
+            rotation.last_rotated_at = rotation.last_rotation_attempted_at = now
+            rotation.created_at = rotation.updated_at = now
+            rotation.is_last_rotation_manual = True
+            rotation.last_rotation_job_id = None
+            rotation.last_rotation_message = None
+            rotation.next_generation = 2
+            rotation.failed_attempts = 0
+            rotation.next_rotation_at = schedule.for_rotation(rotation, now=now, manual=True,
+                                                              unit_seconds=_unit_seconds())
+            session.add(rotation)
+            session.flush()
+            secrets_store.create_secret(session, project_id=rotation.project_id,
+                                        environment_id=rotation.environment_id, path=rotation.secret_path,
+                                        key=secret_name, value=api_key, rotation_id=rotation.id)
+            if not transition(session, cred.id, [S.MINTED], state=S.ACTIVE, slot=0, published_at=now):
+                raise RuntimeError("the new key's intent record was closed before it could be published")
+            session.commit()
+    except BaseException:
+        discard(cred.id, "not published: the rotation could not be saved")
+        raise
+    log.info("rotation %s created with generation 1", rotation.id)
+    return rotation
 
 
 def rotate(rotation_id: str, *, manual: bool, job_id: str | None = None) -> SecretRotation:
     """One rotation under the lease. Manual: BadRequest (400) if the lease is held; ProviderFailure (502)
     on a provider failure (the row is marked failed). Scheduled: returns after recording the attempt."""
-    raise NotImplementedError
+    owner = lease.acquire(rotation_id)
+    if owner is None:
+        with _session() as session:
+            rotation = session.get(SecretRotation, rotation_id)
+        if rotation is None:
+            raise _not_found(rotation_id)
+        if manual:
+            raise BadRequest(lease.BUSY_MESSAGE)
+        return rotation  # another worker claimed it first
+    try:
+        with lease.Heartbeat(rotation_id, owner):
+            return _rotate_leased(rotation_id, owner, manual=manual, job_id=job_id)
+    finally:
+        lease.release(rotation_id, owner)
+
+
+def _still_due(rotation: SecretRotation) -> bool:
+    now = utcnow()
+    return (rotation.is_auto_rotation_enabled and rotation.next_rotation_at is not None
+            and rotation.next_rotation_at <= now
+            and (rotation.retry_not_before is None or rotation.retry_not_before <= now))
+
+
+def _rotate_leased(rotation_id: str, owner: str, *, manual: bool, job_id: str | None) -> SecretRotation:
+    with _session() as session:
+        rotation = session.get(SecretRotation, rotation_id)
+    if rotation is None:
+        raise _not_found(rotation_id)
+    if not manual and not _still_due(rotation):
+        return rotation  # disabled or rescheduled since it was claimed (§14f)
+    reconcile_rotation(rotation_id)
+    try:
+        with _session() as session:
+            if not lease.extend(session, rotation_id, owner):
+                raise outcome.LeaseLost(rotation_id)
+            rotation = session.get(SecretRotation, rotation_id, populate_existing=True)
+            upstream = _upstream(session, rotation.connection_id)
+            cred = new_intent(rotation_id=rotation_id, connection_id=rotation.connection_id,
+                              provider=upstream.app_slug, generation=rotation.next_generation,
+                              base_name=rotation.parameters["name"], now=utcnow())
+            rotation.next_generation += 1  # never reused, even if this attempt fails (§14c)
+            session.add_all([cred, rotation])
+            session.commit()
+        api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters)
+    except MintFailed as exc:
+        text = failure_text(exc.message)
+        failed = outcome.record_failure(rotation_id, owner, manual=manual, job_id=job_id, text=text,
+                                        retry_after=exc.retry_after)
+        if manual:
+            raise ProviderFailure(text) from None
+        return failed
+    try:
+        rotation, queued = outcome.publish(rotation_id, owner, cred.id, api_key, manual=manual, job_id=job_id)
+    except Exception:
+        log.exception("rotation %s: publishing generation %s failed", rotation_id, cred.generation)
+        discard(cred.id, "not published: the publish transaction failed")
+        try:
+            outcome.record_failure(rotation_id, owner, manual=manual, job_id=job_id, text=INTERNAL_FAILURE)
+        except Exception:  # noqa: BLE001 - the original error is the one worth raising
+            log.warning("rotation %s: could not record the failed attempt", rotation_id, exc_info=True)
+        raise
+    killpoint.reached("after_publish")
+    for cred_id in queued:
+        if not revoke_now(cred_id):
+            outcome.note_revocation_failure(rotation_id, owner, cred_id)
+            with _session() as session:
+                rotation = session.get(SecretRotation, rotation_id)
+    return rotation
 
 
 def check_credentials(rotation_id: str) -> None:
     """Verify the active key with the provider; BadRequest (400) with the spec's messages otherwise."""
-    raise NotImplementedError
+    with _session() as session:
+        rotation = session.get(SecretRotation, rotation_id)
+        if rotation is None:
+            raise _not_found(rotation_id)
+        if lease.is_held(rotation):
+            raise BadRequest(IN_PROGRESS)
+        active = session.exec(select(RotationCredential).where(
+            RotationCredential.rotation_id == rotation_id, RotationCredential.state == S.ACTIVE,
+            RotationCredential.encrypted_key.is_not(None))).first()
+        if active is None:
+            raise BadRequest(NO_ACTIVE)
+        api_key = open_key(active)
+        try:
+            upstream = for_connection(session, active.connection_id)
+        except ConnectionUnavailable as exc:
+            raise BadRequest(str(exc)) from None
+    try:
+        upstream.verify(api_key)
+    except ProviderError as exc:
+        raise BadRequest(exc.message) from None
 
 
 def delete_rotation(rotation_id: str, *, delete_secrets: bool, revoke: bool) -> SecretRotation:
     """Under the lease: optionally revoke every live key first (400 and nothing deleted on failure), then
     delete the rotation (and its secret if asked) in one transaction. Returns the row as it was."""
-    raise NotImplementedError
+    with lease.held(rotation_id, wait=DELETE_WAIT_SECONDS) as owner:
+        reconcile_rotation(rotation_id)
+        if revoke:
+            _revoke_live_keys(rotation_id)
+        with _session() as session:
+            if not lease.extend(session, rotation_id, owner):
+                raise outcome.LeaseLost(rotation_id)
+            rotation = session.get(SecretRotation, rotation_id, populate_existing=True)
+            if delete_secrets:
+                secrets_store.delete_secrets_of(session, rotation_id)
+            else:
+                secrets_store.release_secrets(session, rotation_id)
+            # History goes with the rotation; rows that still need work stay, so the queue outlives it.
+            closed = [S.REVOKED, S.ABANDONED] + ([] if revoke else [S.ACTIVE, S.INACTIVE])
+            for cred in session.exec(select(RotationCredential).where(
+                    RotationCredential.rotation_id == rotation_id, RotationCredential.state.in_(closed))).all():
+                session.delete(cred)
+            session.delete(rotation)
+            session.commit()
+    log.info("rotation %s deleted (secret %s, keys %s)", rotation_id, "deleted" if delete_secrets else "kept",
+             "revoked" if revoke else "left live")
+    return rotation
+
+
+def _revoke_live_keys(rotation_id: str) -> None:
+    """Every stored key of the rotation, before the database is touched (§9 step 2, §14e.6)."""
+    with _session() as session:
+        live = session.exec(select(RotationCredential).where(
+            RotationCredential.rotation_id == rotation_id, RotationCredential.key_id.is_not(None),
+            RotationCredential.state.in_([S.ACTIVE, S.INACTIVE, S.MINTED, S.REVOKING]))).all()
+        for cred in live:
+            try:
+                for_connection(session, cred.connection_id).revoke(cred.key_id)
+            except ProviderError as exc:
+                raise BadRequest(exc.message) from None
+            except ConnectionUnavailable as exc:
+                raise BadRequest(str(exc)) from None
+            transition(session, cred.id, [cred.state], state=S.REVOKED, revoked_at=utcnow(), encrypted_key=None,
+                       revoke_not_before=None, slot=None)
+            session.commit()

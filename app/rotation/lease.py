@@ -1,0 +1,153 @@
+"""The one lease per rotation (keyturn §14g): rotate, update and delete all need it.
+
+Taking the lease is one conditional UPDATE, atomic on SQLite and PostgreSQL alike: it succeeds only if
+nobody holds an unexpired lease. A heartbeat thread renews it while work runs, so a crashed holder's
+lease simply lapses and the next holder reconciles what it left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, select
+
+from app import db
+from app.config import get_settings
+from app.errors import BadRequest, NotFound
+from app.models import SecretRotation
+from app.timeutil import utcnow
+
+log = logging.getLogger("keyturn.lease")
+
+BUSY_MESSAGE = "A rotation is already in progress. Please try again shortly."
+_WAIT_STEP = 0.1
+
+
+def new_owner() -> str:
+    return "lease-" + secrets.token_hex(16)
+
+
+def _lease_seconds() -> float:
+    return get_settings().lease_seconds
+
+
+def acquire(rotation_id: str, owner: str | None = None) -> str | None:
+    """Take the lease if it is free or expired; return the owner token, or None if someone holds it."""
+    owner = owner or new_owner()
+    now = utcnow()
+    statement = (
+        update(SecretRotation)
+        .where(SecretRotation.id == rotation_id)
+        .where(or_(SecretRotation.lease_owner.is_(None), SecretRotation.lease_owner == owner,
+                   SecretRotation.lease_expires_at.is_(None), SecretRotation.lease_expires_at < now))
+        .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=_lease_seconds()))
+        .execution_options(synchronize_session=False)
+    )
+    with Session(db.engine()) as session:
+        taken = session.execute(statement).rowcount == 1
+        session.commit()
+    return owner if taken else None
+
+
+def extend(session: Session, rotation_id: str, owner: str) -> bool:
+    """Inside the caller's transaction: renew our lease and lock the row; False if the lease is lost.
+
+    Every write made under the lease starts with this, so a holder whose lease lapsed cannot publish."""
+    statement = (
+        update(SecretRotation)
+        .where(SecretRotation.id == rotation_id, SecretRotation.lease_owner == owner)
+        .values(lease_expires_at=utcnow() + timedelta(seconds=_lease_seconds()))
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(statement).rowcount == 1
+
+
+def renew(rotation_id: str, owner: str) -> bool:
+    with Session(db.engine()) as session:
+        kept = extend(session, rotation_id, owner)
+        session.commit()
+    return kept
+
+
+def release(rotation_id: str, owner: str) -> None:
+    statement = (
+        update(SecretRotation)
+        .where(SecretRotation.id == rotation_id, SecretRotation.lease_owner == owner)
+        .values(lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    try:
+        with Session(db.engine()) as session:
+            session.execute(statement)
+            session.commit()
+    except Exception:  # noqa: BLE001 - an unreleased lease expires on its own
+        log.warning("could not release the lease of rotation %s; it will expire", rotation_id, exc_info=True)
+
+
+def is_held(rotation: SecretRotation, now: datetime | None = None) -> bool:
+    expires = rotation.lease_expires_at
+    return rotation.lease_owner is not None and expires is not None and expires >= (now or utcnow())
+
+
+class Heartbeat:
+    """Renews a lease every third of its length until stopped; `lost` tells whether a renewal failed."""
+
+    def __init__(self, rotation_id: str, owner: str):
+        self.rotation_id = rotation_id
+        self.owner = owner
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{rotation_id[:8]}", daemon=True)
+
+    def _run(self) -> None:
+        interval = max(0.2, _lease_seconds() / 3)
+        while not self._stop.wait(interval):
+            try:
+                if not renew(self.rotation_id, self.owner):
+                    self.lost = True
+                    log.warning("lost the lease of rotation %s", self.rotation_id)
+                    return
+            except Exception:  # noqa: BLE001 - keep trying; the publish step re-checks the lease anyway
+                log.warning("could not renew the lease of rotation %s", self.rotation_id, exc_info=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _exists(rotation_id: str) -> bool:
+    with Session(db.engine()) as session:
+        return session.exec(select(SecretRotation.id).where(SecretRotation.id == rotation_id)).first() is not None
+
+
+@contextmanager
+def held(rotation_id: str, owner: str | None = None, wait: float = 0) -> Iterator[str]:
+    """Hold the rotation's lease for the block (renewed by a heartbeat), waiting up to `wait` seconds.
+
+    Raises BadRequest when someone else holds it, NotFound when the rotation does not exist."""
+    deadline = time.monotonic() + wait
+    while True:
+        token = acquire(rotation_id, owner)
+        if token is not None:
+            break
+        if not _exists(rotation_id):
+            raise NotFound(f'Could not find Secret Rotation with ID "{rotation_id}"')
+        if time.monotonic() >= deadline:
+            raise BadRequest(BUSY_MESSAGE)
+        time.sleep(_WAIT_STEP)
+    try:
+        with Heartbeat(rotation_id, token):
+            yield token
+    finally:
+        release(rotation_id, token)

@@ -1,0 +1,94 @@
+"""Mint, store and verify one key against an intent that is already committed (§14d, §14e).
+
+The mint is never retried. Every way out of here leaves the intent in a state the rest of the core
+knows how to finish: minted (published next), revoking (queued), abandoned, or pending (reconciled later).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlmodel import Session
+
+from app import db
+from app.models.credential import CredentialState
+from app.providers.base import ProviderError
+from app.rotation import killpoint, reconcile, revocations
+from app.rotation.intents import store_minted, transition
+from app.rotation.messages import clip, scrub
+from app.rotation.retry import verify_with_retry
+from app.rotation.upstream import Upstream
+from app.timeutil import utcnow
+
+log = logging.getLogger("keyturn.minting")
+
+
+class MintFailed(Exception):
+    """The provider refused or could not be reached; `message` is safe to show and store."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+def mint_and_verify(upstream: Upstream, cred_id: str, key_name: str, parameters: dict[str, Any]) -> str:
+    """Return the new key's plaintext once it is stored (encrypted) and verified; raise MintFailed otherwise."""
+    killpoint.reached("after_intent")
+    try:
+        minted = upstream.mint(key_name, parameters)
+    except ProviderError as exc:
+        _close_failed_intent(cred_id, exc)
+        raise MintFailed(exc.message, retry_after=exc.retry_after) from None
+    if not store_minted(cred_id, minted):
+        revoke_now(cred_id)
+        raise MintFailed("the key's intent record was closed by reconciliation before the key was stored")
+    killpoint.reached("after_mint")
+    log.info("minted key %s as %s", minted.key_id[:12], key_name)
+    try:
+        verify_with_retry(lambda: upstream.verify(minted.api_key))
+    except ProviderError as exc:
+        message = scrub(exc.message, [minted.api_key])
+        discard(cred_id, f"not published: verification failed: {message}")
+        raise MintFailed(message, retry_after=exc.retry_after) from None
+    killpoint.reached("after_verify")
+    return minted.api_key
+
+
+def _close_failed_intent(cred_id: str, exc: ProviderError) -> None:
+    if exc.ambiguous:
+        # The provider may have made the key anyway: look for it by its unique name (§14e.3).
+        try:
+            reconcile.reconcile([cred_id])
+        except Exception:  # noqa: BLE001 - the worker's reconciler retries a still-pending intent
+            log.warning("reconciliation after an ambiguous mint failed; the worker will retry", exc_info=True)
+            return
+        revoke_now(cred_id)
+        return
+    with Session(db.engine()) as session:
+        transition(session, cred_id, [CredentialState.PENDING], state=CredentialState.ABANDONED,
+                   last_error=clip(exc.message))
+        session.commit()
+
+
+def discard(cred_id: str, reason: str) -> None:
+    """A minted key that will not be published: queue its revocation and try it once now."""
+    try:
+        with Session(db.engine()) as session:
+            transition(session, cred_id, [CredentialState.MINTED], state=CredentialState.REVOKING, slot=None,
+                       revoke_not_before=utcnow(), last_error=clip(reason))
+            session.commit()
+    except Exception:  # noqa: BLE001 - the row stays `minted`; the reconciler queues it later
+        log.warning("could not queue the revocation of an unpublished key; the reconciler will", exc_info=True)
+        return
+    revoke_now(cred_id)
+
+
+def revoke_now(cred_id: str) -> bool:
+    """One inline revocation attempt; any failure leaves the entry queued for the worker."""
+    try:
+        return bool(revocations.attempt(cred_id))
+    except Exception:  # noqa: BLE001
+        log.warning("inline revocation failed; the worker will retry", exc_info=True)
+        return False

@@ -1,0 +1,142 @@
+"""Close open intents whose run did not finish (keyturn §14e.3).
+
+A `pending` intent's mint outcome is unknown: list the provider's keys and look for its exact name,
+created at or after the intent (less some clock skew). A match is adopted and queued for revocation,
+because a listed key's plaintext can never be recovered. No match closes the intent as abandoned, but
+only once it is older than the grace period: a create that timed out on our side may still be landing
+at the provider, so a young intent with no match stays pending and is looked at again later.
+A `minted` intent holds a key that was never published: it is queued for revocation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import timedelta
+
+from sqlalchemy import or_
+from sqlmodel import Session, select
+
+from app import db
+from app.config import get_settings
+from app.models import RotationCredential, SecretRotation
+from app.models.credential import CredentialState
+from app.providers.base import ListedKey, ProviderError
+from app.rotation.intents import transition
+from app.rotation.lease import is_held
+from app.rotation.messages import clip
+from app.rotation.retry import backoff_seconds
+from app.rotation.upstream import ConnectionUnavailable, for_connection
+from app.timeutil import utcnow
+
+log = logging.getLogger("keyturn.reconcile")
+
+CLOCK_SKEW = timedelta(minutes=1)
+PENDING, MINTED, REVOKING = CredentialState.PENDING, CredentialState.MINTED, CredentialState.REVOKING
+ADOPTED = "adopted after an interrupted or ambiguous mint; its plaintext is lost, so it is revoked"
+UNPUBLISHED = "minted but never published; revoked"
+
+
+def match(cred: RotationCredential, listed: list[ListedKey]) -> ListedKey | None:
+    not_before = cred.created_at - CLOCK_SKEW
+    for key in listed:
+        if key.name == cred.key_name and (key.created_at is None or key.created_at >= not_before):
+            return key
+    return None
+
+
+def _grace() -> timedelta:
+    return timedelta(seconds=get_settings().intent_grace)
+
+
+def reconcile(cred_ids: list[str]) -> None:
+    """Reconcile these credential rows; the caller made sure no live run still owns them."""
+    now = utcnow()
+    with Session(db.engine(), expire_on_commit=False) as session:
+        creds = session.exec(select(RotationCredential).where(RotationCredential.id.in_(cred_ids))).all()
+        pending_by_connection: dict[str, list[RotationCredential]] = defaultdict(list)
+        for cred in creds:
+            if cred.state == MINTED:
+                transition(session, cred.id, [MINTED], state=REVOKING, slot=None, revoke_not_before=now,
+                           last_error=UNPUBLISHED)
+                log.info("queued unpublished key %s of rotation %s for revocation", (cred.key_id or "")[:12],
+                         cred.rotation_id)
+            elif cred.state == PENDING:
+                pending_by_connection[cred.connection_id].append(cred)
+        session.commit()
+        for connection_id, pending in pending_by_connection.items():
+            _resolve_pending(session, connection_id, pending)
+
+
+def _resolve_pending(session: Session, connection_id: str, pending: list[RotationCredential]) -> None:
+    try:
+        listed = for_connection(session, connection_id).list_keys()
+    except (ProviderError, ConnectionUnavailable) as exc:
+        message = exc.message if isinstance(exc, ProviderError) else str(exc)
+        _postpone(session, pending, f"reconciliation could not list keys: {message}")
+        return
+    now = utcnow()
+    for cred in pending:
+        found = match(cred, listed)
+        if found is not None:
+            transition(session, cred.id, [PENDING], key_id=found.key_id, state=REVOKING,
+                       revoke_not_before=now, last_error=ADOPTED)
+            log.info("adopted key %s for intent g%s of rotation %s; revocation queued", found.key_id[:12],
+                     cred.generation, cred.rotation_id)
+        elif cred.created_at > now - _grace():
+            # Too young to rule out a create still landing at the provider: look again after the grace.
+            transition(session, cred.id, [PENDING], revoke_not_before=cred.created_at + _grace())
+        else:
+            transition(session, cred.id, [PENDING], state=CredentialState.ABANDONED, revoke_not_before=None)
+            log.info("abandoned intent g%s of rotation %s: no key at the provider", cred.generation, cred.rotation_id)
+    session.commit()
+
+
+def _postpone(session: Session, pending: list[RotationCredential], message: str) -> None:
+    """Listing failed: try again later, with backoff, so a provider outage is not hammered every poll."""
+    settings = get_settings()
+    for cred in pending:
+        attempts = cred.revoke_attempts + 1
+        delay = backoff_seconds(attempts, base=settings.revoke_retry_base_seconds,
+                                cap=settings.revoke_retry_max_seconds)
+        transition(session, cred.id, [PENDING], revoke_attempts=attempts, last_error=clip(message),
+                   revoke_not_before=utcnow() + timedelta(seconds=delay))
+    session.commit()
+    log.warning("reconciliation of %s intent(s) postponed: %s", len(pending), message)
+
+
+def open_intents_of(rotation_id: str) -> list[str]:
+    with Session(db.engine()) as session:
+        statement = select(RotationCredential.id).where(
+            RotationCredential.rotation_id == rotation_id, RotationCredential.state.in_([PENDING, MINTED]))
+        return list(session.exec(statement).all())
+
+
+def reconcile_rotation(rotation_id: str) -> None:
+    """Under the rotation's lease: close whatever an earlier holder left open."""
+    ids = open_intents_of(rotation_id)
+    if ids:
+        reconcile(ids)
+
+
+def abandoned_intents(grace_seconds: float | None = None) -> list[str]:
+    """Open intents older than the grace period whose rotation is not leased (or no longer exists)."""
+    now = utcnow()
+    grace = _grace() if grace_seconds is None else timedelta(seconds=grace_seconds)
+    with Session(db.engine()) as session:
+        statement = (
+            select(RotationCredential, SecretRotation)
+            .join(SecretRotation, SecretRotation.id == RotationCredential.rotation_id, isouter=True)
+            .where(RotationCredential.state.in_([PENDING, MINTED]),
+                   RotationCredential.created_at <= now - grace,
+                   or_(RotationCredential.revoke_not_before.is_(None), RotationCredential.revoke_not_before <= now))
+        )
+        rows = session.exec(statement).all()
+        return [cred.id for cred, rotation in rows if rotation is None or not is_held(rotation, now)]
+
+
+def reconcile_abandoned(grace_seconds: float | None = None) -> int:
+    ids = abandoned_intents(grace_seconds)
+    if ids:
+        reconcile(ids)
+    return len(ids)

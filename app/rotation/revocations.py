@@ -1,0 +1,115 @@
+"""The durable revocation queue (keyturn §14e.4): credential rows in state `revoking`.
+
+An entry is retried with backoff until the provider confirms the key is gone (404 counts), is never
+dropped, and outlives its rotation. Each attempt first claims the row by pushing its not-before time
+forward, so two workers do not revoke the same key at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_
+from sqlmodel import Session, select
+
+from app import db
+from app.config import get_settings
+from app.models import RotationCredential
+from app.models.credential import CredentialState
+from app.providers.base import ProviderError
+from app.rotation import killpoint
+from app.rotation.intents import transition
+from app.rotation.messages import clip
+from app.rotation.retry import backoff_seconds
+from app.rotation.upstream import ConnectionUnavailable, for_connection
+from app.timeutil import utcnow
+
+log = logging.getLogger("keyturn.revocations")
+
+REVOKING = CredentialState.REVOKING
+
+
+def queue(cred: RotationCredential, now: datetime, reason: str | None = None) -> None:
+    """Mark a credential for revocation, due at once (inside the caller's transaction)."""
+    cred.state = REVOKING
+    cred.slot = None
+    cred.revoke_not_before = now
+    if reason is not None:
+        cred.last_error = clip(reason)
+
+
+def _claim(session: Session, cred_id: str, now: datetime) -> bool:
+    hold_until = now + timedelta(seconds=get_settings().lease_seconds)
+    statement = (
+        RotationCredential.__table__.update()
+        .where(RotationCredential.id == cred_id, RotationCredential.state == REVOKING,
+               or_(RotationCredential.revoke_not_before.is_(None), RotationCredential.revoke_not_before <= now))
+        .values(revoke_not_before=hold_until)
+    )
+    return session.execute(statement).rowcount == 1
+
+
+def attempt(cred_id: str) -> bool | None:
+    """Try one revocation now. True: revoked. False: failed, stays queued with backoff. None: not due."""
+    now = utcnow()
+    with Session(db.engine(), expire_on_commit=False) as session:
+        if not _claim(session, cred_id, now):
+            session.rollback()
+            return None
+        session.commit()
+        cred = session.get(RotationCredential, cred_id)
+        if cred.key_id is None:  # nothing was ever created under this name
+            transition(session, cred_id, [REVOKING], state=CredentialState.ABANDONED, revoke_not_before=None)
+            session.commit()
+            return True
+        try:
+            upstream = for_connection(session, cred.connection_id)
+            upstream.revoke(cred.key_id)
+        except (ProviderError, ConnectionUnavailable) as exc:
+            message = exc.message if isinstance(exc, ProviderError) else str(exc)
+            return _record_failure(session, cred, message, getattr(exc, "retry_after", None))
+        except Exception as exc:  # noqa: BLE001 - a bug or a database outage must not drop the entry
+            log.exception("revocation of key %s raised", cred.key_id[:12])
+            return _record_failure(session, cred, f"internal error ({type(exc).__name__})", None)
+        killpoint.reached("during_revoke")
+        transition(session, cred_id, [REVOKING], state=CredentialState.REVOKED, revoked_at=utcnow(),
+                   encrypted_key=None, revoke_not_before=None)
+        session.commit()
+        log.info("revoked key %s (rotation %s, generation %s)", cred.key_id[:12], cred.rotation_id, cred.generation)
+        return True
+
+
+def _record_failure(session: Session, cred: RotationCredential, message: str, retry_after: float | None) -> bool:
+    settings = get_settings()
+    attempts = cred.revoke_attempts + 1
+    delay = backoff_seconds(attempts, base=settings.revoke_retry_base_seconds, cap=settings.revoke_retry_max_seconds,
+                            retry_after=retry_after)
+    transition(session, cred.id, [REVOKING], revoke_attempts=attempts, last_error=clip(message),
+               revoke_not_before=utcnow() + timedelta(seconds=delay))
+    session.commit()
+    log.warning("revocation of key %s failed (attempt %s, retry in %.0fs): %s", cred.key_id[:12], attempts, delay,
+                message)
+    return False
+
+
+def due(limit: int = 50) -> list[str]:
+    now = utcnow()
+    with Session(db.engine()) as session:
+        statement = (
+            select(RotationCredential.id)
+            .where(RotationCredential.state == REVOKING,
+                   or_(RotationCredential.revoke_not_before.is_(None), RotationCredential.revoke_not_before <= now))
+            .order_by(RotationCredential.revoke_not_before)
+            .limit(limit)
+        )
+        return list(session.exec(statement).all())
+
+
+def drain(limit: int = 50) -> int:
+    """Attempt every due revocation once; returns how many were confirmed."""
+    done = 0
+    for cred_id in due(limit):
+        if attempt(cred_id):
+            done += 1
+    return done

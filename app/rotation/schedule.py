@@ -1,0 +1,64 @@
+"""When a rotation runs next: Infisical's nextRotationAt rules (spec §7) and the interval unit (§14i).
+
+Pure functions of their arguments, so they are tested table-driven without a database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+DAY_SECONDS = 86400
+
+
+def _at_time_of_day(moment: datetime, hours: int, minutes: int) -> datetime:
+    moment = moment.astimezone(timezone.utc)
+    return moment.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+
+
+def next_day_at(now: datetime, hours: int, minutes: int) -> datetime:
+    """The next UTC calendar day after `now`, at hours:minutes (rule 2: retry a failed rotation daily)."""
+    return _at_time_of_day(now, hours, minutes) + timedelta(days=1)
+
+
+def next_rotation_at(
+    *,
+    enabled: bool,
+    failed: bool,
+    manual: bool,
+    last_rotated_at: datetime,
+    last_attempted_at: datetime,
+    interval: int,
+    hours: int,
+    minutes: int,
+    now: datetime,
+    unit_seconds: int = DAY_SECONDS,
+) -> datetime | None:
+    """Apply §7 (days) or §14i (any shorter unit); the first matching rule wins."""
+    if not enabled:
+        return None
+    if unit_seconds != DAY_SECONDS:
+        # §14i: rotateAtUtc is ignored and there is no manual padding.
+        base = last_attempted_at if failed else last_rotated_at
+        return base.astimezone(timezone.utc) + timedelta(seconds=interval * unit_seconds)
+    if failed:
+        return next_day_at(now, hours, minutes)
+    anchor = _at_time_of_day(last_rotated_at, hours, minutes)
+    last = last_rotated_at.astimezone(timezone.utc)
+    padded = manual and (last.hour, last.minute, last.second, last.microsecond) >= (hours, minutes, 0, 0)
+    return anchor + timedelta(days=interval + (1 if padded else 0))
+
+
+def for_rotation(rotation, *, now: datetime, unit_seconds: int, manual: bool | None = None) -> datetime | None:
+    """nextRotationAt for a SecretRotation row as it stands (after a run, or after an update)."""
+    return next_rotation_at(
+        enabled=rotation.is_auto_rotation_enabled,
+        failed=rotation.rotation_status == "failed",
+        manual=rotation.is_last_rotation_manual if manual is None else manual,
+        last_rotated_at=rotation.last_rotated_at,
+        last_attempted_at=rotation.last_rotation_attempted_at,
+        interval=rotation.rotation_interval,
+        hours=rotation.rotate_at_hours,
+        minutes=rotation.rotate_at_minutes,
+        now=now,
+        unit_seconds=unit_seconds,
+    )

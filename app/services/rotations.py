@@ -1,0 +1,286 @@
+"""Secret rotations: look-ups, permission checks and the create/update/delete flows (spec §5, §9, §11).
+
+Minting, rotating and revoking belong to app.rotation.engine; this module decides whether a request may
+proceed, checks everything that can be checked locally first, and hands the rest to the engine. Reads
+in the request session are ended (rollback) before an engine call, because the engine uses its own
+sessions and may need the rows we just read.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from app.auth.permissions import can, require
+from app.auth.principal import Principal
+from app.config import get_settings
+from app.errors import BadRequest, NotFound
+from app.models import AppConnection, Environment, SecretRotation
+from app.models.base import new_id
+from app.rotation import engine, lease, schedule
+from app.rotation.types import APP_NAMES, RotationType, rotation_type
+from app.schemas.rotations import (
+    GeneratedCredentials,
+    HistoryEntry,
+    RotationCreate,
+    RotationPublic,
+    RotationUpdate,
+    stored_parameters,
+)
+from app.services import rotation_views
+from app.services import secrets_store as store
+from app.services.projects import get_project
+from app.timeutil import utcnow
+
+SUBJECT = "secret-rotation"
+LEASE_WAIT_SECONDS = 5.0  # update waits this long for a running rotation before answering 400
+
+
+# --- look-ups --------------------------------------------------------------------------------
+
+def get_environment(session: Session, project_id: str, slug: str) -> Environment:
+    environment = session.exec(
+        select(Environment).where(Environment.project_id == project_id, Environment.slug == slug)
+    ).first()
+    if environment is None:
+        raise NotFound(f"Environment with slug '{slug}' in project with ID '{project_id}' not found")
+    return environment
+
+
+def get_rotation(session: Session, rtype: RotationType, rotation_id: str) -> SecretRotation:
+    """The shared by-id checks (§5): 404 if missing, 400 if it is another type than the URL's."""
+    rotation = session.get(SecretRotation, rotation_id)
+    if rotation is None:
+        raise NotFound(f'Could not find {rtype.name} Rotation with ID "{rotation_id}"')
+    if rotation.type != rtype.slug:
+        raise BadRequest(f'Secret Rotation with ID "{rotation_id}" is not configured for {rtype.name}')
+    return rotation
+
+
+def _conditions(session: Session, rotation: SecretRotation) -> dict:
+    environment = session.get(Environment, rotation.environment_id)
+    return {"environment": environment.slug, "secretPath": rotation.secret_path, "connectionId": rotation.connection_id}
+
+
+def authorize(session: Session, principal: Principal, action: str, rotation: SecretRotation) -> None:
+    require(principal, action, SUBJECT, project_id=rotation.project_id, **_conditions(session, rotation))
+
+
+def get_authorized(session: Session, principal: Principal, rtype: RotationType, rotation_id: str,
+                   action: str) -> SecretRotation:
+    rotation = get_rotation(session, rtype, rotation_id)
+    authorize(session, principal, action, rotation)
+    return rotation
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+def list_rotations(session: Session, principal: Principal, project_id: str,
+                   rtype: RotationType | None = None) -> list[RotationPublic]:
+    """R2/R3: every rotation of the project (of one type for R3) the caller may read; others are omitted."""
+    get_project(session, project_id)
+    query = select(SecretRotation).where(SecretRotation.project_id == project_id)
+    if rtype is not None:
+        query = query.where(SecretRotation.type == rtype.slug)
+    rows = session.exec(query.order_by(SecretRotation.created_at, SecretRotation.name)).all()
+    environments = {e.id: e.slug for e in session.exec(select(Environment).where(Environment.project_id == project_id))}
+    readable = [
+        row for row in rows
+        if rotation_type(row.type) is not None and can(
+            principal, "read", SUBJECT, project_id=project_id, environment=environments.get(row.environment_id),
+            secretPath=row.secret_path, connectionId=row.connection_id)
+    ]
+    return rotation_views.views(session, readable)
+
+
+def read_rotation(session: Session, principal: Principal, rtype: RotationType, rotation_id: str) -> RotationPublic:
+    return rotation_views.view(session, get_authorized(session, principal, rtype, rotation_id, "read"))
+
+
+def read_by_name(session: Session, principal: Principal, rtype: RotationType, *, name: str, project_id: str,
+                 environment: str, secret_path: str) -> RotationPublic:
+    """R5: the lookup key is (project, environment, normalised path, name) within the URL's type."""
+    get_project(session, project_id)
+    env = get_environment(session, project_id, environment)
+    rotation = session.exec(select(SecretRotation).where(
+        SecretRotation.environment_id == env.id, SecretRotation.secret_path == secret_path,
+        SecretRotation.name == name, SecretRotation.type == rtype.slug,
+    )).first()
+    if rotation is None:
+        raise NotFound(f'Could not find {rtype.name} Rotation with name "{name}"')
+    authorize(session, principal, "read", rotation)
+    return rotation_views.view(session, rotation)
+
+
+def generated_credentials(session: Session, principal: Principal, rtype: RotationType,
+                          rotation_id: str) -> GeneratedCredentials:
+    rotation = get_authorized(session, principal, rtype, rotation_id, "read-generated-credentials")
+    return rotation_views.generated_credentials(session, rotation, rtype)
+
+
+def credential_history(session: Session, principal: Principal, rtype: RotationType,
+                       rotation_id: str) -> list[HistoryEntry]:
+    rotation = get_authorized(session, principal, rtype, rotation_id, "read")
+    return rotation_views.history(session, rotation)
+
+
+# --- conflicts -------------------------------------------------------------------------------
+
+def check_name_free(session: Session, environment_id: str, path: str, name: str, *,
+                    other_than: str | None = None) -> None:
+    query = select(SecretRotation.id).where(
+        SecretRotation.environment_id == environment_id, SecretRotation.secret_path == path,
+        SecretRotation.name == name,
+    )
+    if other_than is not None:
+        query = query.where(SecretRotation.id != other_than)
+    if session.exec(query).first() is not None:
+        raise BadRequest(f'A Secret Rotation with the name "{name}" already exists at the secret path "{path}"')
+
+
+def check_secrets_free(session: Session, environment_id: str, path: str, keys: list[str]) -> None:
+    taken = [key for key in keys if store.find_secret_in(session, environment_id, path, key) is not None]
+    if taken:
+        raise BadRequest(f'The following secrets already exist at the path "{path}": {", ".join(taken)}')
+
+
+def _check_connection(session: Session, principal: Principal, rtype: RotationType, connection_id: str,
+                      project_id: str) -> AppConnection:
+    """§4.4, in order: exists (404), `connect` permission (403), right app (400), same project (400)."""
+    connection = session.get(AppConnection, connection_id)
+    if connection is None:
+        raise NotFound(f'Could not find App Connection with ID "{connection_id}"')
+    require(principal, "connect", "app-connections", project_id=connection.project_id or project_id,
+            connectionId=connection.id)
+    if connection.app != rtype.app:
+        raise BadRequest(f"{APP_NAMES.get(connection.app, connection.app)} Connection with ID {connection.id} "
+                         f"cannot be used to connect to {rtype.app_name}")
+    if connection.project_id is not None and connection.project_id != project_id:
+        raise BadRequest(f"App Connection with ID {connection.id} belongs to another project and cannot be "
+                         f"used in project with ID '{project_id}'")
+    return connection
+
+
+# --- writes ----------------------------------------------------------------------------------
+
+def _unit_seconds() -> int:
+    return get_settings().interval_unit_seconds
+
+
+def create_rotation(session: Session, principal: Principal, rtype: RotationType,
+                    body: RotationCreate) -> RotationPublic:
+    """R6 (§5.5): everything local first, then the engine mints, verifies and saves in one transaction."""
+    project = get_project(session, body.project_id)  # resolving the project (404) precedes permission
+    require(principal, "create", SUBJECT, project_id=project.id, environment=body.environment,
+            secretPath=body.secret_path, connectionId=body.connection_id)
+    environment = get_environment(session, project.id, body.environment)
+    connection = _check_connection(session, principal, rtype, body.connection_id, project.id)
+    path, secret_name = body.secret_path, body.secrets_mapping.api_key
+
+    def recheck(tx: Session) -> None:
+        check_name_free(tx, environment.id, path, body.name)
+        check_secrets_free(tx, environment.id, path, [secret_name])
+
+    recheck(session)
+    now = utcnow()
+    rotation = SecretRotation(
+        id=new_id(), project_id=project.id, environment_id=environment.id, secret_path=path, name=body.name,
+        description=body.description, type=rtype.slug, connection_id=connection.id,
+        parameters=stored_parameters(body.parameters),
+        secrets_mapping=body.secrets_mapping.model_dump(by_alias=True),
+        is_auto_rotation_enabled=body.is_auto_rotation_enabled, rotation_interval=body.rotation_interval,
+        rotate_at_hours=body.rotate_at_utc.hours, rotate_at_minutes=body.rotate_at_utc.minutes,
+        active_index=0, rotation_status="success", last_rotation_attempted_at=now, last_rotated_at=now,
+        is_last_rotation_manual=True, created_at=now, updated_at=now,
+    )
+    rotation.next_rotation_at = schedule.for_rotation(rotation, now=now, unit_seconds=_unit_seconds(), manual=True)
+    session.rollback()
+    saved = engine.create_rotation(rotation, secret_name=secret_name, recheck=recheck)
+    return rotation_views.rotation_public(saved, environment, connection)
+
+
+def update_rotation(session: Session, principal: Principal, rtype: RotationType, rotation_id: str,
+                    body: RotationUpdate) -> RotationPublic:
+    """R7 (§5.6) under the rotation's lease: merge, rename the mapped secret if asked, recompute the schedule."""
+    get_authorized(session, principal, rtype, rotation_id, "edit")
+    session.rollback()
+    with lease.held(rotation_id, wait=LEASE_WAIT_SECONDS) as token:
+        try:
+            rotation = _apply_update(session, rtype, rotation_id, token, body)
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            raise BadRequest("The rotation's name or mapped secret name is already taken in this folder") from None
+        except BaseException:
+            session.rollback()  # before the lease is released: SQLite would otherwise block the release
+            raise
+    return rotation_views.view(session, rotation)
+
+
+def _apply_update(session: Session, rtype: RotationType, rotation_id: str, token: str,
+                  body: RotationUpdate) -> SecretRotation:
+    # Renew the lease and lock the row in this transaction, then re-read under it (§14g).
+    if not lease.extend(session, rotation_id, token):
+        raise BadRequest(lease.BUSY_MESSAGE)
+    rotation = get_rotation(session, rtype, rotation_id)
+    session.refresh(rotation)
+    given = body.model_fields_set
+    if "name" in given and body.name != rotation.name:
+        check_name_free(session, rotation.environment_id, rotation.secret_path, body.name, other_than=rotation.id)
+        rotation.name = body.name
+    if "secrets_mapping" in given:
+        _rename_mapped_secret(session, rotation, body.secrets_mapping.api_key)
+    if "description" in given:
+        rotation.description = body.description
+    if "is_auto_rotation_enabled" in given:
+        rotation.is_auto_rotation_enabled = body.is_auto_rotation_enabled
+    if "rotation_interval" in given:
+        rotation.rotation_interval = body.rotation_interval
+    if "rotate_at_utc" in given:
+        rotation.rotate_at_hours = body.rotate_at_utc.hours
+        rotation.rotate_at_minutes = body.rotate_at_utc.minutes
+    if "parameters" in given:
+        rotation.parameters = stored_parameters(body.parameters)  # replaced whole; applies to the next mint
+    now = utcnow()
+    rotation.next_rotation_at = schedule.for_rotation(rotation, now=now, unit_seconds=_unit_seconds())
+    rotation.updated_at = now
+    session.add(rotation)
+    session.flush()
+    return rotation
+
+
+def _rename_mapped_secret(session: Session, rotation: SecretRotation, new_key: str) -> None:
+    old_key = (rotation.secrets_mapping or {}).get("apiKey")
+    if new_key == old_key:
+        return
+    check_secrets_free(session, rotation.environment_id, rotation.secret_path, [new_key])
+    for secret in store.secrets_of_rotation(session, rotation.id):
+        if secret.key == old_key:
+            store.rename_secret(session, secret, new_key)
+    rotation.secrets_mapping = {**(rotation.secrets_mapping or {}), "apiKey": new_key}
+
+
+def delete_rotation(session: Session, principal: Principal, rtype: RotationType, rotation_id: str, *,
+                    delete_secrets: bool, revoke: bool) -> RotationPublic:
+    """R8 (§9): the engine revokes first if asked (400 and nothing deleted on failure), then deletes."""
+    rotation = get_authorized(session, principal, rtype, rotation_id, "delete")
+    environment = session.get(Environment, rotation.environment_id)
+    connection = session.get(AppConnection, rotation.connection_id)
+    session.rollback()
+    deleted = engine.delete_rotation(rotation_id, delete_secrets=delete_secrets, revoke=revoke)
+    return rotation_views.rotation_public(deleted, environment, connection)
+
+
+def rotate_now(session: Session, principal: Principal, rtype: RotationType, rotation_id: str) -> RotationPublic:
+    """R10: synchronous manual rotation; a provider failure surfaces from the engine as 502."""
+    get_authorized(session, principal, rtype, rotation_id, "rotate-secrets")
+    session.rollback()
+    rotated = engine.rotate(rotation_id, manual=True)
+    return rotation_views.view(session, rotated)
+
+
+def check_credentials(session: Session, principal: Principal, rtype: RotationType, rotation_id: str) -> None:
+    """R11: verify the active key with the provider; 400 with the spec's messages otherwise."""
+    get_authorized(session, principal, rtype, rotation_id, "read-generated-credentials")
+    session.rollback()
+    engine.check_credentials(rotation_id)

@@ -1,0 +1,99 @@
+"""Mapped secrets at (project, environment, path, key): create, read, publish a new value, rename.
+
+Values are encrypted with the keyring, bound to (secret, encrypted_value, secret.id). Rotations write
+their keys here; the consumer read API reads them back. Callers own the transaction: nothing here commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlmodel import Session, select
+
+from app.crypto import keyring
+from app.models import Environment, Secret
+from app.models.base import new_id
+from app.timeutil import utcnow
+
+TABLE = "secret"
+COLUMN = "encrypted_value"
+
+# A namespace of our own for folder ids, so the same folder always gets the same id.
+_FOLDER_NAMESPACE = uuid.UUID("6c1f4f8e-2a52-4b8e-9d55-7a0b1e3c9f21")
+
+
+def folder_id(project_id: str, environment_id: str, path: str) -> str:
+    """Folders are implicit (keyturn §14a): a stable id for the tuple (project, environment, path)."""
+    return str(uuid.uuid5(_FOLDER_NAMESPACE, f"{project_id}\n{environment_id}\n{path}"))
+
+
+def find_secret(session: Session, project_id: str, environment_slug: str, path: str, key: str) -> Secret | None:
+    """The secret `key` at a normalised `path`, or None (also when the environment does not exist)."""
+    statement = (
+        select(Secret)
+        .join(Environment, Environment.id == Secret.environment_id)
+        .where(Secret.project_id == project_id, Environment.slug == environment_slug,
+               Secret.secret_path == path, Secret.key == key)
+    )
+    return session.exec(statement).first()
+
+
+def find_secret_in(session: Session, environment_id: str, path: str, key: str) -> Secret | None:
+    statement = select(Secret).where(
+        Secret.environment_id == environment_id, Secret.secret_path == path, Secret.key == key,
+    )
+    return session.exec(statement).first()
+
+
+def secrets_of_rotation(session: Session, rotation_id: str) -> list[Secret]:
+    return list(session.exec(select(Secret).where(Secret.rotation_id == rotation_id)).all())
+
+
+def decrypt_value(secret: Secret) -> str:
+    return keyring().decrypt(secret.encrypted_value, table=TABLE, column=COLUMN, row_id=secret.id)
+
+
+def create_secret(session: Session, *, project_id: str, environment_id: str, path: str, key: str, value: str,
+                  rotation_id: str | None = None) -> Secret:
+    """Add a new shared secret at version 1 (flushes, so a unique-key clash raises here)."""
+    secret_id = new_id()
+    now = utcnow()
+    secret = Secret(
+        id=secret_id, project_id=project_id, environment_id=environment_id, secret_path=path, key=key,
+        type="shared", version=1, rotation_id=rotation_id, created_at=now, updated_at=now,
+        encrypted_value=keyring().encrypt(value, table=TABLE, column=COLUMN, row_id=secret_id),
+    )
+    session.add(secret)
+    session.flush()
+    return secret
+
+
+def set_value(session: Session, secret: Secret, value: str) -> Secret:
+    """Publish a new value: a new version, so consumers watching `version` see the change."""
+    secret.encrypted_value = keyring().encrypt(value, table=TABLE, column=COLUMN, row_id=secret.id)
+    secret.version += 1
+    secret.updated_at = utcnow()
+    session.add(secret)
+    return secret
+
+
+def rename_secret(session: Session, secret: Secret, new_key: str) -> Secret:
+    """Rename in place; the value and version are unchanged (the caller checked the name is free)."""
+    secret.key = new_key
+    secret.updated_at = utcnow()
+    session.add(secret)
+    session.flush()
+    return secret
+
+
+def release_secrets(session: Session, rotation_id: str) -> None:
+    """The rotation is going away but its secret stays: it becomes an ordinary, editable secret."""
+    for secret in secrets_of_rotation(session, rotation_id):
+        secret.rotation_id = None
+        secret.updated_at = utcnow()
+        session.add(secret)
+
+
+def delete_secrets_of(session: Session, rotation_id: str) -> None:
+    for secret in secrets_of_rotation(session, rotation_id):
+        session.delete(secret)

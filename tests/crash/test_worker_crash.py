@@ -1,0 +1,122 @@
+"""A real `keyturn worker` is SIGKILLed at each step of a rotation; a fresh worker must clean up after it.
+
+Afterwards: no key at the emulator that keyturn does not know, the published key works, at most two
+live keys for the rotation, and no open intent left.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from app import db
+from app.models import RotationCredential
+from tests.conftest import ADMIN_TOKEN, ROOT_KEY
+from tests.rotation.state import create, live_ids, published_key, row
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+KILL_POINTS = ["after_intent", "after_mint", "after_verify", "after_publish", "during_revoke"]
+LEASE_SECONDS = 1.5
+GRACE_SECONDS = 2.5
+
+
+def worker_env(settings, kill_at: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_")}
+    env.update({
+        "KEYTURN_DATABASE_URL": settings.database_url,
+        "KEYTURN_ROOT_KEY": ROOT_KEY,
+        "KEYTURN_ADMIN_TOKEN": ADMIN_TOKEN,
+        "KEYTURN_OPENROUTER_BASE_URL": settings.openrouter_base_url,
+        "KEYTURN_ROTATION_INTERVAL_UNIT": "seconds",
+        "KEYTURN_WORKER_POLL_SECONDS": "0.2",
+        "KEYTURN_LEASE_SECONDS": str(LEASE_SECONDS),
+        "KEYTURN_HTTP_TIMEOUT_SECONDS": "1",
+        "KEYTURN_INTENT_GRACE_SECONDS": str(GRACE_SECONDS),
+        "KEYTURN_REVOKE_RETRY_BASE_SECONDS": "0.3",
+        "KEYTURN_REVOKE_RETRY_MAX_SECONDS": "1",
+        "KEYTURN_LOG_LEVEL": "INFO",
+    })
+    if kill_at:
+        env["KEYTURN_TEST_KILL_AT"] = kill_at
+    return env
+
+
+def start_worker(settings, log_path: Path, kill_at: str | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], cwd=ROOT, env=worker_env(settings, kill_at),
+                            stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+
+
+def all_credentials(rotation_id: str) -> list[RotationCredential]:
+    with Session(db.engine()) as session:
+        return list(session.exec(select(RotationCredential).where(RotationCredential.rotation_id == rotation_id)))
+
+
+def settled_problems(rotation_id: str, openrouter) -> list[str]:
+    """Every way the state can be wrong, as text; empty once everything is cleaned up."""
+    creds = all_credentials(rotation_id)
+    known = {c.key_id for c in creds if c.key_id}
+    live = live_ids(openrouter)
+    problems = [f"unknown key at the emulator: {k[:12]}" for k in live - known]
+    problems += [f"open intent g{c.generation} ({c.state})" for c in creds
+                 if c.state in ("pending", "minted", "revoking")]
+    published = {c.key_id for c in creds if c.state in ("active", "inactive")}
+    if len(live) > 2 or live != published:
+        problems.append(f"live keys {len(live)} differ from published {len(published)}")
+    if not openrouter.key_works(published_key(rotation_id)):
+        problems.append("the published key does not work")
+    return problems
+
+
+def wait_until_settled(rotation_id: str, openrouter, timeout: float) -> list[str]:
+    deadline = time.monotonic() + timeout
+    problems = settled_problems(rotation_id, openrouter)
+    while problems and time.monotonic() < deadline:
+        time.sleep(0.2)
+        problems = settled_problems(rotation_id, openrouter)
+    return problems
+
+
+@pytest.mark.parametrize("kill_at", KILL_POINTS)
+def test_worker_killed_mid_rotation_leaves_no_orphan(client, project, connection, openrouter, settings, tmp_path,
+                                                     kill_at):
+    settings.rotation_interval_unit = "seconds"
+    rotation = create(project, connection, interval=1)
+
+    doomed = start_worker(settings, tmp_path / "doomed.log", kill_at=kill_at)
+    try:
+        code = doomed.wait(timeout=20)
+    finally:
+        if doomed.poll() is None:
+            doomed.kill()
+    log = (tmp_path / "doomed.log").read_text()
+    assert code == -signal.SIGKILL, f"worker did not die at {kill_at} (exit {code}):\n{log[-3000:]}"
+    assert row(rotation.id).lease_owner is not None  # it died holding the lease
+
+    survivor = start_worker(settings, tmp_path / "survivor.log")
+    try:
+        time.sleep(LEASE_SECONDS + GRACE_SECONDS)
+        problems = wait_until_settled(rotation.id, openrouter, timeout=15)
+        assert not problems, problems
+    finally:
+        survivor.send_signal(signal.SIGTERM)
+        try:
+            survivor.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            survivor.kill()
+    log = (tmp_path / "survivor.log").read_text()
+    assert survivor.returncode == 0, log[-3000:]
+    assert "sk-or-v1-" not in log  # never a key in a log line
+    problems = wait_until_settled(rotation.id, openrouter, timeout=5)
+    assert not problems, problems
+    stored = row(rotation.id)
+    assert stored.lease_owner is None and stored.rotation_status == "success"
+    assert stored.next_generation > 3  # the survivor went on rotating after cleaning up
