@@ -25,13 +25,14 @@ from app.config import Settings, get_settings
 
 log = logging.getLogger("keyturn")
 
+# The consumer read routes come first: routes are matched in order, and they are the hot path.
 ROUTERS = [
+    secrets.router,
     status.router,
     organization.router,
     projects.router,
     connections.router,
     rotations.router,
-    secrets.router,
     identities.router,
     universal_auth.router,
     memberships.router,

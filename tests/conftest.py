@@ -69,7 +69,7 @@ def truncate_all(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
         tables = conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename NOT IN ('alembic_version', 'keyturn_change')"
         )).scalars().all()
         if tables:
             conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
+import random
 import secrets
 import string
 
@@ -12,8 +14,13 @@ _ALPHABET = string.ascii_letters + string.digits
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
+# Request ids need to be unique, not unpredictable: a seeded PRNG avoids a system call on every request.
+_rng = random.Random(secrets.randbits(128))
+os.register_at_fork(after_in_child=lambda: _rng.seed(secrets.randbits(128)))  # forked workers diverge
+
+
 def new_request_id() -> str:
-    return "req-" + "".join(secrets.choice(_ALPHABET) for _ in range(14))
+    return "req-" + "".join(_rng.choices(_ALPHABET, k=14))
 
 
 def current_request_id() -> str:

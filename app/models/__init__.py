@@ -1,6 +1,7 @@
 """SQLModel tables. Import every table here so Alembic and metadata see the whole schema."""
 
 from app.models.audit import AuditLog
+from app.models.change_counter import ChangeCounter
 from app.models.connection import AppConnection
 from app.models.credential import CredentialState, RotationCredential
 from app.models.identity import AccessToken, ClientSecret, Identity, IdentityMembership, UniversalAuth
@@ -9,6 +10,7 @@ from app.models.rotation import SecretRotation
 from app.models.secret import Secret
 
 __all__ = [
+    "ChangeCounter",
     "AccessToken",
     "AuditLog",
     "ClientSecret",
