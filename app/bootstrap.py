@@ -6,6 +6,7 @@ import hmac
 import logging
 
 from app import crypto, db
+from app.api.request_context import RequestIdFilter
 from app.config import Settings, install_settings, load_admin_token, load_root_keys
 
 log = logging.getLogger("keyturn")
@@ -17,8 +18,11 @@ def configure(settings: Settings) -> None:
     global _admin_token
     logging.basicConfig(
         level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        format="%(asctime)s %(levelname)s %(name)s [%(reqId)s] %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
+            handler.addFilter(RequestIdFilter())
     install_settings(settings)
     crypto.install_keyring(crypto.Keyring(load_root_keys(settings)))
     _admin_token = load_admin_token(settings)

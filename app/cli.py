@@ -27,12 +27,10 @@ def _worker(_args) -> None:
     settings = get_settings()
     configure(settings)
     worker = Worker(settings)
-    stopping = []
 
     def _on_signal(signum, _frame):
         logging.getLogger("keyturn.worker").info("signal %s: stopping", signum)
-        stopping.append(signum)
-        worker.request_stop() if hasattr(worker, "request_stop") else worker._stop.set()
+        worker.request_stop()
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)

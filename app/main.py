@@ -20,7 +20,7 @@ from app.api import (
     universal_auth,
 )
 from app.api.errors import install_error_handlers
-from app.api.request_context import RequestContextMiddleware, RequestIdFilter
+from app.api.request_context import RequestContextMiddleware
 from app.config import Settings, get_settings
 
 log = logging.getLogger("keyturn")
@@ -47,8 +47,6 @@ def create_app(settings: Settings | None = None, *, configure: bool = True) -> F
         from app.bootstrap import configure as configure_process
 
         configure_process(settings)
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(RequestIdFilter())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
