@@ -3,6 +3,9 @@
 Taking the lease is one conditional UPDATE, atomic on SQLite and PostgreSQL alike: it succeeds only if
 nobody holds an unexpired lease. A heartbeat thread renews it while work runs, so a crashed holder's
 lease simply lapses and the next holder reconciles what it left behind.
+
+The worker takes the leases of a batch of due rotations at once (`claim_due`) and hands each to the
+engine (`handed_over`), whose own `acquire` then re-takes the lease by its token instead of competing.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, update
@@ -28,6 +32,8 @@ log = logging.getLogger("keyturn.lease")
 
 BUSY_MESSAGE = "A rotation is already in progress. Please try again shortly."
 _WAIT_STEP = 0.1
+# (rotation id, owner token) of a lease this thread already holds and hands to the code it calls.
+_handed: ContextVar[tuple[str, str] | None] = ContextVar("keyturn_handed_lease", default=None)
 
 
 def new_owner() -> str:
@@ -38,15 +44,24 @@ def _lease_seconds() -> float:
     return get_settings().lease_seconds
 
 
+def _free(now: datetime):  # noqa: ANN202 - a SQL condition
+    return or_(SecretRotation.lease_owner.is_(None), SecretRotation.lease_expires_at.is_(None),
+               SecretRotation.lease_expires_at < now)
+
+
 def acquire(rotation_id: str, owner: str | None = None) -> str | None:
-    """Take the lease if it is free or expired; return the owner token, or None if someone holds it."""
+    """Take the lease if it is free or expired; return the owner token, or None if someone holds it.
+
+    Inside `handed_over(rotation_id, token)` the default owner is that token, so the holder re-takes it."""
+    handed = _handed.get()
+    if owner is None and handed is not None and handed[0] == rotation_id:
+        owner = handed[1]
     owner = owner or new_owner()
     now = utcnow()
     statement = (
         update(SecretRotation)
         .where(SecretRotation.id == rotation_id)
-        .where(or_(SecretRotation.lease_owner.is_(None), SecretRotation.lease_owner == owner,
-                   SecretRotation.lease_expires_at.is_(None), SecretRotation.lease_expires_at < now))
+        .where(or_(_free(now), SecretRotation.lease_owner == owner))
         .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=_lease_seconds()))
         .execution_options(synchronize_session=False)
     )
@@ -54,6 +69,58 @@ def acquire(rotation_id: str, owner: str | None = None) -> str | None:
         taken = session.execute(statement).rowcount == 1
         session.commit()
     return owner if taken else None
+
+
+def _due_and_free(now: datetime) -> tuple:
+    """A scheduled run may start: enabled, due, not backing off, and nobody holds an unexpired lease."""
+    return (SecretRotation.is_auto_rotation_enabled.is_(True),
+            SecretRotation.next_rotation_at.is_not(None), SecretRotation.next_rotation_at <= now,
+            or_(SecretRotation.retry_not_before.is_(None), SecretRotation.retry_not_before <= now),
+            _free(now))
+
+
+def claim_due(limit: int, exclude: Collection[str] = ()) -> tuple[str, list[str]]:
+    """Take the leases of up to `limit` due rotations (oldest first) in one transaction.
+
+    Returns one owner token for the batch and the ids now leased to it. Concurrent claims get disjoint
+    rows: PostgreSQL locks the chosen rows FOR UPDATE SKIP LOCKED, so another claim passes over them
+    instead of waiting or racing; SQLite runs the choice and the update as one statement under its single
+    write lock. The update re-checks that each lease is still free, so a row is never taken twice."""
+    owner = new_owner()
+    if limit <= 0:
+        return owner, []
+    now = utcnow()
+    due = select(SecretRotation.id).where(*_due_and_free(now)).order_by(SecretRotation.next_rotation_at).limit(limit)
+    if exclude:
+        due = due.where(SecretRotation.id.not_in(list(exclude)))
+    take = (
+        update(SecretRotation)
+        .where(*_due_and_free(now))
+        .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=_lease_seconds()))
+        .returning(SecretRotation.id)
+        .execution_options(synchronize_session=False)
+    )
+    with Session(db.engine()) as session:
+        if db.is_sqlite(db.engine()):
+            taken = session.execute(take.where(SecretRotation.id.in_(due))).scalars().all()
+        else:
+            # Two statements, not UPDATE ... IN (SELECT ... LIMIT ... SKIP LOCKED): PostgreSQL may re-run
+            # such a subquery and lock more rows than asked for.
+            chosen = list(session.exec(due.with_for_update(skip_locked=True)).all())
+            taken = session.execute(take.where(SecretRotation.id.in_(chosen))).scalars().all() if chosen else []
+        session.commit()
+    return owner, list(taken)
+
+
+@contextmanager
+def handed_over(rotation_id: str, owner: str) -> Iterator[None]:
+    """For the block, this thread's `acquire(rotation_id)` re-takes the lease `owner` already holds (from
+    `claim_due`) rather than minting a new token, so the engine runs under the worker's claim."""
+    reset = _handed.set((rotation_id, owner))
+    try:
+        yield
+    finally:
+        _handed.reset(reset)
 
 
 def extend(session: Session, rotation_id: str, owner: str) -> bool:

@@ -1,53 +1,40 @@
 """The rotation worker (keyturn §14f): polls the database, runs due rotations, drains the revocation
 queue and reconciles intents left open by runs that died.
 
-Every poll: claim due rotations (each run takes the rotation's lease itself, so two workers never run
-the same rotation), at most `worker_concurrency` at once; revoke what is due; reconcile stale intents.
-Nothing lives only in memory: a killed worker loses no work, the next one picks it up from the rows.
+Claiming takes the leases of a batch of due rotations in one transaction (`lease.claim_due`), so several
+workers share the due rows instead of racing for the same ones; each run then goes through the engine
+under the lease it was handed. At most `worker_concurrency` runs at once. When a run finishes and the
+last claim filled every free slot (more may be due), the worker claims again at once; otherwise it waits
+for the next poll, which also drains revocations and reconciles stale intents.
+Nothing lives only in memory: a killed worker loses no work, its leases lapse and the rows are picked up.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from sqlalchemy import or_
-from sqlmodel import Session, select
-
-from app import db
 from app.config import Settings
-from app.models import SecretRotation
-from app.rotation import engine, reconcile, revocations
+from app.rotation import engine, lease, reconcile, revocations
 from app.timeutil import utcnow
 
 log = logging.getLogger("keyturn.worker")
-
-
-def due_rotations(limit: int) -> list[str]:
-    now = utcnow()
-    statement = (
-        select(SecretRotation.id)
-        .where(SecretRotation.is_auto_rotation_enabled.is_(True),
-               SecretRotation.next_rotation_at.is_not(None), SecretRotation.next_rotation_at <= now,
-               or_(SecretRotation.retry_not_before.is_(None), SecretRotation.retry_not_before <= now),
-               or_(SecretRotation.lease_owner.is_(None), SecretRotation.lease_expires_at.is_(None),
-                   SecretRotation.lease_expires_at < now))
-        .order_by(SecretRotation.next_rotation_at)
-        .limit(limit)
-    )
-    with Session(db.engine()) as session:
-        return list(session.exec(statement).all())
 
 
 class Worker:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by a finished run when more work may be due, and by request_stop
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(max_workers=settings.worker_concurrency, thread_name_prefix="keyturn-rotate")
         self._running: dict[str, Future] = {}
         self._lock = threading.Lock()
+        self._more_due = False  # the last claim filled every slot it asked for
+        self._failed: set[str] = set()  # runs that raised: not claimed again before the next poll
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -56,8 +43,10 @@ class Worker:
         self._thread.start()
 
     def request_stop(self) -> None:
-        """Stop claiming new work; runs in flight finish (and release their leases) before run() returns."""
+        """Stop claiming at once; claimed runs not yet started release their leases, runs in flight finish
+        (and release theirs) before run() returns."""
         self._stop.set()
+        self._wake.set()
 
     def stop(self) -> None:
         self.request_stop()
@@ -65,12 +54,18 @@ class Worker:
             self._thread.join(timeout=self.settings.lease_seconds + 4 * self.settings.http_timeout_seconds)
 
     def run(self) -> None:
-        log.info("worker started (poll every %ss, up to %s rotations at once)", self.settings.worker_poll_seconds,
-                 self.settings.worker_concurrency)
+        poll = self.settings.worker_poll_seconds
+        log.info("worker started (poll every %ss, up to %s rotations at once)", poll, self.settings.worker_concurrency)
+        next_poll = time.monotonic()
         try:
             while not self._stop.is_set():
-                self.tick()
-                self._stop.wait(self.settings.worker_poll_seconds)
+                self._wake.clear()  # before claiming, so a run that ends meanwhile still wakes the wait below
+                if time.monotonic() >= next_poll:
+                    self.tick()
+                    next_poll = time.monotonic() + poll
+                else:
+                    self._step(self._claim_due)
+                self._wake.wait(max(0.0, next_poll - time.monotonic()))
         finally:
             self._pool.shutdown(wait=True)
             log.info("worker stopped")
@@ -79,34 +74,53 @@ class Worker:
 
     def tick(self) -> None:
         """One pass over the three kinds of work; a failure in one does not stop the others."""
+        with self._lock:
+            self._failed.clear()
         for step in (self._claim_due, self._drain_revocations, self._reconcile_intents):
             if self._stop.is_set():
                 return
-            try:
-                step()
-            except Exception:  # noqa: BLE001 - a database blip must not kill the loop
-                log.exception("worker step %s failed", step.__name__)
+            self._step(step)
+
+    def _step(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except Exception:  # noqa: BLE001 - a database blip must not kill the loop
+            log.exception("worker step %s failed", step.__name__)
 
     def _claim_due(self) -> None:
         with self._lock:
             self._running = {rid: f for rid, f in self._running.items() if not f.done()}
             free = self.settings.worker_concurrency - len(self._running)
-            if free <= 0:
+            if free <= 0 or self._stop.is_set():
                 return
-            for rotation_id in due_rotations(free + len(self._running)):
-                if rotation_id in self._running or len(self._running) >= self.settings.worker_concurrency:
-                    continue
+            owner, claimed = lease.claim_due(free, exclude=set(self._running) | self._failed)
+            self._more_due = len(claimed) == free
+            for rotation_id in claimed:
                 if self._stop.is_set():
-                    return
-                self._running[rotation_id] = self._pool.submit(self._run_rotation, rotation_id)
+                    lease.release(rotation_id, owner)
+                    continue
+                future = self._pool.submit(self._run_rotation, rotation_id, owner)
+                self._running[rotation_id] = future
+                future.add_done_callback(self._on_run_done)
 
-    def _run_rotation(self, rotation_id: str) -> None:
-        job_id = f"keyturn-rotate-{rotation_id}-{int(utcnow().timestamp())}"
+    def _on_run_done(self, _future: Future) -> None:
+        if self._more_due:
+            self._wake.set()
+
+    def _run_rotation(self, rotation_id: str, owner: str) -> None:
         try:
-            rotation = engine.rotate(rotation_id, manual=False, job_id=job_id)
+            if self._stop.is_set():
+                return  # claimed but not started: the finally gives the lease back
+            job_id = f"keyturn-rotate-{rotation_id}-{int(utcnow().timestamp())}"
+            with lease.handed_over(rotation_id, owner):
+                rotation = engine.rotate(rotation_id, manual=False, job_id=job_id)
             log.info("scheduled run of rotation %s: %s", rotation_id, rotation.rotation_status)
         except Exception:  # noqa: BLE001 - recorded on the row where possible; the next poll tries again
+            with self._lock:
+                self._failed.add(rotation_id)
             log.exception("scheduled run of rotation %s failed", rotation_id)
+        finally:
+            lease.release(rotation_id, owner)  # a no-op when the engine already released it
 
     def _drain_revocations(self) -> None:
         revoked = revocations.drain()
