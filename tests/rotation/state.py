@@ -1,4 +1,5 @@
-"""Set-up and inspection helpers for the engine tests: real rows, real emulator state."""
+"""Set-up and inspection helpers for the engine tests: real rows, real emulator state. Set-up takes the
+`provider_case` (tests/rotation/cases.py), so the same helper makes an OpenRouter or an ARouter rotation."""
 
 from __future__ import annotations
 
@@ -10,26 +11,33 @@ from app import db
 from app.models import Environment, RotationCredential, Secret, SecretRotation
 from app.rotation import engine
 from app.services import secrets_store
+from tests.rotation.cases import ProviderCase
 
 
-def new_rotation(project: dict, connection: dict, *, name: str = "my-rotation", interval: int = 30,
-                 enabled: bool = True, key_name: str = "my-app-key") -> SecretRotation:
+def new_rotation(case: ProviderCase, *, name: str = "my-rotation", interval: int = 30, enabled: bool = True,
+                 key_name: str = "my-app-key") -> SecretRotation:
+    """An unsaved rotation of the case's type, with the type's full parameters (the key name overridable)."""
+    project_id = case.project["id"]
     with Session(db.engine()) as session:
-        env = session.exec(select(Environment).where(Environment.project_id == project["id"],
+        env = session.exec(select(Environment).where(Environment.project_id == project_id,
                                                      Environment.slug == "dev")).one()
         env_id = env.id
     return SecretRotation(
-        id=str(uuid.uuid4()), project_id=project["id"], environment_id=env_id, secret_path="/", name=name,
-        type="open-router-api-key", connection_id=connection["id"], parameters={"name": key_name},
-        secrets_mapping={"apiKey": "OPEN_ROUTER_API_KEY"}, is_auto_rotation_enabled=enabled,
+        id=str(uuid.uuid4()), project_id=project_id, environment_id=env_id, secret_path="/", name=name,
+        type=case.rotation_type, connection_id=case.connection["id"],
+        parameters={**case.parameters, "name": key_name},
+        secrets_mapping={"apiKey": case.secret_name}, is_auto_rotation_enabled=enabled,
         rotation_interval=interval, rotate_at_hours=0, rotate_at_minutes=0,
         last_rotation_attempted_at=None, last_rotated_at=None,
     )
 
 
-def create(project: dict, connection: dict, **kwargs) -> SecretRotation:
-    return engine.create_rotation(new_rotation(project, connection, **kwargs), secret_name="OPEN_ROUTER_API_KEY",
-                                  recheck=lambda session: None)
+def create_draft(case: ProviderCase, draft: SecretRotation, recheck=lambda session: None) -> SecretRotation:
+    return engine.create_rotation(draft, secret_name=case.secret_name, recheck=recheck)
+
+
+def create(case: ProviderCase, **kwargs) -> SecretRotation:
+    return create_draft(case, new_rotation(case, **kwargs))
 
 
 def credentials(rotation_id: str) -> list[RotationCredential]:
@@ -54,14 +62,6 @@ def secret(rotation_id: str) -> Secret:
 
 def published_key(rotation_id: str) -> str:
     return secrets_store.decrypt_value(secret(rotation_id))
-
-
-def live_names(openrouter) -> set[str]:
-    return {k["name"] for k in openrouter.live_keys()}
-
-
-def live_ids(openrouter) -> set[str]:
-    return {k["hash"] for k in openrouter.live_keys()}
 
 
 def update_row(rotation_id: str, **values) -> None:

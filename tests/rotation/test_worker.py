@@ -1,11 +1,12 @@
-"""The worker on its own: polls, rotates due rotations, drains the queue, honours disabling (§14f)."""
+"""The worker on its own, for each provider: polls, rotates due rotations, drains the queue, honours
+disabling (§14f)."""
 
 from __future__ import annotations
 
 import time
 
 from app.rotation.worker import Worker
-from tests.rotation.state import create, credentials, live_ids, published_key, row, update_row
+from tests.rotation.state import create, credentials, published_key, row, update_row
 
 
 def wait_for(condition, timeout: float = 8.0) -> bool:
@@ -23,9 +24,10 @@ def fast(settings):
     settings.lease_seconds = 3
 
 
-def test_worker_rotates_on_its_own_with_a_seconds_interval(client, project, connection, openrouter, settings):
+def test_worker_rotates_on_its_own_with_a_seconds_interval(provider_case, settings):
     fast(settings)
-    rotation = create(project, connection, interval=1)
+    case = provider_case
+    rotation = create(case, interval=1)
     worker = Worker(settings)
     worker.start()
     try:
@@ -36,16 +38,17 @@ def test_worker_rotates_on_its_own_with_a_seconds_interval(client, project, conn
     stored = row(rotation.id)
     assert creds[1].state == "revoked"
     live = {c.key_id for c in creds.values() if c.state in ("active", "inactive")}
-    assert len(live) == 2 and live_ids(openrouter) == live
-    assert openrouter.key_works(published_key(rotation.id))
+    assert len(live) == 2 and case.live_ids() == live
+    assert case.key_works(published_key(rotation.id))
     assert not stored.is_last_rotation_manual and stored.last_rotation_job_id.startswith("keyturn-rotate-")
     assert stored.lease_owner is None
     assert (stored.next_rotation_at - stored.last_rotated_at).total_seconds() == 1
 
 
-def test_worker_does_not_run_a_disabled_rotation(client, project, connection, openrouter, settings):
+def test_worker_does_not_run_a_disabled_rotation(provider_case, settings):
     fast(settings)
-    rotation = create(project, connection, interval=1)
+    case = provider_case
+    rotation = create(case, interval=1)
     update_row(rotation.id, is_auto_rotation_enabled=False, next_rotation_at=None)
     worker = Worker(settings)
     worker.start()
@@ -53,15 +56,16 @@ def test_worker_does_not_run_a_disabled_rotation(client, project, connection, op
         time.sleep(1.5)
     finally:
         worker.stop()
-    assert openrouter.create_count == 1 and row(rotation.id).next_generation == 2
+    assert case.create_count == 1 and row(rotation.id).next_generation == 2
 
 
-def test_worker_drains_revocations_left_in_the_queue(client, project, connection, openrouter, settings):
+def test_worker_drains_revocations_left_in_the_queue(provider_case, settings):
     fast(settings)
-    rotation = create(project, connection, interval=3600)
+    case = provider_case
+    rotation = create(case, interval=3600)
     from app.rotation import engine
     engine.rotate(rotation.id, manual=True)
-    openrouter.add_fault("DELETE", r"/keys/", kind="status", status=503)
+    case.fault("revoke", kind="status", status=503)
     settings.revoke_retry_base_seconds = 0.2
     settings.revoke_retry_max_seconds = 0.2
     engine.rotate(rotation.id, manual=True)
@@ -72,4 +76,4 @@ def test_worker_drains_revocations_left_in_the_queue(client, project, connection
         assert wait_for(lambda: {c.generation: c.state for c in credentials(rotation.id)}[1] == "revoked")
     finally:
         worker.stop()
-    assert len(live_ids(openrouter)) == 2
+    assert len(case.live_ids()) == 2
