@@ -94,7 +94,7 @@ def app_router(app: App) -> APIRouter:
         org_id = organization.org_id(session)
         project_id = get_project(session, body.projectId).id if body.projectId is not None else None
         require(principal, "create", SUBJECT, project_id=project_id)
-        connection = service.create_connection(session, app, body=body)
+        connection = service.create_connection(session, app, body=body, actor=principal)
         return {"appConnection": connection_public(connection, org_id)}
 
     @router.patch("/{connectionId}", operation_id=f"update{name}Connection")
@@ -103,7 +103,8 @@ def app_router(app: App) -> APIRouter:
         org_id = organization.org_id(session)
         connection = service.get_app_connection(session, app, str(connectionId))
         require_on(principal, "edit", connection)
-        connection = service.update_connection(session, app, connection, body=body or UpdateBody())
+        connection = service.update_connection(session, app, connection, body=body or UpdateBody(),
+                                                actor=principal)
         return {"appConnection": connection_public(connection, org_id)}
 
     @router.delete("/{connectionId}", operation_id=f"delete{name}Connection")
@@ -111,7 +112,7 @@ def app_router(app: App) -> APIRouter:
         org_id = organization.org_id(session)
         connection = service.get_app_connection(session, app, str(connectionId))
         require_on(principal, "delete", connection)
-        connection = service.delete_connection(session, connection)
+        connection = service.delete_connection(session, connection, actor=principal)
         return {"appConnection": connection_public(connection, org_id)}
 
     return router

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from sqlmodel import Session, select
 
 from app import db
+from app.auth.principal import Principal
 from app.config import get_settings
 from app.errors import BadRequest, NotFound, ProviderFailure
 from app.models import RotationCredential, SecretRotation
@@ -54,11 +55,13 @@ def _upstream(session: Session, connection_id: str) -> Upstream:
         raise MintFailed(str(exc)) from None
 
 
-def create_rotation(rotation: SecretRotation, *, secret_name: str, recheck: Callable[[Session], None]) -> SecretRotation:
+def create_rotation(rotation: SecretRotation, *, secret_name: str, recheck: Callable[[Session], None],
+                    actor: Principal | str = outcome.PLATFORM) -> SecretRotation:
     """Mint generation 1 for a not-yet-saved rotation (its id already chosen), verify it, then in one
     transaction call `recheck(session)` (raises BadRequest on a conflict), insert the rotation, create
-    the mapped secret (version 1) and mark the credential active in slot 0. A provider failure raises
-    BadRequest (400) and queues the revocation of anything minted. Returns the saved rotation."""
+    the mapped secret (version 1), mark the credential active in slot 0 and audit the creation as `actor`.
+    A provider failure raises BadRequest (400) and queues the revocation of anything minted. Returns the
+    saved rotation."""
     try:
         with _session() as session:
             upstream = _upstream(session, rotation.connection_id)
@@ -92,6 +95,9 @@ def create_rotation(rotation: SecretRotation, *, secret_name: str, recheck: Call
                                         key=secret_name, value=api_key, rotation_id=rotation.id)
             if not transition(session, cred.id, [S.MINTED], state=S.ACTIVE, slot=0, published_at=now):
                 raise RuntimeError("the new key's intent record was closed before it could be published")
+            outcome.audit_event(session, actor, "create-secret-rotation", rotation,
+                                environmentId=rotation.environment_id, secretPath=rotation.secret_path,
+                                connectionId=rotation.connection_id, secretName=secret_name, generation=1)
             session.commit()
     except BaseException:
         discard(cred.id, "not published: the rotation could not be saved")
@@ -100,9 +106,11 @@ def create_rotation(rotation: SecretRotation, *, secret_name: str, recheck: Call
     return rotation
 
 
-def rotate(rotation_id: str, *, manual: bool, job_id: str | None = None) -> SecretRotation:
+def rotate(rotation_id: str, *, manual: bool, job_id: str | None = None,
+           actor: Principal | str = outcome.PLATFORM) -> SecretRotation:
     """One rotation under the lease. Manual: BadRequest (400) if the lease is held; ProviderFailure (502)
-    on a provider failure (the row is marked failed). Scheduled: returns after recording the attempt."""
+    on a provider failure (the row is marked failed). Scheduled: returns after recording the attempt.
+    Every attempt's outcome is audited as `actor` (the caller of a manual rotation, else the platform)."""
     owner = lease.acquire(rotation_id)
     if owner is None:
         with _session() as session:
@@ -114,7 +122,7 @@ def rotate(rotation_id: str, *, manual: bool, job_id: str | None = None) -> Secr
         return rotation  # another worker claimed it first
     try:
         with lease.Heartbeat(rotation_id, owner):
-            return _rotate_leased(rotation_id, owner, manual=manual, job_id=job_id)
+            return _rotate_leased(rotation_id, owner, manual=manual, job_id=job_id, actor=actor)
     finally:
         lease.release(rotation_id, owner)
 
@@ -126,7 +134,8 @@ def _still_due(rotation: SecretRotation) -> bool:
             and (rotation.retry_not_before is None or rotation.retry_not_before <= now))
 
 
-def _rotate_leased(rotation_id: str, owner: str, *, manual: bool, job_id: str | None) -> SecretRotation:
+def _rotate_leased(rotation_id: str, owner: str, *, manual: bool, job_id: str | None,
+                   actor: Principal | str) -> SecretRotation:
     with _session() as session:
         rotation = session.get(SecretRotation, rotation_id)
     if rotation is None:
@@ -134,6 +143,7 @@ def _rotate_leased(rotation_id: str, owner: str, *, manual: bool, job_id: str | 
     if not manual and not _still_due(rotation):
         return rotation  # disabled or rescheduled since it was claimed (§14f)
     reconcile_rotation(rotation_id)
+    generation = None  # the generation this attempt mints, once its intent is recorded (for the audit row)
     try:
         with _session() as session:
             if not lease.extend(session, rotation_id, owner):
@@ -146,21 +156,24 @@ def _rotate_leased(rotation_id: str, owner: str, *, manual: bool, job_id: str | 
             rotation.next_generation += 1  # never reused, even if this attempt fails (§14c)
             session.add_all([cred, rotation])
             session.commit()
+            generation = cred.generation
         api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters)
     except MintFailed as exc:
         text = failure_text(exc.message)
         failed = outcome.record_failure(rotation_id, owner, manual=manual, job_id=job_id, text=text,
-                                        retry_after=exc.retry_after)
+                                        retry_after=exc.retry_after, generation=generation, actor=actor)
         if manual:
             raise ProviderFailure(text) from None
         return failed
     try:
-        rotation, queued = outcome.publish(rotation_id, owner, cred.id, api_key, manual=manual, job_id=job_id)
+        rotation, queued = outcome.publish(rotation_id, owner, cred.id, api_key, manual=manual, job_id=job_id,
+                                           actor=actor)
     except Exception:
         log.exception("rotation %s: publishing generation %s failed", rotation_id, cred.generation)
         discard(cred.id, "not published: the publish transaction failed")
         try:
-            outcome.record_failure(rotation_id, owner, manual=manual, job_id=job_id, text=INTERNAL_FAILURE)
+            outcome.record_failure(rotation_id, owner, manual=manual, job_id=job_id, text=INTERNAL_FAILURE,
+                                   generation=cred.generation, actor=actor)
         except Exception:  # noqa: BLE001 - the original error is the one worth raising
             log.warning("rotation %s: could not record the failed attempt", rotation_id, exc_info=True)
         raise
@@ -197,9 +210,11 @@ def check_credentials(rotation_id: str) -> None:
         raise BadRequest(exc.message) from None
 
 
-def delete_rotation(rotation_id: str, *, delete_secrets: bool, revoke: bool) -> SecretRotation:
+def delete_rotation(rotation_id: str, *, delete_secrets: bool, revoke: bool,
+                    actor: Principal | str = outcome.PLATFORM) -> SecretRotation:
     """Under the lease: optionally revoke every live key first (400 and nothing deleted on failure), then
-    delete the rotation (and its secret if asked) in one transaction. Returns the row as it was."""
+    delete the rotation (and its secret if asked) in one transaction, audited as `actor`. Returns the row
+    as it was."""
     with lease.held(rotation_id, wait=DELETE_WAIT_SECONDS) as owner:
         reconcile_rotation(rotation_id)
         if revoke:
@@ -218,6 +233,9 @@ def delete_rotation(rotation_id: str, *, delete_secrets: bool, revoke: bool) -> 
                     RotationCredential.rotation_id == rotation_id, RotationCredential.state.in_(closed))).all():
                 session.delete(cred)
             session.delete(rotation)
+            # Key names avoid "secret" and "credential": the audit filter would drop them.
+            outcome.audit_event(session, actor, "delete-secret-rotation", rotation, removeMapped=delete_secrets,
+                                revokeKeys=revoke)
             session.commit()
     log.info("rotation %s deleted (secret %s, keys %s)", rotation_id, "deleted" if delete_secrets else "kept",
              "revoked" if revoke else "left live")

@@ -8,18 +8,21 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from app import db
+from app.auth.principal import Principal
 from app.config import get_settings
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.rotation import lease, revocations, schedule
 from app.rotation.messages import clip, seal_rotation_message
 from app.rotation.retry import MAX_SCHEDULED_ATTEMPTS, backoff_seconds
-from app.services import secrets_store
+from app.services import audit, secrets_store
 from app.timeutil import utcnow
 
 log = logging.getLogger("keyturn.rotation")
 
 ACTIVE, INACTIVE = CredentialState.ACTIVE, CredentialState.INACTIVE
+ROTATE_EVENT = "secret-rotation-rotate-secrets"
+PLATFORM = "platform"  # the audit actor of scheduled rotations
 
 
 class LeaseLost(Exception):
@@ -32,8 +35,16 @@ def _leased_row(session: Session, rotation_id: str, owner: str) -> SecretRotatio
     return session.get(SecretRotation, rotation_id, populate_existing=True)
 
 
+def audit_event(session: Session, actor: Principal | str, event: str, rotation: SecretRotation,
+                **metadata) -> None:
+    """An audit row about the rotation, in the caller's transaction (never a key or a failure message)."""
+    audit.record(session, actor=actor, event=event, project_id=rotation.project_id,
+                 resource_type="secret-rotation", resource_id=rotation.id,
+                 metadata={"name": rotation.name, "type": rotation.type, **metadata})
+
+
 def publish(rotation_id: str, owner: str, cred_id: str, api_key: str, *, manual: bool,
-            job_id: str | None) -> tuple[SecretRotation, list[str]]:
+            job_id: str | None, actor: Principal | str = PLATFORM) -> tuple[SecretRotation, list[str]]:
     """Publish the verified key: secret value and version, slots, rotation fields. Returns the row and the
     ids of credentials queued for revocation (the key from two generations back)."""
     settings = get_settings()
@@ -73,13 +84,16 @@ def publish(rotation_id: str, owner: str, cred_id: str, api_key: str, *, manual:
         rotation.next_rotation_at = schedule.for_rotation(rotation, now=now, manual=manual,
                                                           unit_seconds=settings.interval_unit_seconds)
         session.add(rotation)
+        audit_event(session, actor, ROTATE_EVENT, rotation, status="success", manual=manual, generation=new.generation,
+                    jobId=job_id)
         session.commit()
     log.info("rotation %s published generation %s (slot %s)", rotation_id, new.generation, target)
     return rotation, queued
 
 
 def record_failure(rotation_id: str, owner: str, *, manual: bool, job_id: str | None, text: str,
-                   retry_after: float | None = None) -> SecretRotation:
+                   retry_after: float | None = None, generation: int | None = None,
+                   actor: Principal | str = PLATFORM) -> SecretRotation:
     """A failed attempt. Manual, or the last scheduled attempt: final (status failed, next day per §7 rule 2).
     Otherwise: count it and retry after a backoff, keeping nextRotationAt."""
     settings = get_settings()
@@ -104,6 +118,8 @@ def record_failure(rotation_id: str, owner: str, *, manual: bool, job_id: str | 
                                     cap=settings.rotation_retry_max_seconds, retry_after=retry_after)
             rotation.retry_not_before = now + timedelta(seconds=delay)
         session.add(rotation)
+        audit_event(session, actor, ROTATE_EVENT, rotation, status="failed", manual=manual, generation=generation,
+                    final=final, attempt=attempts, jobId=job_id)
         session.commit()
     log.warning("rotation %s: attempt %s failed (%s)", rotation_id, attempts, "final" if final else "will retry")
     return rotation

@@ -10,6 +10,7 @@ from sqlalchemy import delete, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from app.auth.principal import Principal
 from app.crypto import fingerprint, keyring
 from app.errors import BadRequest, NotFound, Unauthorized
 from app.models import AppConnection, RotationCredential, SecretRotation
@@ -19,6 +20,7 @@ from app.providers import registry
 from app.providers.base import ProviderError
 from app.providers.registry import METHOD_NAMES, App
 from app.schemas.connections import ConnectionCreateBase, ConnectionUpdateBase
+from app.services import audit
 from app.timeutil import utcnow
 
 log = logging.getLogger("keyturn.connections")
@@ -116,7 +118,15 @@ def _name_taken(session: Session, name: str, *, other_than: str | None = None) -
     return session.exec(query).first() is not None
 
 
-def create_connection(session: Session, app: App, *, body: ConnectionCreateBase) -> AppConnection:
+def _audit(session: Session, actor: Principal | str, event: str, connection: AppConnection, **extra) -> None:
+    """One audit row in the change's own transaction; never the credentials."""
+    audit.record(session, actor=actor, event=event, project_id=connection.project_id,
+                 resource_type="app-connection", resource_id=connection.id,
+                 metadata={"app": connection.app, "name": connection.name, **extra})
+
+
+def create_connection(session: Session, app: App, *, body: ConnectionCreateBase,
+                      actor: Principal | str) -> AppConnection:
     """The caller has checked the project and the permission."""
     if _name_taken(session, body.name):
         raise _duplicate_name(body.name)
@@ -129,13 +139,14 @@ def create_connection(session: Session, app: App, *, body: ConnectionCreateBase)
                                encrypted_credentials="", credentials_hash="", created_at=now, updated_at=now)
     _seal(connection, credentials)
     session.add(connection)
+    _audit(session, actor, "create-app-connection", connection, method=connection.method)
     _commit(session, _duplicate_name(body.name))
     log.info("created %s connection %s", app.slug, connection.id)
     return connection
 
 
 def update_connection(session: Session, app: App, connection: AppConnection, *,
-                      body: ConnectionUpdateBase) -> AppConnection:
+                      body: ConnectionUpdateBase, actor: Principal | str) -> AppConnection:
     """Check everything (names, credential shape, the provider) before changing the row."""
     fields = body.model_fields_set
     new_name = body.name if "name" in fields and body.name is not None else connection.name
@@ -154,6 +165,8 @@ def update_connection(session: Session, app: App, connection: AppConnection, *,
     connection.version += 1
     connection.updated_at = utcnow()
     session.add(connection)
+    changed = sorted(f for f in ("name", "description", "credentials") if f in fields)
+    _audit(session, actor, "update-app-connection", connection, changedFields=changed, version=connection.version)
     _commit(session, _duplicate_name(new_name))
     log.info("updated %s connection %s (version %s)", app.slug, connection.id, connection.version)
     return connection
@@ -177,7 +190,7 @@ def is_in_use(session: Session, connection_id: str) -> bool:
     return open_rows > 0
 
 
-def delete_connection(session: Session, connection: AppConnection) -> AppConnection:
+def delete_connection(session: Session, connection: AppConnection, *, actor: Principal | str) -> AppConnection:
     if is_in_use(session, connection.id):
         raise BadRequest(IN_USE)
     # Closed history rows (revoked, abandoned) of deleted rotations would pin the row through their key.
@@ -185,6 +198,7 @@ def delete_connection(session: Session, connection: AppConnection) -> AppConnect
         RotationCredential.connection_id == connection.id, RotationCredential.state.not_in(OPEN_STATES),
     ))
     session.delete(connection)
+    _audit(session, actor, "delete-app-connection", connection)
     _commit(session, BadRequest(IN_USE))
     log.info("deleted %s connection %s", connection.app, connection.id)
     return connection

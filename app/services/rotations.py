@@ -27,12 +27,14 @@ from app.schemas.rotations import (
     RotationUpdate,
     stored_parameters,
 )
-from app.services import rotation_views
+from app.services import audit, rotation_views
 from app.services import secrets_store as store
 from app.services.projects import get_project
 from app.timeutil import utcnow
 
 SUBJECT = "secret-rotation"
+# Infisical names no check-credentials audit event for certain (rotation spec §3.2); this one follows its pattern.
+CHECK_EVENT = "check-secret-rotation-credentials"
 LEASE_WAIT_SECONDS = 5.0  # update waits this long for a running rotation before answering 400
 
 
@@ -71,6 +73,13 @@ def get_authorized(session: Session, principal: Principal, rtype: RotationType, 
     rotation = get_rotation(session, rtype, rotation_id)
     authorize(session, principal, action, rotation)
     return rotation
+
+
+def _audit(session: Session, principal: Principal, event: str, rotation: SecretRotation, **metadata) -> None:
+    """One audit row in the caller's transaction. Engine-run changes are audited by the engine."""
+    audit.record(session, actor=principal, event=event, project_id=rotation.project_id,
+                 resource_type="secret-rotation", resource_id=rotation.id,
+                 metadata={"name": rotation.name, "type": rotation.type, **metadata})
 
 
 # --- reads -----------------------------------------------------------------------------------
@@ -115,7 +124,12 @@ def read_by_name(session: Session, principal: Principal, rtype: RotationType, *,
 def generated_credentials(session: Session, principal: Principal, rtype: RotationType,
                           rotation_id: str) -> GeneratedCredentials:
     rotation = get_authorized(session, principal, rtype, rotation_id, "read-generated-credentials")
-    return rotation_views.generated_credentials(session, rotation, rtype)
+    credentials = rotation_views.generated_credentials(session, rotation, rtype)
+    # Written before the keys are returned: a read that cannot be audited does not happen.
+    _audit(session, principal, "get-secret-rotation-generated-credentials", rotation,
+           keyCount=len(credentials.generated_credentials), activeIndex=credentials.active_index)
+    session.commit()
+    return credentials
 
 
 def credential_history(session: Session, principal: Principal, rtype: RotationType,
@@ -195,7 +209,7 @@ def create_rotation(session: Session, principal: Principal, rtype: RotationType,
     )
     rotation.next_rotation_at = schedule.for_rotation(rotation, now=now, unit_seconds=_unit_seconds(), manual=True)
     session.rollback()
-    saved = engine.create_rotation(rotation, secret_name=secret_name, recheck=recheck)
+    saved = engine.create_rotation(rotation, secret_name=secret_name, recheck=recheck, actor=principal)
     return rotation_views.rotation_public(saved, environment, connection)
 
 
@@ -207,6 +221,8 @@ def update_rotation(session: Session, principal: Principal, rtype: RotationType,
     with lease.held(rotation_id, wait=LEASE_WAIT_SECONDS) as token:
         try:
             rotation = _apply_update(session, rtype, rotation_id, token, body)
+            changed = sorted(type(body).model_fields[f].alias or f for f in body.model_fields_set)
+            _audit(session, principal, "update-secret-rotation", rotation, changedFields=changed)
             session.commit()
         except IntegrityError:
             session.rollback()
@@ -267,7 +283,7 @@ def delete_rotation(session: Session, principal: Principal, rtype: RotationType,
     environment = session.get(Environment, rotation.environment_id)
     connection = session.get(AppConnection, rotation.connection_id)
     session.rollback()
-    deleted = engine.delete_rotation(rotation_id, delete_secrets=delete_secrets, revoke=revoke)
+    deleted = engine.delete_rotation(rotation_id, delete_secrets=delete_secrets, revoke=revoke, actor=principal)
     return rotation_views.rotation_public(deleted, environment, connection)
 
 
@@ -275,12 +291,20 @@ def rotate_now(session: Session, principal: Principal, rtype: RotationType, rota
     """R10: synchronous manual rotation; a provider failure surfaces from the engine as 502."""
     get_authorized(session, principal, rtype, rotation_id, "rotate-secrets")
     session.rollback()
-    rotated = engine.rotate(rotation_id, manual=True)
+    rotated = engine.rotate(rotation_id, manual=True, actor=principal)
     return rotation_views.view(session, rotated)
 
 
 def check_credentials(session: Session, principal: Principal, rtype: RotationType, rotation_id: str) -> None:
     """R11: verify the active key with the provider; 400 with the spec's messages otherwise."""
-    get_authorized(session, principal, rtype, rotation_id, "read-generated-credentials")
+    rotation = get_authorized(session, principal, rtype, rotation_id, "read-generated-credentials")
+    session.expunge(rotation)  # keep its loaded fields for the audit row; a rollback would expire them
     session.rollback()
-    engine.check_credentials(rotation_id)
+    try:
+        engine.check_credentials(rotation_id)
+    except BadRequest:
+        _audit(session, principal, CHECK_EVENT, rotation, status="failed")
+        session.commit()
+        raise
+    _audit(session, principal, CHECK_EVENT, rotation, status="success")
+    session.commit()
