@@ -157,14 +157,14 @@ _QUERY_DOC = [{"name": "secretName", "in": "path", "required": True, "schema": {
             openapi_extra={"parameters": _QUERY_DOC}, response_class=Response)
 async def get_secret_by_name(request: Request) -> Response:
     """Read one secret's current value (Python `get_secret_by_name`, Node `getSecret`, Go `Retrieve`)."""
+    cache = cache_for(db.engine())
+    stamp = cache.stamp()
+    principal = await _principal(request, cache, stamp)  # 401 comes before any complaint about the query
     query = parse_query(request.query_params, missing_project="You must provide workspaceSlug or workspaceId",
                         missing_environment="Missing environment")
     name = request.path_params["secretName"].strip()
     if not name:
         raise ValidationFailure.one(["secretName"], "Secret name required")
-    cache = cache_for(db.engine())
-    stamp = cache.stamp()
-    principal = await _principal(request, cache, stamp)
     key = ("secret", principal.identity_id, query, name)
     read, _ = await cache.fetch(key, stamp, lambda: (_load_secret(principal, query, name), MAX_AGE_SECONDS))
     headers = {"ETag": read.etag, "Cache-Control": _NO_STORE}
@@ -185,10 +185,10 @@ def _load_list(principal: Principal, query: SecretQuery) -> tuple[str, list[dict
             response_class=Response)
 async def list_secrets(request: Request) -> Response:
     """List the secrets at one path (Python `list_secrets`, Node `listSecrets`, Go `List`); `imports` is always []."""
+    cache = cache_for(db.engine())
+    principal = await _principal(request, cache, cache.stamp())  # 401 comes before any complaint about the query
     query = parse_query(request.query_params, missing_project="Missing project id or environment",
                         missing_environment="Missing project id or environment")
-    cache = cache_for(db.engine())
-    principal = await _principal(request, cache, cache.stamp())
     project_id, views = await run_in_threadpool(_load_list, principal, query)
     if query.view_value and views:
         writer_for(db.engine()).add(
