@@ -9,33 +9,27 @@ still have made a key.
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from app.providers.base import ListedKey, MintedKey, ProviderError
-from app.providers.openrouter import retry_after_seconds
+from app.providers.wire import (
+    bearer_headers,
+    credential_key,
+    json_body,
+    network_error,
+    parse_time,
+    redact,
+    retry_after_seconds,
+)
 
 MAX_PAGES = 1000  # a provider that hands back endless tokens must not loop us forever
-_MAX_MESSAGE = 300
-# Anything that looks like a key or a bearer token is cut from provider text before it reaches a message.
-_SECRETISH = re.compile(r"(lr_[A-Za-z0-9]+_[A-Za-z0-9]{6,}|sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+|[A-Fa-f0-9]{40,})")
 _NEXT_TOKEN_FIELDS = ("next_page_token", "nextPageToken", "next_cursor", "nextCursor")
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol,
-               httpx.InvalidURL)
 
 
 # --- lenient parsing ---------------------------------------------------------------------------
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
 
 def _first_str(*candidates: Any) -> str | None:
     return next((c for c in candidates if isinstance(c, str) and c), None)
@@ -76,28 +70,14 @@ def _listed(item: Any) -> ListedKey | None:
     if key_id is None:
         return None
     return ListedKey(key_id=key_id, name=item.get("name") if isinstance(item.get("name"), str) else "",
-                     created_at=_parse_time(item.get("created_at")), disabled=item.get("disabled") is True)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+                     created_at=parse_time(item.get("created_at")), disabled=item.get("disabled") is True)
 
 
 # --- errors ------------------------------------------------------------------------------------
 
-def _redact(text: str) -> str:
-    return _SECRETISH.sub("[redacted]", text).strip()[:_MAX_MESSAGE]
-
-
 def _error_detail(response: httpx.Response) -> tuple[str, str | None]:
     """(message, code): `error.message`, then `message`; `code` may be a string or an integer."""
-    body = _json(response)
+    body = json_body(response)
     message, code = None, None
     if isinstance(body, dict):
         error = body.get("error") if isinstance(body.get("error"), dict) else {}
@@ -105,7 +85,7 @@ def _error_detail(response: httpx.Response) -> tuple[str, str | None]:
                              body.get("error") if isinstance(body.get("error"), str) else None)
         raw_code = error.get("code", body.get("code"))
         code = str(raw_code) if isinstance(raw_code, str | int) and not isinstance(raw_code, bool) else None
-    return (_redact(message) if message else f"HTTP {response.status_code}"), code
+    return (redact(message) if message else f"HTTP {response.status_code}"), code
 
 
 def _status_error(prefix: str, response: httpx.Response, *, on_create: bool = False) -> ProviderError:
@@ -119,21 +99,8 @@ def _status_error(prefix: str, response: httpx.Response, *, on_create: bool = Fa
                          retry_after=retry_after_seconds(response.headers) if status == 429 or server_side else None)
 
 
-def _network_error(prefix: str, exc: httpx.HTTPError, *, on_create: bool = False) -> ProviderError:
-    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
-    return ProviderError(f"{prefix}: request to ARouter {kind} ({type(exc).__name__})", retryable=True,
-                         ambiguous=on_create and not isinstance(exc, _NEVER_SENT))
-
-
-def _headers(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}", "Accept": "application/json"}
-
-
-def _admin_key(credentials: dict[str, Any]) -> str:
-    key = credentials.get("apiKey") if isinstance(credentials, dict) else None
-    if not isinstance(key, str) or not key.strip():
-        raise ProviderError("ARouter connection has no API key")
-    return key.strip()
+def _admin_headers(credentials: dict[str, Any]) -> dict[str, str]:
+    return bearer_headers(credential_key(credentials, "ARouter"))
 
 
 def _param(parameters: dict[str, Any], camel: str, snake: str) -> Any:
@@ -173,12 +140,12 @@ class ARouterProvider:
     def validate_connection(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> None:
         prefix = "Failed to validate ARouter connection"
         try:
-            response = client.get(self.url(base_url, self.keys_path), headers=_headers(_admin_key(credentials)))
+            response = client.get(self.url(base_url, self.keys_path), headers=_admin_headers(credentials))
         except httpx.HTTPError as exc:
-            raise _network_error(prefix, exc) from None
+            raise network_error(prefix, "ARouter", exc) from None
         if response.status_code != 200:
             raise _status_error(prefix, response)
-        if _list_items(_json(response)) is None:
+        if _list_items(json_body(response)) is None:
             raise ProviderError(f"{prefix}: response holds no list of keys", status=200)
 
     def mint(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], *, name: str,
@@ -186,17 +153,17 @@ class ARouterProvider:
         prefix = "Failed to create ARouter API key"
         body = self.create_body(name or (parameters or {}).get("name"), parameters)
         try:
-            response = client.post(self.url(base_url, self.keys_path), headers=_headers(_admin_key(credentials)),
+            response = client.post(self.url(base_url, self.keys_path), headers=_admin_headers(credentials),
                                    json=body)
         except httpx.HTTPError as exc:
-            raise _network_error(prefix, exc, on_create=True) from None
+            raise network_error(prefix, "ARouter", exc, on_create=True) from None
         if response.status_code not in (200, 201):
             if 200 <= response.status_code < 300:
                 # It says it worked, but not in a way we can read: a key may exist, reconcile it.
                 raise ProviderError(f"{prefix}: unexpected status {response.status_code}",
                                     status=response.status_code, ambiguous=True)
             raise _status_error(prefix, response, on_create=True)
-        key_id, api_key = _minted_fields(_json(response))
+        key_id, api_key = _minted_fields(json_body(response))
         if key_id is None or api_key is None:
             raise ProviderError("Invalid response from ARouter: missing 'key' or 'id'.",
                                 status=response.status_code, ambiguous=True)
@@ -205,9 +172,9 @@ class ARouterProvider:
     def verify(self, client: httpx.Client, base_url: str, api_key: str) -> None:
         prefix = "ARouter API key verification failed"
         try:
-            response = client.get(self.url(base_url, self.models_path), headers=_headers(api_key))
+            response = client.get(self.url(base_url, self.models_path), headers=bearer_headers(api_key))
         except httpx.HTTPError as exc:
-            raise _network_error(prefix, exc) from None
+            raise network_error(prefix, "ARouter", exc) from None
         if not 200 <= response.status_code < 300:
             raise _status_error(prefix, response)
 
@@ -215,16 +182,16 @@ class ARouterProvider:
         prefix = "Failed to delete ARouter API key"
         url = self.url(base_url, f"{self.keys_path}/{quote(key_id, safe='')}")
         try:
-            response = client.delete(url, headers=_headers(_admin_key(credentials)))
+            response = client.delete(url, headers=_admin_headers(credentials))
         except httpx.HTTPError as exc:
-            raise _network_error(prefix, exc) from None
+            raise network_error(prefix, "ARouter", exc) from None
         if response.status_code == 404 or 200 <= response.status_code < 300:
             return  # 200, 202, 204 with or without a body; an unknown key is a revoked key
         raise _status_error(prefix, response)
 
     def list_keys(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> list[ListedKey]:
         prefix = "Failed to list ARouter API keys"
-        headers = _headers(_admin_key(credentials))
+        headers = _admin_headers(credentials)
         seen: dict[str, ListedKey] = {}
         token: str | None = None
         tokens: set[str] = set()
@@ -233,10 +200,10 @@ class ARouterProvider:
                 response = client.get(self.url(base_url, self.keys_path), headers=headers,
                                       params={"page_token": token} if token else None)
             except httpx.HTTPError as exc:
-                raise _network_error(prefix, exc) from None
+                raise network_error(prefix, "ARouter", exc) from None
             if response.status_code != 200:
                 raise _status_error(prefix, response)
-            payload = _json(response)
+            payload = json_body(response)
             items = _list_items(payload)
             if items is None:
                 raise ProviderError(f"{prefix}: response holds no list of keys", status=200, retryable=True)

@@ -6,69 +6,36 @@ ProviderError, whether a retry could help and whether a failed create may still 
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from app.providers.base import ListedKey, MintedKey, ProviderError
+from app.providers.wire import (
+    bearer_headers,
+    credential_key,
+    json_body,
+    json_object,
+    network_error,
+    parse_time,
+    redact,
+    retry_after_seconds,
+)
 
 PAGE_SIZE = 100
 MAX_PAGES = 1000  # a provider that ignores `offset` must not loop us forever
-_MAX_MESSAGE = 300
-# Anything that looks like a key or a bearer token is cut from provider text before it reaches a message.
-_SECRETISH = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+|[A-Fa-f0-9]{40,})")
-
-
-def retry_after_seconds(headers: httpx.Headers, *, now: datetime | None = None) -> float | None:
-    """`retry-after-ms`, else `Retry-After` as seconds or an HTTP date; None when absent or unreadable."""
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms:
-        try:
-            value = float(raw_ms) / 1000.0
-            if value >= 0:
-                return value
-        except ValueError:
-            pass
-    raw = (headers.get("retry-after") or "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-        return value if value >= 0 else None
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
-
-
-def _redact(text: str) -> str:
-    text = _SECRETISH.sub("[redacted]", text).strip()
-    return text[:_MAX_MESSAGE]
 
 
 def _error_text(response: httpx.Response) -> str:
     """OpenRouter's `error.message`, or a short fallback naming the status."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = json_body(response)
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict) and isinstance(error.get("message"), str) and error["message"].strip():
-            return _redact(error["message"])
+            return redact(error["message"])
         if isinstance(body.get("message"), str) and body["message"].strip():
-            return _redact(body["message"])
+            return redact(body["message"])
     return f"HTTP {response.status_code}"
 
 
@@ -84,45 +51,8 @@ def _status_error(prefix: str, response: httpx.Response, *, on_create: bool = Fa
     )
 
 
-def _network_error(prefix: str, exc: httpx.HTTPError, *, on_create: bool = False) -> ProviderError:
-    # Before the request left us (connect failures, pool waits) nothing can have happened upstream.
-    never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
-                                  httpx.UnsupportedProtocol, httpx.InvalidURL))
-    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
-    return ProviderError(
-        f"{prefix}: request to OpenRouter {kind} ({type(exc).__name__})",
-        retryable=True,
-        ambiguous=on_create and not never_sent,
-    )
-
-
-def _json_object(response: httpx.Response) -> dict | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def _headers(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}", "Accept": "application/json"}
-
-
-def _management_key(credentials: dict[str, Any]) -> str:
-    key = credentials.get("apiKey") if isinstance(credentials, dict) else None
-    if not isinstance(key, str) or not key.strip():
-        raise ProviderError("OpenRouter connection has no API key")
-    return key.strip()
+def _management_headers(credentials: dict[str, Any]) -> dict[str, str]:
+    return bearer_headers(credential_key(credentials, "OpenRouter"))
 
 
 def create_body(name: str, parameters: dict[str, Any]) -> dict[str, Any]:
@@ -143,12 +73,12 @@ class OpenRouterProvider:
     def validate_connection(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> None:
         prefix = "Failed to validate OpenRouter connection"
         try:
-            response = client.get(f"{base_url}/keys", headers=_headers(_management_key(credentials)))
+            response = client.get(f"{base_url}/keys", headers=_management_headers(credentials))
         except httpx.HTTPError as exc:
-            raise _network_error(prefix, exc) from None
+            raise network_error(prefix, "OpenRouter", exc) from None
         if response.status_code != 200:
             raise _status_error(prefix, response)
-        if _json_object(response) is None:
+        if json_object(response) is None:
             raise ProviderError(f"{prefix}: response is not a JSON object", status=200)
 
     def mint(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], *, name: str,
@@ -156,16 +86,16 @@ class OpenRouterProvider:
         prefix = "Failed to create OpenRouter API key"
         body = create_body(name or (parameters or {}).get("name"), parameters)
         try:
-            response = client.post(f"{base_url}/keys", headers=_headers(_management_key(credentials)), json=body)
+            response = client.post(f"{base_url}/keys", headers=_management_headers(credentials), json=body)
         except httpx.HTTPError as exc:
-            raise _network_error(prefix, exc, on_create=True) from None
+            raise network_error(prefix, "OpenRouter", exc, on_create=True) from None
         if response.status_code != 201:
             if 200 <= response.status_code < 300:
                 # The provider says it worked but not in the agreed way: a key may exist, reconcile it.
                 raise ProviderError(f"{prefix}: unexpected status {response.status_code}",
                                     status=response.status_code, ambiguous=True)
             raise _status_error(prefix, response, on_create=True)
-        payload = _json_object(response) or {}
+        payload = json_object(response) or {}
         data = payload.get("data")
         key = payload.get("key")
         key_hash = data.get("hash") if isinstance(data, dict) else None
@@ -177,9 +107,9 @@ class OpenRouterProvider:
     def verify(self, client: httpx.Client, base_url: str, api_key: str) -> None:
         prefix = "OpenRouter API key verification failed"
         try:
-            response = client.get(f"{base_url}/key", headers=_headers(api_key))
+            response = client.get(f"{base_url}/key", headers=bearer_headers(api_key))
         except httpx.HTTPError as exc:
-            raise _network_error(prefix, exc) from None
+            raise network_error(prefix, "OpenRouter", exc) from None
         if not 200 <= response.status_code < 300:
             raise _status_error(prefix, response)
 
@@ -187,26 +117,26 @@ class OpenRouterProvider:
         prefix = "Failed to delete OpenRouter API key"
         try:
             response = client.delete(f"{base_url}/keys/{quote(key_id, safe='')}",
-                                     headers=_headers(_management_key(credentials)))
+                                     headers=_management_headers(credentials))
         except httpx.HTTPError as exc:
-            raise _network_error(prefix, exc) from None
+            raise network_error(prefix, "OpenRouter", exc) from None
         if response.status_code == 404 or 200 <= response.status_code < 300:
             return  # an unknown key is a revoked key
         raise _status_error(prefix, response)
 
     def list_keys(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> list[ListedKey]:
         prefix = "Failed to list OpenRouter API keys"
-        headers = _headers(_management_key(credentials))
+        headers = _management_headers(credentials)
         seen: dict[str, ListedKey] = {}
         for page in range(MAX_PAGES):
             try:
                 response = client.get(f"{base_url}/keys", headers=headers,
                                       params={"include_disabled": "true", "offset": page * PAGE_SIZE})
             except httpx.HTTPError as exc:
-                raise _network_error(prefix, exc) from None
+                raise network_error(prefix, "OpenRouter", exc) from None
             if response.status_code != 200:
                 raise _status_error(prefix, response)
-            items = (_json_object(response) or {}).get("data")
+            items = (json_object(response) or {}).get("data")
             if not isinstance(items, list):
                 raise ProviderError(f"{prefix}: response has no 'data' list", status=200, retryable=True)
             for item in items:
@@ -215,7 +145,7 @@ class OpenRouterProvider:
                     seen.setdefault(item["hash"], ListedKey(
                         key_id=item["hash"],
                         name=item.get("name") if isinstance(item.get("name"), str) else "",
-                        created_at=_parse_time(item.get("created_at")),
+                        created_at=parse_time(item.get("created_at")),
                         disabled=bool(item.get("disabled", False)),
                     ))
             if len(items) < PAGE_SIZE:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic_core import PydanticCustomError
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -65,3 +66,25 @@ def _trimmed_nonempty(value: str) -> str:
 SecretPath = Annotated[str, BeforeValidator(normalise_secret_path)]
 SecretName = Annotated[str, AfterValidator(_secret_name)]
 TrimmedStr = Annotated[str, AfterValidator(_trimmed_nonempty)]
+
+
+def trimmed(min_len: int, max_len: int):
+    """Trim, then check the length with Infisical-style messages and codes."""
+
+    def check(value: str) -> str:
+        value = value.strip()
+        if "\x00" in value:  # PostgreSQL text cannot store NUL
+            raise PydanticCustomError("invalid_string", "String must not contain NUL characters")
+        if len(value) < min_len:
+            raise PydanticCustomError("too_small", "String must contain at least {n} character(s)", {"n": min_len})
+        if len(value) > max_len:
+            raise PydanticCustomError("too_big", "String must contain at most {n} character(s)", {"n": max_len})
+        return value
+
+    return AfterValidator(check)
+
+
+class RequestBody(BaseModel):
+    """Base of request bodies: unknown keys are dropped, never rejected (Infisical's schemas are not strict)."""
+
+    model_config = ConfigDict(extra="ignore")

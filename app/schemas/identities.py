@@ -4,33 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from pydantic import AfterValidator, Field, StrictBool, StrictInt, field_validator
 from pydantic_core import PydanticCustomError
 
 from app.auth import trusted_ips
 from app.auth.roles import ROLES
 from app.auth.scope import validate_glob
 from app.models import ClientSecret, Identity, IdentityMembership, UniversalAuth
-from app.schemas.fields import slug_rule
+from app.schemas.fields import RequestBody, slug_rule, trimmed
 from app.timeutil import iso
 
 MAX_SECONDS = 315360000
-
-
-def _trimmed(min_len: int, max_len: int):
-    def check(value: str) -> str:
-        value = value.strip()
-        if len(value) < min_len:
-            raise PydanticCustomError("too_small", "String must contain at least {n} character(s)", {"n": min_len})
-        if len(value) > max_len:
-            raise PydanticCustomError("too_big", "String must contain at most {n} character(s)", {"n": max_len})
-        return value
-
-    return AfterValidator(check)
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # unknown keys are dropped, never rejected
 
 
 # --- identities ---------------------------------------------------------------------------------
@@ -38,21 +22,21 @@ class _Body(BaseModel):
 OrgRole = Literal["admin", "member", "no-access"]
 
 
-class MetadataEntry(_Body):
-    key: Annotated[str, _trimmed(1, 256)]
-    value: Annotated[str, _trimmed(1, 256)]
+class MetadataEntry(RequestBody):
+    key: Annotated[str, trimmed(1, 256)]
+    value: Annotated[str, trimmed(1, 256)]
 
 
-class IdentityCreate(_Body):
-    name: Annotated[str, _trimmed(1, 64)]
+class IdentityCreate(RequestBody):
+    name: Annotated[str, trimmed(1, 64)]
     organizationId: str | None = None  # accepted and ignored (§3.2)
     role: OrgRole = "no-access"
     hasDeleteProtection: StrictBool = False
     metadata: Annotated[list[MetadataEntry], Field(max_length=50)] = []
 
 
-class IdentityUpdate(_Body):
-    name: Annotated[str, _trimmed(1, 64)] | None = None
+class IdentityUpdate(RequestBody):
+    name: Annotated[str, trimmed(1, 64)] | None = None
     role: OrgRole | None = None
     hasDeleteProtection: StrictBool | None = None
     metadata: Annotated[list[MetadataEntry], Field(max_length=50)] | None = None
@@ -60,7 +44,7 @@ class IdentityUpdate(_Body):
 
 # --- universal auth -----------------------------------------------------------------------------
 
-class TrustedIp(_Body):
+class TrustedIp(RequestBody):
     ipAddress: str
 
     @field_validator("ipAddress")
@@ -74,7 +58,7 @@ TrustedIps = Annotated[list[TrustedIp], Field(min_length=1)]
 Ttl = Annotated[StrictInt, Field(ge=1, le=MAX_SECONDS)]
 
 
-class _UAFields(_Body):
+class _UAFields(RequestBody):
     @field_validator("accessTokenPeriod", check_fields=False)
     @classmethod
     def _no_periodic(cls, value: int | None) -> int | None:
@@ -111,21 +95,21 @@ class UniversalAuthUpdate(_UAFields):
     lockoutCounterResetSeconds: Annotated[StrictInt, Field(ge=5, le=3600)] | None = None
 
 
-class ClientSecretCreate(_Body):
-    description: Annotated[str, _trimmed(0, 256)] = ""
+class ClientSecretCreate(RequestBody):
+    description: Annotated[str, trimmed(0, 256)] = ""
     numUsesLimit: Annotated[StrictInt, Field(ge=0)] = 0
     ttl: Annotated[StrictInt, Field(ge=0, le=MAX_SECONDS)] = 0
 
 
-class LoginBody(_Body):
-    clientId: Annotated[str, _trimmed(1, 255)]
-    clientSecret: Annotated[str, _trimmed(1, 1024)]
+class LoginBody(RequestBody):
+    clientId: Annotated[str, trimmed(1, 255)]
+    clientSecret: Annotated[str, trimmed(1, 1024)]
     organizationSlug: str | None = None  # accepted and ignored
     subOrganizationName: str | None = None  # accepted and ignored
 
 
-class AccessTokenBody(_Body):
-    accessToken: Annotated[str, _trimmed(1, 4096)]
+class AccessTokenBody(RequestBody):
+    accessToken: Annotated[str, trimmed(1, 4096)]
 
 
 # --- memberships --------------------------------------------------------------------------------
@@ -141,7 +125,7 @@ def _role_slug(value: str) -> str:
 RoleSlug = Annotated[str, AfterValidator(_role_slug)]
 
 
-class RoleEntry(_Body):
+class RoleEntry(RequestBody):
     role: RoleSlug
     isTemporary: StrictBool = False
 
@@ -161,7 +145,7 @@ ScopeEnvironment = Annotated[str, slug_rule("Environment", 1, 64)]
 ScopeGlob = Annotated[str, AfterValidator(_glob)]
 
 
-class Scope(_Body):
+class Scope(RequestBody):
     """Absent or null fields mean "all"; an empty list is refused as ambiguous (§8.3)."""
 
     environments: Annotated[list[ScopeEnvironment], Field(min_length=1, max_length=20)] | None = None
@@ -174,7 +158,7 @@ class Scope(_Body):
         return {"environments": self.environments, "secretPaths": self.secretPaths}
 
 
-class MembershipCreate(_Body):
+class MembershipCreate(RequestBody):
     roles: Annotated[list[RoleEntry], Field(min_length=1, max_length=4)] | None = None
     role: RoleSlug = "no-access"  # the legacy single-role form, used only when `roles` is absent
     scope: Scope | None = None
@@ -185,7 +169,7 @@ class MembershipCreate(_Body):
         return [self.role]
 
 
-class MembershipUpdate(_Body):
+class MembershipUpdate(RequestBody):
     roles: Annotated[list[RoleEntry], Field(min_length=1, max_length=4)] | None = None
     scope: Scope | None = None
 

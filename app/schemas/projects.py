@@ -4,35 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
-from pydantic_core import PydanticCustomError
+from pydantic import Field, StrictBool, StrictInt
 
 from app.models import Environment, Project
-from app.schemas.fields import slug_rule
+from app.schemas.fields import RequestBody, slug_rule, trimmed
 from app.timeutil import iso
 
 
-def trimmed(min_len: int, max_len: int):
-    """Trim, then check the length with Infisical-style messages and codes."""
-
-    def check(value: str) -> str:
-        value = value.strip()
-        if "\x00" in value:  # PostgreSQL text cannot store NUL
-            raise PydanticCustomError("invalid_string", "String must not contain NUL characters")
-        if len(value) < min_len:
-            raise PydanticCustomError("too_small", "String must contain at least {n} character(s)", {"n": min_len})
-        if len(value) > max_len:
-            raise PydanticCustomError("too_big", "String must contain at most {n} character(s)", {"n": max_len})
-        return value
-
-    return AfterValidator(check)
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # unknown keys are dropped, never rejected
-
-
-class ProjectCreate(_Body):
+class ProjectCreate(RequestBody):
     projectName: Annotated[str, trimmed(1, 64)]
     projectDescription: Annotated[str, trimmed(0, 1024)] | None = None
     slug: Annotated[str, slug_rule("Slug", 5, 36)] | None = None
@@ -43,14 +22,14 @@ class ProjectCreate(_Body):
     kmsKeyId: str | None = None
 
 
-class ProjectUpdate(_Body):
+class ProjectUpdate(RequestBody):
     name: Annotated[str, trimmed(1, 64)] | None = None
     description: Annotated[str, trimmed(0, 1024)] | None = None
     slug: Annotated[str, slug_rule("Slug", 5, 36)] | None = None
     hasDeleteProtection: StrictBool | None = None
 
 
-class EnvironmentCreate(_Body):
+class EnvironmentCreate(RequestBody):
     name: Annotated[str, trimmed(1, 64)]
     slug: Annotated[str, slug_rule("Slug", 1, 64)]
     position: Annotated[StrictInt, Field(ge=1)] | None = None

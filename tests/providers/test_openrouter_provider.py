@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from app.providers.base import ProviderError
-from app.providers.openrouter import create_body, provider, retry_after_seconds
+from app.providers.openrouter import create_body, provider
+from app.providers.wire import retry_after_seconds
 
 
 class CannedServer:
