@@ -33,7 +33,13 @@ openapi: install
 	$(BIN)/keyturn openapi
 
 bench-read: install-test
-	$(BIN)/python bench/read_path.py
+	$(BIN)/python -m bench.read_path
+
+bench-rotation: install-test
+	$(BIN)/python -m bench.rotation_throughput
+
+chaos: install-test
+	$(BIN)/python -m bench.chaos
 
 clean:
 	rm -rf $(VENV) .pytest_cache
