@@ -71,3 +71,12 @@ def update_row(rotation_id: str, **values) -> None:
             setattr(rotation, field, value)
         session.add(rotation)
         session.commit()
+
+
+def update_credential(credential_id: str, **values) -> None:
+    with Session(db.engine()) as session:
+        credential = session.get(RotationCredential, credential_id)
+        for field, value in values.items():
+            setattr(credential, field, value)
+        session.add(credential)
+        session.commit()

@@ -20,6 +20,7 @@ from tests.rotation.state import (
     row,
     secret,
     states,
+    update_credential,
     update_row,
 )
 
@@ -155,8 +156,8 @@ def test_unpublished_minted_key_left_by_a_dead_run_is_revoked_by_the_reconciler(
 
 
 def test_failed_revocation_stays_queued_and_the_worker_drain_finishes_it(provider_case, settings):
-    settings.revoke_retry_base_seconds = 0.5
-    settings.revoke_retry_max_seconds = 0.5
+    settings.revoke_retry_base_seconds = 60
+    settings.revoke_retry_max_seconds = 60
     case = provider_case
     rotation = create(case)
     engine.rotate(rotation.id, manual=True)
@@ -170,7 +171,8 @@ def test_failed_revocation_stays_queued_and_the_worker_drain_finishes_it(provide
     assert "revoking the previous key" in message and creds[1].key_name in message
     assert len(case.live_ids()) == 3
     assert revocations.drain() == 0  # not due yet: backoff
-    time.sleep(0.55)
+    assert creds[1].revoke_not_before >= utcnow() + timedelta(seconds=25)
+    update_credential(creds[1].id, revoke_not_before=utcnow())  # the backoff has passed
     assert revocations.drain() == 1
     creds = by_generation(rotation.id)
     assert creds[1].state == "revoked" and creds[1].revoked_at is not None
