@@ -107,11 +107,12 @@ def create_rotation(rotation: SecretRotation, *, secret_name: str, recheck: Call
 
 
 def rotate(rotation_id: str, *, manual: bool, job_id: str | None = None,
-           actor: Principal | str = outcome.PLATFORM) -> SecretRotation:
+           actor: Principal | str = outcome.PLATFORM, lease_owner: str | None = None) -> SecretRotation:
     """One rotation under the lease. Manual: BadRequest (400) if the lease is held; ProviderFailure (502)
     on a provider failure (the row is marked failed). Scheduled: returns after recording the attempt.
-    Every attempt's outcome is audited as `actor` (the caller of a manual rotation, else the platform)."""
-    owner = lease.acquire(rotation_id)
+    Every attempt's outcome is audited as `actor` (the caller of a manual rotation, else the platform).
+    `lease_owner`: the token of a lease the caller already holds (the worker's batch claim), re-taken here."""
+    owner = lease.acquire(rotation_id, lease_owner)
     if owner is None:
         with _session() as session:
             rotation = session.get(SecretRotation, rotation_id)

@@ -4,8 +4,8 @@ Taking the lease is one conditional UPDATE, atomic on SQLite and PostgreSQL alik
 nobody holds an unexpired lease. A heartbeat thread renews it while work runs, so a crashed holder's
 lease simply lapses and the next holder reconciles what it left behind.
 
-The worker takes the leases of a batch of due rotations at once (`claim_due`) and hands each to the
-engine (`handed_over`), whose own `acquire` then re-takes the lease by its token instead of competing.
+The worker takes the leases of a batch of due rotations at once (`claim_due`) and passes each token to
+the engine (`rotate(..., lease_owner=token)`), whose `acquire` re-takes the lease it already holds.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, update
@@ -33,9 +32,6 @@ log = logging.getLogger("keyturn.lease")
 BUSY_MESSAGE = "A rotation is already in progress. Please try again shortly."
 _WAIT_STEP = 0.1
 # (rotation id, owner token) of a lease this thread already holds and hands to the code it calls.
-_handed: ContextVar[tuple[str, str] | None] = ContextVar("keyturn_handed_lease", default=None)
-
-
 def new_owner() -> str:
     return "lease-" + secrets.token_hex(16)
 
@@ -50,12 +46,8 @@ def _free(now: datetime):  # noqa: ANN202 - a SQL condition
 
 
 def acquire(rotation_id: str, owner: str | None = None) -> str | None:
-    """Take the lease if it is free or expired; return the owner token, or None if someone holds it.
-
-    Inside `handed_over(rotation_id, token)` the default owner is that token, so the holder re-takes it."""
-    handed = _handed.get()
-    if owner is None and handed is not None and handed[0] == rotation_id:
-        owner = handed[1]
+    """Take the lease if it is free or expired (or already ours: `owner` given); return the owner token, or
+    None if someone else holds it."""
     owner = owner or new_owner()
     now = utcnow()
     statement = (
@@ -110,17 +102,6 @@ def claim_due(limit: int, exclude: Collection[str] = ()) -> tuple[str, list[str]
             taken = session.execute(take.where(SecretRotation.id.in_(chosen))).scalars().all() if chosen else []
         session.commit()
     return owner, list(taken)
-
-
-@contextmanager
-def handed_over(rotation_id: str, owner: str) -> Iterator[None]:
-    """For the block, this thread's `acquire(rotation_id)` re-takes the lease `owner` already holds (from
-    `claim_due`) rather than minting a new token, so the engine runs under the worker's claim."""
-    reset = _handed.set((rotation_id, owner))
-    try:
-        yield
-    finally:
-        _handed.reset(reset)
 
 
 def extend(session: Session, rotation_id: str, owner: str) -> bool:

@@ -112,8 +112,7 @@ class Worker:
             if self._stop.is_set():
                 return  # claimed but not started: the finally gives the lease back
             job_id = f"keyturn-rotate-{rotation_id}-{int(utcnow().timestamp())}"
-            with lease.handed_over(rotation_id, owner):
-                rotation = engine.rotate(rotation_id, manual=False, job_id=job_id)
+            rotation = engine.rotate(rotation_id, manual=False, job_id=job_id, lease_owner=owner)
             log.info("scheduled run of rotation %s: %s", rotation_id, rotation.rotation_status)
         except Exception:  # noqa: BLE001 - recorded on the row where possible; the next poll tries again
             with self._lock:
