@@ -10,6 +10,7 @@ import httpx
 
 from app.config import Settings, get_settings
 from app.providers.base import Provider
+from app.providers.arouter import provider as arouter_provider
 from app.providers.openrouter import provider as openrouter_provider
 
 
@@ -32,18 +33,10 @@ class App:
 METHOD_NAMES = {"api-key": "API Key"}
 
 
-def _entries() -> list[App]:
-    entries = [App("open-router", "OpenRouter", ("api-key",), openrouter_provider, "openrouter_base_url")]
-    try:  # ARouter's client is written separately; until it lands, OpenRouter is the only app.
-        from app.providers.arouter import provider as arouter_provider
-    except ImportError:
-        arouter_provider = None
-    if arouter_provider is not None:
-        entries.append(App("arouter", "ARouter", ("api-key",), arouter_provider, "arouter_base_url"))
-    return entries
-
-
-APPS: dict[str, App] = {entry.slug: entry for entry in _entries()}
+APPS: dict[str, App] = {entry.slug: entry for entry in (
+    App("open-router", "OpenRouter", ("api-key",), openrouter_provider, "openrouter_base_url"),
+    App("arouter", "ARouter", ("api-key",), arouter_provider, "arouter_base_url"),
+)}
 BY_ROTATION_TYPE: dict[str, App] = {entry.rotation_type: entry for entry in APPS.values()}
 
 
