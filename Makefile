@@ -33,6 +33,7 @@ openapi: install
 	$(BIN)/keyturn openapi
 
 bench-read: install-test
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.read_path
 
 bench-rotation: install-test
