@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     port: int = 8080
     openrouter_base_url: str = "https://openrouter.ai/api/v1"
     arouter_base_url: str = "https://api.arouter.ai"
+    # `seed`: /v1/keys with `id` and `spending_limit`; `openrouter-like`: /api/v1/keys with `hash` and `limit`.
+    arouter_api_style: Literal["seed", "openrouter-like"] = "seed"
     worker: Literal["embedded", "off"] = "embedded"
     worker_poll_seconds: float = Field(5.0, gt=0)
     worker_concurrency: int = Field(4, ge=1, le=256)

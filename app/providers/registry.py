@@ -4,12 +4,13 @@ one shared HTTP client of the process."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
 from app.config import Settings, get_settings
 from app.providers.base import Provider
+from app.providers.arouter import openrouter_like as arouter_openrouter_like
 from app.providers.arouter import provider as arouter_provider
 from app.providers.openrouter import provider as openrouter_provider
 
@@ -23,10 +24,19 @@ class App:
     methods: tuple[str, ...]
     provider: Provider
     base_url_setting: str  # the Settings attribute holding the provider's base URL
+    # Wire-format variants chosen by a setting (ARouter's public OpenRouter-like API, its spec §6).
+    variants: dict[str, Provider] = field(default_factory=dict)
+    variant_setting: str | None = None
 
     @property
     def rotation_type(self) -> str:
         return self.provider.rotation_type
+
+    def provider_for(self, settings: Settings | None = None) -> Provider:
+        if self.variant_setting is None:
+            return self.provider
+        style = getattr(settings or get_settings(), self.variant_setting)
+        return self.variants.get(style, self.provider)
 
 
 # How Infisical names a connection method in messages ("... with method API Key").
@@ -35,7 +45,8 @@ METHOD_NAMES = {"api-key": "API Key"}
 
 APPS: dict[str, App] = {entry.slug: entry for entry in (
     App("open-router", "OpenRouter", ("api-key",), openrouter_provider, "openrouter_base_url"),
-    App("arouter", "ARouter", ("api-key",), arouter_provider, "arouter_base_url"),
+    App("arouter", "ARouter", ("api-key",), arouter_provider, "arouter_base_url",
+        variants={"openrouter-like": arouter_openrouter_like}, variant_setting="arouter_api_style"),
 )}
 BY_ROTATION_TYPE: dict[str, App] = {entry.rotation_type: entry for entry in APPS.values()}
 

@@ -77,7 +77,7 @@ def for_connection(session: Session, connection_id: str) -> Upstream:
         connection_id=connection.id,
         app_slug=entry.slug,
         display_name=entry.name,
-        provider=entry.provider,
+        provider=entry.provider_for(),
         client=registry.http_client(),
         base_url=registry.base_url(entry.slug),
         credentials=load_credentials(session, connection),

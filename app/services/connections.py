@@ -91,7 +91,7 @@ def load_credentials(session: Session, connection: AppConnection) -> dict[str, A
 def validate_with_provider(app: App, credentials: dict[str, Any]) -> None:
     """Ask the provider whether the management key works; any failure is Infisical's 401."""
     try:
-        app.provider.validate_connection(registry.http_client(), registry.base_url(app.slug), credentials)
+        app.provider_for().validate_connection(registry.http_client(), registry.base_url(app.slug), credentials)
     except ProviderError as exc:
         log.info("connection validation failed for app %s: status=%s", app.slug, exc.status)
         raise Unauthorized(INVALID_KEY) from None
