@@ -60,11 +60,6 @@ class ValidationFailure(AppError):
         return cls([{"code": code, "message": message, "path": path}])
 
 
-class RateLimited(AppError):
-    status_code = 429
-    error = "RateLimitExceeded"
-
-
 class ProviderFailure(AppError):
     """A provider failure surfaced by a manual rotation (keyturn §14b)."""
 

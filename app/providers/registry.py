@@ -48,15 +48,10 @@ APPS: dict[str, App] = {entry.slug: entry for entry in (
     App("arouter", "ARouter", ("api-key",), arouter_provider, "arouter_base_url",
         variants={"openrouter-like": arouter_openrouter_like}, variant_setting="arouter_api_style"),
 )}
-BY_ROTATION_TYPE: dict[str, App] = {entry.rotation_type: entry for entry in APPS.values()}
 
 
 def app(slug: str) -> App | None:
     return APPS.get(slug)
-
-
-def app_for_rotation_type(rotation_type: str) -> App | None:
-    return BY_ROTATION_TYPE.get(rotation_type)
 
 
 def base_url(app_slug: str, settings: Settings | None = None) -> str:

@@ -145,12 +145,12 @@ def is_held(rotation: SecretRotation, now: datetime | None = None) -> bool:
 
 
 class Heartbeat:
-    """Renews a lease every third of its length until stopped; `lost` tells whether a renewal failed."""
+    """Renews a lease every third of its length until stopped. A lost lease needs no flag here: every write
+    made under the lease starts with `extend`, which refuses once the lease is gone."""
 
     def __init__(self, rotation_id: str, owner: str):
         self.rotation_id = rotation_id
         self.owner = owner
-        self.lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{rotation_id[:8]}", daemon=True)
 
@@ -159,7 +159,6 @@ class Heartbeat:
         while not self._stop.wait(interval):
             try:
                 if not renew(self.rotation_id, self.owner):
-                    self.lost = True
                     log.warning("lost the lease of rotation %s", self.rotation_id)
                     return
             except Exception:  # noqa: BLE001 - keep trying; the publish step re-checks the lease anyway
