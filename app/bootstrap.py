@@ -20,6 +20,8 @@ def configure(settings: Settings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s [%(reqId)s] %(message)s",
     )
+    # httpx logs every request at INFO; keyturn logs provider calls itself, by key id.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
             handler.addFilter(RequestIdFilter())
