@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
+
+T = TypeVar("T")
 
 
 def normalise_url(url: str) -> str:
@@ -74,3 +78,24 @@ def session_scope() -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+class PerEngine(Generic[T]):
+    """One object per process bound to the current engine, rebuilt (the old one closed) when the engine
+    changes, as it does between tests. `factory(engine)` builds it; the object has `.engine` and `.close()`."""
+
+    def __init__(self, factory: Callable[[Engine], T]):
+        self._factory = factory
+        self._lock = threading.Lock()
+        self.current: T | None = None
+
+    def get(self, engine: Engine) -> T:
+        current = self.current
+        if current is not None and current.engine is engine:
+            return current  # the hot path: no lock
+        with self._lock:
+            if self.current is None or self.current.engine is not engine:
+                if self.current is not None:
+                    self.current.close()
+                self.current = self._factory(engine)
+            return self.current

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from app.auth import clock
+from app.db import PerEngine
 from app.services import audit
 from app.timeutil import iso
 
@@ -81,27 +82,17 @@ class ReadAuditWriter:
             self.flush()
 
 
-_lock = threading.Lock()
-_current: ReadAuditWriter | None = None
+_writers: PerEngine[ReadAuditWriter] = PerEngine(ReadAuditWriter)
 
 
 def writer_for(engine: Engine) -> ReadAuditWriter:
-    global _current
-    writer = _current
-    if writer is not None and writer.engine is engine:
-        return writer
-    with _lock:
-        if _current is None or _current.engine is not engine:
-            if _current is not None:
-                _current.close()
-            _current = ReadAuditWriter(engine)
-        return _current
+    return _writers.get(engine)
 
 
 def flush_pending() -> None:
     """Write whatever is queued now (shutdown, tests)."""
-    if _current is not None:
-        _current.flush()
+    if _writers.current is not None:
+        _writers.current.flush()
 
 
 atexit.register(flush_pending)

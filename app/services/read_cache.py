@@ -13,7 +13,6 @@ expiry under load costs one fill, not one per connection.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
+from app.db import PerEngine
 from app.services.change_feed import feed_for
 
 MAX_AGE_SECONDS = 5.0
@@ -94,23 +94,17 @@ class ReadCache:
         self._entries.clear()
 
 
-_lock = threading.Lock()
-_current: ReadCache | None = None
+def _new_cache(engine: Engine) -> ReadCache:
+    _register_invalidation_hook()
+    return ReadCache(engine)
+
+
+_caches: PerEngine[ReadCache] = PerEngine(_new_cache)
 
 
 def cache_for(engine: Engine) -> ReadCache:
     """The cache bound to this process's engine (a new engine, as in tests, gets a fresh cache)."""
-    global _current
-    cache = _current
-    if cache is not None and cache.engine is engine:
-        return cache
-    with _lock:
-        if _current is None or _current.engine is not engine:
-            if _current is not None:
-                _current.close()
-            _current = ReadCache(engine)
-            _register_invalidation_hook()
-        return _current
+    return _caches.get(engine)
 
 
 _hooked = False
@@ -127,5 +121,5 @@ def _register_invalidation_hook() -> None:
 
 
 def _invalidate_current(**kwargs: Any) -> None:
-    if _current is not None:
-        _current.invalidate(**kwargs)
+    if _caches.current is not None:
+        _caches.current.invalidate(**kwargs)
