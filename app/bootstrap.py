@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 
 from app import crypto, db
-from app.api.request_context import RequestIdFilter
+from app.auth.admin import install_admin_token
 from app.config import Settings, install_settings, load_admin_token, load_root_keys
+from app.logcontext import RequestIdFilter
 
 log = logging.getLogger("keyturn")
 
-_admin_token: str | None = None
-
 
 def configure(settings: Settings) -> None:
-    global _admin_token
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s [%(reqId)s] %(message)s",
@@ -27,12 +24,5 @@ def configure(settings: Settings) -> None:
             handler.addFilter(RequestIdFilter())
     install_settings(settings)
     crypto.install_keyring(crypto.Keyring(load_root_keys(settings)))
-    _admin_token = load_admin_token(settings)
+    install_admin_token(load_admin_token(settings))
     db.install_engine(db.make_engine(settings.database_url))
-
-
-def is_admin_token(candidate: str) -> bool:
-    """Constant-time comparison against the configured admin token."""
-    if _admin_token is None:
-        return False
-    return hmac.compare_digest(candidate.encode(), _admin_token.encode())

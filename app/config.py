@@ -82,7 +82,7 @@ class Settings(BaseSettings):
         """Where generated keys live: beside the SQLite file, else ./.keyturn."""
         prefix = "sqlite:///"
         if self.database_url.startswith(prefix) and ":memory:" not in self.database_url:
-            return Path(self.database_url[len(prefix):]).parent
+            return Path(self.database_url[len(prefix) :]).parent
         return DATA_DIR
 
 

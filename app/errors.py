@@ -56,7 +56,7 @@ class ValidationFailure(AppError):
     error = "ValidationFailure"
 
     @classmethod
-    def one(cls, path: list, message: str, code: str = "custom") -> "ValidationFailure":
+    def one(cls, path: list, message: str, code: str = "custom") -> ValidationFailure:
         return cls([{"code": code, "message": message, "path": path}])
 
 

@@ -18,7 +18,6 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from app.db import normalise_url
-
 from bench._harness import KEY_NAME, ApiError, Emulator, Keyturn, log, parallel_map, sql_scalar
 
 PENDING_SQL = "SELECT count(*) FROM rotation_credential WHERE state IN ('pending', 'revoking')"
@@ -82,8 +81,12 @@ def measure(api: Keyturn, emulator: Emulator, db_url: str, targets: list[Target]
 
     def published_fails(target: Target) -> int:
         try:
-            value = api.read_secret(project_id=target.project_id, environment=target.environment,
-                                    secret_path=target.secret_path, name=target.secret_name)
+            value = api.read_secret(
+                project_id=target.project_id,
+                environment=target.environment,
+                secret_path=target.secret_path,
+                name=target.secret_name,
+            )
         except ApiError:
             return 1
         return 0 if emulator.key_works(value) else 1
@@ -118,7 +121,10 @@ def settle(api: Keyturn, emulator: Emulator, db_url: str, targets: list[Target],
         result["settled"] = settled
         if settled or time.monotonic() - started > timeout:
             return result
-        log("settling: " + ", ".join(f"{n}={result[n]}" for n in ZERO_COUNTERS + ("minted_unpublished", "untracked_keys")))
+        log(
+            "settling: "
+            + ", ".join(f"{n}={result[n]}" for n in (*ZERO_COUNTERS, "minted_unpublished", "untracked_keys"))
+        )
         time.sleep(2)
 
 
@@ -132,6 +138,8 @@ def rotations_completed(api: Keyturn, targets: list[Target]) -> dict:
         return max(0, published - 1), status
 
     results = parallel_map(one, targets, parallel=8)
-    return {"rotations_completed": sum(n for n, _ in results),
-            "rotations_never_rotated": sum(1 for n, _ in results if n == 0),
-            "final_status": dict(Counter(s for _, s in results))}
+    return {
+        "rotations_completed": sum(n for n, _ in results),
+        "rotations_never_rotated": sum(1 for n, _ in results if n == 0),
+        "final_status": dict(Counter(s for _, s in results)),
+    }

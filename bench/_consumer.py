@@ -37,9 +37,14 @@ def consume(target: dict, args, token: str, counters: Counters, stop: threading.
     while not stop.is_set():
         if key is None or time.monotonic() - read_at >= args.refresh:
             try:
-                response = api.get(f"/api/v3/secrets/raw/{target['name']}", params={
-                    "workspaceId": target["projectId"], "environment": target["environment"],
-                    "secretPath": target["secretPath"]})
+                response = api.get(
+                    f"/api/v3/secrets/raw/{target['name']}",
+                    params={
+                        "workspaceId": target["projectId"],
+                        "environment": target["environment"],
+                        "secretPath": target["secretPath"],
+                    },
+                )
                 if response.status_code == 200:
                     key = response.json()["secret"]["secretValue"]
                     read_at = time.monotonic()
@@ -50,8 +55,11 @@ def consume(target: dict, args, token: str, counters: Counters, stop: threading.
                 counters.add("secret_read_transport_errors")
         if key is not None:
             try:
-                response = provider.post("/chat/completions", headers={"Authorization": f"Bearer {key}"},
-                                         json={"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+                response = provider.post(
+                    "/chat/completions",
+                    headers={"Authorization": f"Bearer {key}"},
+                    json={"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+                )
                 counters.add("calls")
                 if response.status_code == 401:
                     counters.add("failed_401")

@@ -47,8 +47,9 @@ class CountingOpenRouterEmulator(OpenRouterEmulator):
         if request.method == "GET" and request.path.rstrip("/") == CONTROL_PREFIX + "created-names":
             with self._faults._lock:
                 fired = dict(self._faults.fired)
-            return Response(200, {"created": self.created_names(), "create_count": self.create_count,
-                                  "faults_fired": fired})
+            return Response(
+                200, {"created": self.created_names(), "create_count": self.create_count, "faults_fired": fired}
+            )
         return super()._control(request)
 
 

@@ -48,6 +48,7 @@ def free_port() -> int:
 
 # --- databases ---------------------------------------------------------------------------------
 
+
 class FreshPostgres:
     """A new database on the server at `base_url`, dropped by `drop()`."""
 
@@ -85,6 +86,7 @@ def sql_execute(url: str, query: str, **params) -> int:
 
 # --- processes ---------------------------------------------------------------------------------
 
+
 class ManagedProcess:
     """One child process with its output in a log file; can be SIGKILLed and restarted."""
 
@@ -100,11 +102,18 @@ class ManagedProcess:
 
     def start(self) -> ManagedProcess:
         self.starts += 1
-        handle = open(self.log_path, "a")
+        handle = open(self.log_path, "a")  # noqa: SIM115 - the child process owns it until stop()
         handle.write(f"--- start #{self.starts} at {time.strftime('%H:%M:%S')}\n")
         handle.flush()
-        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            cwd=REPO,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         handle.close()
         return self
 
@@ -183,8 +192,17 @@ class Emulator:
 
     def __init__(self, log_dir: Path, *, latency: float = 0.0, seed: int | None = None):
         self.key_file = log_dir / "management.key"
-        argv = [sys.executable, "-m", "bench._emulator", "--port", "0", "--management-key-file", str(self.key_file),
-                "--latency", str(latency)]
+        argv = [
+            sys.executable,
+            "-m",
+            "bench._emulator",
+            "--port",
+            "0",
+            "--management-key-file",
+            str(self.key_file),
+            "--latency",
+            str(latency),
+        ]
         if seed is not None:
             argv += ["--seed", str(seed)]
         self.process = ManagedProcess("emulator", argv, dict(os.environ), log_dir).start()
@@ -248,26 +266,32 @@ class KeyturnConfig:
 
     def env(self, **overrides: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_")}
-        env.update({
-            "KEYTURN_DATABASE_URL": self.database_url, "KEYTURN_ROOT_KEY": self.root_key,
-            "KEYTURN_ADMIN_TOKEN": self.admin_token, "KEYTURN_OPENROUTER_BASE_URL": self.openrouter_base_url,
-            "KEYTURN_ROTATION_INTERVAL_UNIT": self.interval_unit,
-            "KEYTURN_WORKER_POLL_SECONDS": str(self.poll_seconds), "KEYTURN_LEASE_SECONDS": str(self.lease_seconds),
-            "KEYTURN_HTTP_TIMEOUT_SECONDS": str(self.http_timeout_seconds),
-            "KEYTURN_WORKER_CONCURRENCY": str(self.worker_concurrency),
-            "KEYTURN_PROVIDER_MAX_CONCURRENCY": str(self.provider_max_concurrency),
-            "KEYTURN_PROVIDER_RATE_PER_SECOND": str(self.provider_rate_per_second),
-            "KEYTURN_PROVIDER_BURST": str(self.provider_burst),
-            "KEYTURN_LOG_LEVEL": self.log_level,
-        })
+        env.update(
+            {
+                "KEYTURN_DATABASE_URL": self.database_url,
+                "KEYTURN_ROOT_KEY": self.root_key,
+                "KEYTURN_ADMIN_TOKEN": self.admin_token,
+                "KEYTURN_OPENROUTER_BASE_URL": self.openrouter_base_url,
+                "KEYTURN_ROTATION_INTERVAL_UNIT": self.interval_unit,
+                "KEYTURN_WORKER_POLL_SECONDS": str(self.poll_seconds),
+                "KEYTURN_LEASE_SECONDS": str(self.lease_seconds),
+                "KEYTURN_HTTP_TIMEOUT_SECONDS": str(self.http_timeout_seconds),
+                "KEYTURN_WORKER_CONCURRENCY": str(self.worker_concurrency),
+                "KEYTURN_PROVIDER_MAX_CONCURRENCY": str(self.provider_max_concurrency),
+                "KEYTURN_PROVIDER_RATE_PER_SECOND": str(self.provider_rate_per_second),
+                "KEYTURN_PROVIDER_BURST": str(self.provider_burst),
+                "KEYTURN_LOG_LEVEL": self.log_level,
+            }
+        )
         env.update(self.extra)
         env.update(overrides)
         return env
 
 
 def migrate(config: KeyturnConfig) -> None:
-    result = subprocess.run([KEYTURN, "migrate"], env=config.env(), cwd=REPO, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [KEYTURN, "migrate"], env=config.env(), cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     if result.returncode != 0:
         raise RuntimeError(f"keyturn migrate failed:\n{result.stdout}\n{result.stderr}")
 
@@ -278,8 +302,12 @@ class ApiServer:
         self.url = f"http://127.0.0.1:{self.port}"
         env = config.env(KEYTURN_WORKER="off", KEYTURN_PORT=str(self.port), KEYTURN_HOST="127.0.0.1")
         self.process = ManagedProcess("api", [KEYTURN, "serve"], env, log_dir).start()
-        wait_for(lambda: httpx.get(self.url + "/api/status", timeout=2).status_code == 200, 60,
-                 "the API server", proc=self.process)
+        wait_for(
+            lambda: httpx.get(self.url + "/api/status", timeout=2).status_code == 200,
+            60,
+            "the API server",
+            proc=self.process,
+        )
 
     def stop(self) -> None:
         self.process.stop()
@@ -289,8 +317,7 @@ class WorkerPool:
     """`keyturn worker` processes, each killable and restartable."""
 
     def __init__(self, config: KeyturnConfig, log_dir: Path, count: int):
-        self.workers = [ManagedProcess(f"worker-{i}", [KEYTURN, "worker"], config.env(), log_dir)
-                        for i in range(count)]
+        self.workers = [ManagedProcess(f"worker-{i}", [KEYTURN, "worker"], config.env(), log_dir) for i in range(count)]
         self.kills = 0
 
     def start(self) -> None:
@@ -321,10 +348,12 @@ class WorkerPool:
 
 # --- the admin API -------------------------------------------------------------------------------
 
+
 class ApiError(RuntimeError):
     def __init__(self, response: httpx.Response):
-        super().__init__(f"{response.request.method} {response.request.url.path} -> {response.status_code}: "
-                         f"{response.text[:300]}")
+        super().__init__(
+            f"{response.request.method} {response.request.url.path} -> {response.status_code}: {response.text[:300]}"
+        )
         self.status = response.status_code
 
 
@@ -333,8 +362,12 @@ class Keyturn:
 
     def __init__(self, url: str, token: str, timeout: float = 60.0):
         self.url = url
-        self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout,
-                                 limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
+        self.http = httpx.Client(
+            base_url=url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+        )
 
     def call(self, method: str, path: str, **kwargs) -> dict:
         response = self.http.request(method, path, **kwargs)
@@ -346,17 +379,43 @@ class Keyturn:
         return self.call("POST", "/api/v1/projects", json={"projectName": name, "slug": name})["project"]
 
     def create_connection(self, project_id: str, management_key: str, name: str = "bench-openrouter") -> dict:
-        return self.call("POST", "/api/v1/app-connections/open-router", json={
-            "name": name, "method": "api-key", "projectId": project_id,
-            "credentials": {"apiKey": management_key}})["appConnection"]
+        return self.call(
+            "POST",
+            "/api/v1/app-connections/open-router",
+            json={
+                "name": name,
+                "method": "api-key",
+                "projectId": project_id,
+                "credentials": {"apiKey": management_key},
+            },
+        )["appConnection"]
 
-    def create_rotation(self, *, project_id: str, connection_id: str, index: int, interval: int,
-                        secret_path: str = "/bench", environment: str = "dev", prefix: str = "bench") -> dict:
-        return self.call("POST", ROTATIONS, json={
-            "name": f"{prefix}-rot-{index}", "projectId": project_id, "connectionId": connection_id,
-            "environment": environment, "secretPath": secret_path, "isAutoRotationEnabled": True,
-            "rotationInterval": interval, "parameters": {"name": f"{prefix}-k{index}"},
-            "secretsMapping": {"apiKey": f"KEY_{index}"}})["secretRotation"]
+    def create_rotation(
+        self,
+        *,
+        project_id: str,
+        connection_id: str,
+        index: int,
+        interval: int,
+        secret_path: str = "/bench",
+        environment: str = "dev",
+        prefix: str = "bench",
+    ) -> dict:
+        return self.call(
+            "POST",
+            ROTATIONS,
+            json={
+                "name": f"{prefix}-rot-{index}",
+                "projectId": project_id,
+                "connectionId": connection_id,
+                "environment": environment,
+                "secretPath": secret_path,
+                "isAutoRotationEnabled": True,
+                "rotationInterval": interval,
+                "parameters": {"name": f"{prefix}-k{index}"},
+                "secretsMapping": {"apiKey": f"KEY_{index}"},
+            },
+        )["secretRotation"]
 
     def update_rotation(self, rotation_id: str, **body) -> dict:
         return self.call("PATCH", f"{ROTATIONS}/{rotation_id}", json=body)["secretRotation"]
@@ -371,22 +430,41 @@ class Keyturn:
         return self.call("GET", f"{ROTATIONS}/{rotation_id}/generated-credentials")
 
     def read_secret(self, *, project_id: str, environment: str, secret_path: str, name: str) -> str:
-        return self.call("GET", f"/api/v3/secrets/raw/{name}", params={
-            "workspaceId": project_id, "environment": environment, "secretPath": secret_path})["secret"]["secretValue"]
+        return self.call(
+            "GET",
+            f"/api/v3/secrets/raw/{name}",
+            params={"workspaceId": project_id, "environment": environment, "secretPath": secret_path},
+        )["secret"]["secretValue"]
 
     def close(self) -> None:
         self.http.close()
 
 
-def create_rotations(api: Keyturn, *, project_id: str, connection_id: str, count: int, interval: int,
-                     secret_path: str, prefix: str, parallel: int = 8, start: int = 0) -> list[dict]:
+def create_rotations(
+    api: Keyturn,
+    *,
+    project_id: str,
+    connection_id: str,
+    count: int,
+    interval: int,
+    secret_path: str,
+    prefix: str,
+    parallel: int = 8,
+    start: int = 0,
+) -> list[dict]:
     """Create `count` rotations through the API, `parallel` at a time (each create mints a key)."""
 
     def one(index: int) -> dict:
         for attempt in range(5):
             try:
-                return api.create_rotation(project_id=project_id, connection_id=connection_id, index=index,
-                                           interval=interval, secret_path=secret_path, prefix=prefix)
+                return api.create_rotation(
+                    project_id=project_id,
+                    connection_id=connection_id,
+                    index=index,
+                    interval=interval,
+                    secret_path=secret_path,
+                    prefix=prefix,
+                )
             except (httpx.TransportError, ApiError) as exc:
                 if attempt == 4 or (isinstance(exc, ApiError) and exc.status < 500 and exc.status != 400):
                     raise

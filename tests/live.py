@@ -27,9 +27,20 @@ def emulator_process(management_key_file: Path) -> Iterator[str]:
     """The OpenRouter emulator as its own process; yields its base URL."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.emulators", "openrouter", "--port", str(port),
-         "--management-key-file", str(management_key_file)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "tests.emulators",
+            "openrouter",
+            "--port",
+            str(port),
+            "--management-key-file",
+            str(management_key_file),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert "listening" in process.stdout.readline()
         yield f"http://127.0.0.1:{port}/api/v1"
@@ -46,8 +57,14 @@ def keyturn_server(env: dict[str, str | None], cwd: Path) -> Iterator[tuple[str,
     merged = {**os.environ, **env, "KEYTURN_PORT": str(port)}
     env = {name: value for name, value in merged.items() if value is not None}
     subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=env, cwd=cwd, check=True, capture_output=True)
-    process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env, cwd=cwd,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

@@ -34,9 +34,22 @@ def forbidden(names: set[str], prefixes: tuple[str, ...]) -> list[str]:
 
 RULES = [
     # (files, forbidden import prefixes, why)
-    ("providers/*.py", ("app.db", "app.models", "app.config", "app.crypto", "app.api", "app.services",
-                        "app.rotation", "fastapi", "sqlmodel", "sqlalchemy"),
-     "providers only speak HTTP to their upstream"),
+    (
+        "providers/*.py",
+        (
+            "app.db",
+            "app.models",
+            "app.config",
+            "app.crypto",
+            "app.api",
+            "app.services",
+            "app.rotation",
+            "fastapi",
+            "sqlmodel",
+            "sqlalchemy",
+        ),
+        "providers only speak HTTP to their upstream",
+    ),
     ("errors.py", ("app",), "errors imports nothing from app"),
     ("api/*.py", ("app.rotation.worker",), "api and the worker share rows, not imports"),
     ("rotation/worker.py", ("app.api",), "api and the worker share rows, not imports"),

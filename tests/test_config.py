@@ -29,10 +29,15 @@ def test_weak_admin_tokens_are_refused(tmp_path, token):
 
 
 def test_malformed_root_key_stops_startup_with_one_line(tmp_path):
-    env = {**os.environ, "KEYTURN_ROOT_KEY": "k1:bm90LTMyLWJ5dGVz", "KEYTURN_DATABASE_URL": f"sqlite:///{tmp_path}/k.db",
-           "KEYTURN_ADMIN_TOKEN": "x" * 40}
-    result = subprocess.run([sys.executable, "-m", "app.cli", "worker"], env=env, capture_output=True, text=True,
-                            timeout=60)
+    env = {
+        **os.environ,
+        "KEYTURN_ROOT_KEY": "k1:bm90LTMyLWJ5dGVz",
+        "KEYTURN_DATABASE_URL": f"sqlite:///{tmp_path}/k.db",
+        "KEYTURN_ADMIN_TOKEN": "x" * 40,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "worker"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "root key 'k1' must decode to 32 bytes" in result.stderr

@@ -25,11 +25,14 @@ def test_same_plaintext_encrypts_differently():
     assert ring.encrypt("x", **WHERE) != ring.encrypt("x", **WHERE)
 
 
-@pytest.mark.parametrize("moved", [
-    {"row_id": "row-2"},
-    {"column": "encrypted_value"},
-    {"table": "secret"},
-])
+@pytest.mark.parametrize(
+    "moved",
+    [
+        {"row_id": "row-2"},
+        {"column": "encrypted_value"},
+        {"table": "secret"},
+    ],
+)
 def test_ciphertext_copied_elsewhere_fails(moved):
     ring = Keyring([KEY_A])
     token = ring.encrypt("sk-or-v1-secret", **WHERE)
@@ -59,12 +62,18 @@ def test_unknown_key_id_fails():
         Keyring([KEY_B]).decrypt(token, **WHERE)
 
 
-@pytest.mark.parametrize("raw, reason", [
-    ("", "empty"),
-    ("k1:not-base64!!", "not valid base64"),
-    ("k1:" + base64.b64encode(b"short").decode(), "32 bytes"),
-    ("k1:" + base64.b64encode(b"\x01" * 32).decode() + ",k1:" + base64.b64encode(b"\x02" * 32).decode(), "repeated"),
-])
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        ("", "empty"),
+        ("k1:not-base64!!", "not valid base64"),
+        ("k1:" + base64.b64encode(b"short").decode(), "32 bytes"),
+        (
+            "k1:" + base64.b64encode(b"\x01" * 32).decode() + ",k1:" + base64.b64encode(b"\x02" * 32).decode(),
+            "repeated",
+        ),
+    ],
+)
 def test_malformed_root_keys_are_refused_with_a_reason(raw, reason):
     with pytest.raises(ConfigError, match=reason):
         parse_root_keys(raw)

@@ -24,8 +24,7 @@ def _database_text(db_url: str) -> bytes:
     dumped = "\n".join(rows).encode()
     if shutil.which("pg_dump"):  # the whole database, every table, as an operator's backup would hold it
         url = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
-        dumped += subprocess.run(["pg_dump", "--data-only", url], check=True, capture_output=True,
-                                 timeout=60).stdout
+        dumped += subprocess.run(["pg_dump", "--data-only", url], check=True, capture_output=True, timeout=60).stdout
     return dumped
 
 
@@ -34,20 +33,33 @@ def test_management_key_is_never_in_plaintext(client, openrouter, project, db_ur
     first_key = openrouter.create_management_key()
     second_key = openrouter.create_management_key()
     responses = []
-    created = client.post("/api/v1/app-connections/open-router", json={
-        "name": "at-rest", "method": "api-key", "projectId": project["id"], "credentials": {"apiKey": first_key}})
+    created = client.post(
+        "/api/v1/app-connections/open-router",
+        json={"name": "at-rest", "method": "api-key", "projectId": project["id"], "credentials": {"apiKey": first_key}},
+    )
     assert created.status_code == 200
     connection_id = created.json()["appConnection"]["id"]
     responses.append(created)
-    responses.append(client.patch(f"/api/v1/app-connections/open-router/{connection_id}",
-                                  json={"credentials": {"apiKey": second_key}}))
+    responses.append(
+        client.patch(
+            f"/api/v1/app-connections/open-router/{connection_id}", json={"credentials": {"apiKey": second_key}}
+        )
+    )
     responses.append(client.get(f"/api/v1/app-connections/open-router/{connection_id}"))
     responses.append(client.get("/api/v1/app-connections/open-router", params={"projectId": project["id"]}))
     responses.append(client.get("/api/v1/app-connections"))
-    responses.append(client.post("/api/v1/app-connections/open-router", json={
-        "name": "Bad Name", "method": "api-key", "credentials": {"apiKey": first_key}}))
-    responses.append(client.post("/api/v1/app-connections/open-router", json={
-        "name": "at-rest", "method": "api-key", "credentials": {"apiKey": first_key}}))
+    responses.append(
+        client.post(
+            "/api/v1/app-connections/open-router",
+            json={"name": "Bad Name", "method": "api-key", "credentials": {"apiKey": first_key}},
+        )
+    )
+    responses.append(
+        client.post(
+            "/api/v1/app-connections/open-router",
+            json={"name": "at-rest", "method": "api-key", "credentials": {"apiKey": first_key}},
+        )
+    )
 
     stored = _database_text(db_url)
     for key in (first_key, second_key):

@@ -25,14 +25,18 @@ def test_readme_walkthrough_runs_as_written(tmp_path):
     assert "make run" in start_block and len(steps) >= 4
     key_file = tmp_path / ".keyturn-mgmt-key"
     with emulator_process(key_file) as openrouter_url:
-        env = {"KEYTURN_DATABASE_URL": f"sqlite:///{tmp_path}/.keyturn/keyturn.db",
-               "KEYTURN_OPENROUTER_BASE_URL": openrouter_url, "KEYTURN_WORKER": "off",
-               # the walkthrough reads the generated admin token from ./.keyturn/admin-token
-               "KEYTURN_ADMIN_TOKEN": None, "KEYTURN_ROOT_KEY": None, "KEYTURN_ROOT_KEY_FILE": None}
+        env = {
+            "KEYTURN_DATABASE_URL": f"sqlite:///{tmp_path}/.keyturn/keyturn.db",
+            "KEYTURN_OPENROUTER_BASE_URL": openrouter_url,
+            "KEYTURN_WORKER": "off",
+            # the walkthrough reads the generated admin token from ./.keyturn/admin-token
+            "KEYTURN_ADMIN_TOKEN": None,
+            "KEYTURN_ROOT_KEY": None,
+            "KEYTURN_ROOT_KEY_FILE": None,
+        }
         with keyturn_server(env, tmp_path) as (url, server):
             script = "set -euo pipefail\n" + "\n".join(steps).replace("H=http://127.0.0.1:8080", f"H={url}")
-            result = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                                    timeout=120)
+            result = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
         server_log = server.stderr.read()
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout

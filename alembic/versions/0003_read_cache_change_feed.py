@@ -4,22 +4,24 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-25
 """
-from alembic import op
+
 import sqlalchemy as sa
 
+from alembic import op
 from app.services import change_feed_schema
 
-revision = '0003'
-down_revision = '0002'
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table('keyturn_change',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('n', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('id')
+    op.create_table(
+        "keyturn_change",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("n", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
     )
     # Idempotent; a later migration that rebuilds a watched table (SQLite batch mode) must call it again.
     change_feed_schema.install(op.get_bind())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Query
 
@@ -15,7 +15,7 @@ router = APIRouter(tags=["audit"])
 
 def _utc(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     return value
 
 
@@ -33,7 +33,13 @@ def list_audit_logs(
 ) -> dict:
     require_admin(principal, "read", "audit-logs")
     entries, total = service.list_entries(
-        session, event=eventType or None, actor=actor or None, project_id=projectId or None,
-        start=_utc(startDate), end=_utc(endDate), offset=offset, limit=limit,
+        session,
+        event=eventType or None,
+        actor=actor or None,
+        project_id=projectId or None,
+        start=_utc(startDate),
+        end=_utc(endDate),
+        offset=offset,
+        limit=limit,
     )
     return {"auditLogs": [service.entry_public(e) for e in entries], "totalCount": total}

@@ -35,7 +35,12 @@ async def parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
 def form_or_json(model: type[BaseModel]) -> dict:
     """`openapi_extra` documenting both body encodings."""
     schema = model.model_json_schema()
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": schema},
-        "application/x-www-form-urlencoded": {"schema": schema},
-    }}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": schema},
+                "application/x-www-form-urlencoded": {"schema": schema},
+            },
+        }
+    }

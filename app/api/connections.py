@@ -48,8 +48,7 @@ def may(principal: Principal, action: str, connection: AppConnection, *, project
 def _readable(session, principal, *, app, project_id):
     if project_id is not None:
         get_project(session, project_id)  # 404 for an unknown project
-    return [c for c in service.list_connections(session, app=app, project_id=project_id)
-            if may(principal, "read", c)]
+    return [c for c in service.list_connections(session, app=app, project_id=project_id) if may(principal, "read", c)]
 
 
 def app_router(app: App) -> APIRouter:
@@ -70,13 +69,17 @@ def app_router(app: App) -> APIRouter:
         org_id = organization.org_id(session)
         if projectId is not None:
             get_project(session, projectId)
-        items = [c for c in service.list_connectable(session, app=app, project_id=projectId)
-                 if may(principal, "connect", c, project_id=projectId)]
+        items = [
+            c
+            for c in service.list_connectable(session, app=app, project_id=projectId)
+            if may(principal, "connect", c, project_id=projectId)
+        ]
         return {"appConnections": [available_public(c, org_id) for c in items]}
 
     @router.get("/connection-name/{connectionName}", operation_id=f"get{name}ConnectionByName")
-    def get_by_name(connectionName: str, session: SessionDep, principal: CurrentPrincipal,
-                    projectId: str | None = Query(None)) -> dict:
+    def get_by_name(
+        connectionName: str, session: SessionDep, principal: CurrentPrincipal, projectId: str | None = Query(None)
+    ) -> dict:
         org_id = organization.org_id(session)
         connection = service.get_by_name(session, app, connectionName, project_id=projectId)
         require_on(principal, "read", connection)
@@ -98,13 +101,13 @@ def app_router(app: App) -> APIRouter:
         return {"appConnection": connection_public(connection, org_id)}
 
     @router.patch("/{connectionId}", operation_id=f"update{name}Connection")
-    def update_connection(connectionId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal,
-                          body: UpdateBody | None = Body(None)) -> dict:
+    def update_connection(
+        connectionId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, body: UpdateBody | None = Body(None)
+    ) -> dict:
         org_id = organization.org_id(session)
         connection = service.get_app_connection(session, app, str(connectionId))
         require_on(principal, "edit", connection)
-        connection = service.update_connection(session, app, connection, body=body or UpdateBody(),
-                                                actor=principal)
+        connection = service.update_connection(session, app, connection, body=body or UpdateBody(), actor=principal)
         return {"appConnection": connection_public(connection, org_id)}
 
     @router.delete("/{connectionId}", operation_id=f"delete{name}Connection")

@@ -9,8 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api.request_context import current_request_id
 from app.errors import AppError
+from app.logcontext import current_request_id
 
 log = logging.getLogger("keyturn.api")
 
@@ -42,7 +42,7 @@ def validation_issues(errors: list[dict]) -> list[dict]:
             loc = loc[1:]
         message = err.get("msg", "Invalid input")
         if message.startswith("Value error, "):
-            message = message[len("Value error, "):]
+            message = message[len("Value error, ") :]
         code = err.get("type", "custom")
         if code == "missing":  # Infisical's (zod's) wording for an absent required field
             code, message = "invalid_type", "Required"

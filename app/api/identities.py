@@ -24,8 +24,9 @@ def create_identity(body: IdentityCreate, session: SessionDep, principal: Curren
 
 
 @router.get("/api/v1/identities", operation_id="listIdentities")
-def list_identities(session: SessionDep, principal: CurrentPrincipal,
-                    orgId: str | None = Query(default=None)) -> dict:  # orgId: accepted and ignored
+def list_identities(
+    session: SessionDep, principal: CurrentPrincipal, orgId: str | None = Query(default=None)
+) -> dict:  # orgId: accepted and ignored
     require_admin(principal, "read", "identity")
     org_id = organization.org_id(session)
     rows = service.list_identities(session)
@@ -39,17 +40,20 @@ def get_identity(identityId: uuid.UUID, session: SessionDep, principal: CurrentP
     org_id = organization.org_id(session)
     identity = service.get_identity(session, str(identityId))
     ua = service.universal_auth_of(session, identity.id)
-    return {"identity": identity_membership_shaped(identity, org_id, has_ua=ua is not None,
-                                                   locked=service.is_locked(ua))}
+    return {
+        "identity": identity_membership_shaped(identity, org_id, has_ua=ua is not None, locked=service.is_locked(ua))
+    }
 
 
 @router.patch("/api/v1/identities/{identityId}", operation_id="updateIdentity")
-def update_identity(identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal,
-                    body: IdentityUpdate | None = None) -> dict:
+def update_identity(
+    identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, body: IdentityUpdate | None = None
+) -> dict:
     require_admin(principal, "edit", "identity")
     org_id = organization.org_id(session)
-    identity = service.update_identity(session, actor=principal, identity_id=str(identityId),
-                                       body=body or IdentityUpdate())
+    identity = service.update_identity(
+        session, actor=principal, identity_id=str(identityId), body=body or IdentityUpdate()
+    )
     return {"identity": identity_public(identity, org_id)}
 
 

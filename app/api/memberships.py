@@ -26,28 +26,46 @@ PATH = "/api/v1/projects/{projectId}/memberships/identities/{identityId}"
 
 def _grant(session, principal, project_id: str, identity_id: uuid.UUID, body: MembershipCreate | None) -> dict:
     require_admin(principal, "create", "identity")
-    membership = service.grant(session, actor=principal, project_id=project_id, identity_id=str(identity_id),
-                               body=body or MembershipCreate())
+    membership = service.grant(
+        session, actor=principal, project_id=project_id, identity_id=str(identity_id), body=body or MembershipCreate()
+    )
     return {"identityMembership": membership_public(membership)}
 
 
 @router.post(PATH, operation_id="createIdentityMembership")
-def grant(projectId: str, identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal,
-          body: MembershipCreate | None = None) -> dict:
+def grant(
+    projectId: str,
+    identityId: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    body: MembershipCreate | None = None,
+) -> dict:
     return _grant(session, principal, projectId, identityId, body)
 
 
-@router.post("/api/v2/workspace/{projectId}/identity-memberships/{identityId}",
-             operation_id="createIdentityMembershipLegacyV2")
-def grant_legacy_v2(projectId: str, identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal,
-                    body: MembershipCreate | None = None) -> dict:
+@router.post(
+    "/api/v2/workspace/{projectId}/identity-memberships/{identityId}", operation_id="createIdentityMembershipLegacyV2"
+)
+def grant_legacy_v2(
+    projectId: str,
+    identityId: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    body: MembershipCreate | None = None,
+) -> dict:
     return _grant(session, principal, projectId, identityId, body)
 
 
-@router.post("/api/v1/projects/{projectId}/identity-memberships/{identityId}",
-             operation_id="createIdentityMembershipLegacyV1")
-def grant_legacy_v1(projectId: str, identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal,
-                    body: MembershipCreate | None = None) -> dict:
+@router.post(
+    "/api/v1/projects/{projectId}/identity-memberships/{identityId}", operation_id="createIdentityMembershipLegacyV1"
+)
+def grant_legacy_v1(
+    projectId: str,
+    identityId: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    body: MembershipCreate | None = None,
+) -> dict:
     return _grant(session, principal, projectId, identityId, body)
 
 
@@ -74,17 +92,24 @@ def list_memberships(
     require_admin(principal, "read", "identity")
     org_id = organization.org_id(session)
     wanted = [r.strip() for r in roles.split(",") if r.strip()] if roles else None
-    rows, total = service.list_memberships(session, project_id=projectId, offset=offset, limit=limit,
-                                           identity_name=identityName or None, roles=wanted)
+    rows, total = service.list_memberships(
+        session, project_id=projectId, offset=offset, limit=limit, identity_name=identityName or None, roles=wanted
+    )
     return {"identityMemberships": [membership_list_item(m, i, org_id) for m, i in rows], "totalCount": total}
 
 
 @router.patch(PATH, operation_id="updateIdentityMembership")
-def update_membership(projectId: str, identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal,
-                      body: MembershipUpdate | None = None) -> dict:
+def update_membership(
+    projectId: str,
+    identityId: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    body: MembershipUpdate | None = None,
+) -> dict:
     require_admin(principal, "edit", "identity")
-    membership = service.update(session, actor=principal, project_id=projectId, identity_id=str(identityId),
-                                body=body or MembershipUpdate())
+    membership = service.update(
+        session, actor=principal, project_id=projectId, identity_id=str(identityId), body=body or MembershipUpdate()
+    )
     return {"identityMembership": membership_public(membership)}
 
 

@@ -89,5 +89,8 @@ def create_environment(
 ) -> dict:
     require_admin(principal, "create", "environments")
     env = service.create_environment(session, projectId, body=body)
-    return {"message": "Successfully created new environment", "projectId": env.project_id,
-            "environment": environment_public(env)}
+    return {
+        "message": "Successfully created new environment",
+        "projectId": env.project_id,
+        "environment": environment_public(env),
+    }

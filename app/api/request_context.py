@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextvars
 import json
-import logging
 import os
 import random
 import secrets
 import string
 
+from app import logcontext
+
 _ALPHABET = string.ascii_letters + string.digits
-_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
 # Request ids need to be unique, not unpredictable: a seeded PRNG avoids a system call on every request.
@@ -21,16 +20,6 @@ os.register_at_fork(after_in_child=lambda: _rng.seed(secrets.randbits(128)))  # 
 
 def new_request_id() -> str:
     return "req-" + "".join(_rng.choices(_ALPHABET, k=14))
-
-
-def current_request_id() -> str:
-    return _request_id.get()
-
-
-class RequestIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.reqId = _request_id.get()
-        return True
 
 
 _JSON_METHODS = {b"POST", b"PATCH", b"PUT", b"DELETE"}
@@ -47,7 +36,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         request_id = new_request_id()
-        token = _request_id.set(request_id)
+        token = logcontext.request_id.set(request_id)
         path = scope["path"]
         if len(path) > 1 and path.endswith("/"):
             scope = dict(scope, path=path.rstrip("/") or "/", raw_path=None)
@@ -57,13 +46,13 @@ class RequestContextMiddleware:
         async def send_with_id(message):
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
+                message["headers"] = [*list(message["headers"]), (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            _request_id.reset(token)
+            logcontext.request_id.reset(token)
 
 
 async def _coerce_json_body(scope, receive):

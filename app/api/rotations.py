@@ -44,8 +44,9 @@ def list_options(_principal: CurrentPrincipal) -> RotationOptionsEnvelope:
 
 
 @router.get(PREFIX, operation_id="listSecretRotations")
-def list_all_rotations(projectId: ProjectIdQuery, session: SessionDep,
-                       principal: CurrentPrincipal) -> RotationListEnvelope:
+def list_all_rotations(
+    projectId: ProjectIdQuery, session: SessionDep, principal: CurrentPrincipal
+) -> RotationListEnvelope:
     """R2: the project's rotations of every type that the caller may read."""
     return RotationListEnvelope(secret_rotations=service.list_rotations(session, principal, projectId))
 
@@ -62,17 +63,31 @@ def type_router(rtype: RotationType) -> APIRouter:
     update_body = RotationUpdate[rtype.parameters_model]
 
     @typed.get("", operation_id=f"list{op}Rotations")
-    def list_rotations(projectId: ProjectIdQuery, session: SessionDep,
-                       principal: CurrentPrincipal) -> RotationListEnvelope:
+    def list_rotations(
+        projectId: ProjectIdQuery, session: SessionDep, principal: CurrentPrincipal
+    ) -> RotationListEnvelope:
         return RotationListEnvelope(secret_rotations=service.list_rotations(session, principal, projectId, rtype))
 
     @typed.get("/rotation-name/{rotationName}", operation_id=f"get{op}RotationByName")
-    def get_rotation_by_name(rotationName: Annotated[TrimmedStr, Path()], projectId: ProjectIdQuery,
-                             environment: Annotated[TrimmedStr, Query()], secretPath: Annotated[SecretPath, Query()],
-                             session: SessionDep, principal: CurrentPrincipal) -> RotationEnvelope:
-        return RotationEnvelope(secret_rotation=service.read_by_name(
-            session, principal, rtype, name=rotationName, project_id=projectId, environment=environment,
-            secret_path=secretPath))
+    def get_rotation_by_name(
+        rotationName: Annotated[TrimmedStr, Path()],
+        projectId: ProjectIdQuery,
+        environment: Annotated[TrimmedStr, Query()],
+        secretPath: Annotated[SecretPath, Query()],
+        session: SessionDep,
+        principal: CurrentPrincipal,
+    ) -> RotationEnvelope:
+        return RotationEnvelope(
+            secret_rotation=service.read_by_name(
+                session,
+                principal,
+                rtype,
+                name=rotationName,
+                project_id=projectId,
+                environment=environment,
+                secret_path=secretPath,
+            )
+        )
 
     @typed.get("/{rotationId}", operation_id=f"get{op}Rotation")
     def get_rotation(rotationId: RotationId, session: SessionDep, principal: CurrentPrincipal) -> RotationEnvelope:
@@ -83,30 +98,48 @@ def type_router(rtype: RotationType) -> APIRouter:
         return RotationEnvelope(secret_rotation=service.create_rotation(session, principal, rtype, body))
 
     @typed.patch("/{rotationId}", operation_id=f"update{op}Rotation")
-    def update_rotation(rotationId: RotationId, body: update_body, session: SessionDep,
-                        principal: CurrentPrincipal) -> RotationEnvelope:
-        return RotationEnvelope(secret_rotation=service.update_rotation(
-            session, principal, rtype, str(rotationId), body))
+    def update_rotation(
+        rotationId: RotationId, body: update_body, session: SessionDep, principal: CurrentPrincipal
+    ) -> RotationEnvelope:
+        return RotationEnvelope(
+            secret_rotation=service.update_rotation(session, principal, rtype, str(rotationId), body)
+        )
 
     @typed.delete("/{rotationId}", operation_id=f"delete{op}Rotation")
-    def delete_rotation(rotationId: RotationId, session: SessionDep, principal: CurrentPrincipal,
-                        deleteSecrets: StringBool = None,
-                        revokeGeneratedCredentials: StringBool = None) -> RotationEnvelope:
-        return RotationEnvelope(secret_rotation=service.delete_rotation(
-            session, principal, rtype, str(rotationId), delete_secrets=deleteSecrets == "true",
-            revoke=revokeGeneratedCredentials == "true"))
+    def delete_rotation(
+        rotationId: RotationId,
+        session: SessionDep,
+        principal: CurrentPrincipal,
+        deleteSecrets: StringBool = None,
+        revokeGeneratedCredentials: StringBool = None,
+    ) -> RotationEnvelope:
+        return RotationEnvelope(
+            secret_rotation=service.delete_rotation(
+                session,
+                principal,
+                rtype,
+                str(rotationId),
+                delete_secrets=deleteSecrets == "true",
+                revoke=revokeGeneratedCredentials == "true",
+            )
+        )
 
     @typed.get("/{rotationId}/generated-credentials", operation_id=f"get{op}RotationGeneratedCredentials")
-    def get_generated_credentials(rotationId: RotationId, session: SessionDep,
-                                  principal: CurrentPrincipal) -> GeneratedCredentials:
+    def get_generated_credentials(
+        rotationId: RotationId, session: SessionDep, principal: CurrentPrincipal
+    ) -> GeneratedCredentials:
         return service.generated_credentials(session, principal, rtype, str(rotationId))
 
     @typed.post("/{rotationId}/rotate-secrets", operation_id=f"rotate{op}RotationSecrets")
     def rotate_secrets(rotationId: RotationId, session: SessionDep, principal: CurrentPrincipal) -> RotationEnvelope:
         return RotationEnvelope(secret_rotation=service.rotate_now(session, principal, rtype, str(rotationId)))
 
-    @typed.post("/{rotationId}/check-credentials", operation_id=f"check{op}RotationCredentials", status_code=204,
-                response_class=Response)
+    @typed.post(
+        "/{rotationId}/check-credentials",
+        operation_id=f"check{op}RotationCredentials",
+        status_code=204,
+        response_class=Response,
+    )
     def check_credentials(rotationId: RotationId, session: SessionDep, principal: CurrentPrincipal) -> Response:
         service.check_credentials(session, principal, rtype, str(rotationId))
         return Response(status_code=204)

@@ -46,6 +46,7 @@ class RenderedRead:
 
 # --- query parsing (spec §2.2, §5.1, §6) -------------------------------------------------------------
 
+
 def _param(params: QueryParams, name: str) -> str | None:
     """Empty values count as absent (Go sends `version=` and `workspaceSlug=` when unset)."""
     value = params.get(name)
@@ -100,6 +101,7 @@ def parse_query(params: QueryParams, *, missing_project: str, missing_environmen
 
 # --- authentication through the cache ----------------------------------------------------------------
 
+
 async def _principal(request: Request, cache: ReadCache, stamp: Stamp | None) -> Principal:
     token = bearer_token(request)
     key = ("principal", hashlib.sha256(token.encode()).digest(), client_ip(request))
@@ -121,8 +123,12 @@ async def _principal(request: Request, cache: ReadCache, stamp: Stamp | None) ->
 
 def _audit(principal: Principal, event: str, read: RenderedRead, metadata: tuple) -> None:
     writer_for(db.engine()).add(
-        actor=principal.actor, ip=principal.client_ip, event=event, project_id=read.project_id,
-        resource_id=read.secret_id, metadata=metadata,
+        actor=principal.actor,
+        ip=principal.client_ip,
+        event=event,
+        project_id=read.project_id,
+        resource_id=read.secret_id,
+        metadata=metadata,
     )
 
 
@@ -138,6 +144,7 @@ def _not_modified(request: Request, etag: str) -> bool:
 
 # --- routes -------------------------------------------------------------------------------------------
 
+
 def _load_secret(principal: Principal, query: SecretQuery, name: str) -> RenderedRead:
     with Session(db.engine()) as session:
         # A fresh copy: the grants memo starts empty, so this miss reads memberships as they are now.
@@ -148,20 +155,37 @@ def _load_secret(principal: Principal, query: SecretQuery, name: str) -> Rendere
 
 _QUERY_DOC = [{"name": "secretName", "in": "path", "required": True, "schema": {"type": "string"}}] + [
     {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
-    for name in ("workspaceId", "workspaceSlug", "projectId", "environment", "secretPath", "viewSecretValue",
-                 "expandSecretReferences", "include_imports", "type", "version")
+    for name in (
+        "workspaceId",
+        "workspaceSlug",
+        "projectId",
+        "environment",
+        "secretPath",
+        "viewSecretValue",
+        "expandSecretReferences",
+        "include_imports",
+        "type",
+        "version",
+    )
 ]
 
 
-@router.get("/api/v3/secrets/raw/{secretName}", operation_id="getSecretByNameV3",
-            openapi_extra={"parameters": _QUERY_DOC}, response_class=Response)
+@router.get(
+    "/api/v3/secrets/raw/{secretName}",
+    operation_id="getSecretByNameV3",
+    openapi_extra={"parameters": _QUERY_DOC},
+    response_class=Response,
+)
 async def get_secret_by_name(request: Request) -> Response:
     """Read one secret's current value (Python `get_secret_by_name`, Node `getSecret`, Go `Retrieve`)."""
     cache = cache_for(db.engine())
     stamp = cache.stamp()
     principal = await _principal(request, cache, stamp)  # 401 comes before any complaint about the query
-    query = parse_query(request.query_params, missing_project="You must provide workspaceSlug or workspaceId",
-                        missing_environment="Missing environment")
+    query = parse_query(
+        request.query_params,
+        missing_project="You must provide workspaceSlug or workspaceId",
+        missing_environment="Missing environment",
+    )
     name = request.path_params["secretName"].strip()
     if not name:
         raise ValidationFailure.one(["secretName"], "Secret name required")
@@ -171,8 +195,12 @@ async def get_secret_by_name(request: Request) -> Response:
     if _not_modified(request, read.etag):
         return Response(status_code=304, headers=headers)
     if query.view_value:
-        _audit(principal, "get-secret", read, (("secretName", name), ("environment", read.environment),
-                                               ("secretPath", read.secret_path)))
+        _audit(
+            principal,
+            "get-secret",
+            read,
+            (("secretName", name), ("environment", read.environment), ("secretPath", read.secret_path)),
+        )
     return Response(read.body, media_type="application/json", headers=headers)
 
 
@@ -181,20 +209,34 @@ def _load_list(principal: Principal, query: SecretQuery) -> tuple[str, list[dict
         return secret_reads.list_secrets(session, dataclasses.replace(principal), query)
 
 
-@router.get("/api/v3/secrets/raw", operation_id="listSecretsV3", openapi_extra={"parameters": _QUERY_DOC[1:]},
-            response_class=Response)
+@router.get(
+    "/api/v3/secrets/raw",
+    operation_id="listSecretsV3",
+    openapi_extra={"parameters": _QUERY_DOC[1:]},
+    response_class=Response,
+)
 async def list_secrets(request: Request) -> Response:
     """List the secrets at one path (Python `list_secrets`, Node `listSecrets`, Go `List`); `imports` is always []."""
     cache = cache_for(db.engine())
     principal = await _principal(request, cache, cache.stamp())  # 401 comes before any complaint about the query
-    query = parse_query(request.query_params, missing_project="Missing project id or environment",
-                        missing_environment="Missing project id or environment")
+    query = parse_query(
+        request.query_params,
+        missing_project="Missing project id or environment",
+        missing_environment="Missing project id or environment",
+    )
     project_id, views = await run_in_threadpool(_load_list, principal, query)
     if query.view_value and views:
         writer_for(db.engine()).add(
-            actor=principal.actor, ip=principal.client_ip, event="get-secrets", project_id=project_id,
-            resource_id=None, metadata=(("environment", query.environment), ("secretPath", query.secret_path),
-                                        ("secretCount", len(views))),
+            actor=principal.actor,
+            ip=principal.client_ip,
+            event="get-secrets",
+            project_id=project_id,
+            resource_id=None,
+            metadata=(
+                ("environment", query.environment),
+                ("secretPath", query.secret_path),
+                ("secretCount", len(views)),
+            ),
         )
     body = json.dumps({"secrets": views, "imports": []}, separators=(",", ":")).encode()
     return Response(body, media_type="application/json", headers={"Cache-Control": _NO_STORE})

@@ -36,9 +36,11 @@ def _secret_response(body: dict) -> JSONResponse:
 
 # --- U1–U4 ------------------------------------------------------------------------------------------
 
+
 @router.post(UA_PATH, operation_id="attachUniversalAuth")
-def attach(identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal,
-           body: UniversalAuthCreate | None = None) -> dict:
+def attach(
+    identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, body: UniversalAuthCreate | None = None
+) -> dict:
     require_admin(principal, "create", "identity")
     ua = service.attach(session, actor=principal, identity_id=str(identityId), body=body or UniversalAuthCreate())
     return {"identityUniversalAuth": universal_auth_public(ua)}
@@ -51,8 +53,9 @@ def get(identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal)
 
 
 @router.patch(UA_PATH, operation_id="updateUniversalAuth")
-def update(identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal,
-           body: UniversalAuthUpdate | None = None) -> dict:
+def update(
+    identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, body: UniversalAuthUpdate | None = None
+) -> dict:
     require_admin(principal, "edit", "identity")
     ua = service.update(session, actor=principal, identity_id=str(identityId), body=body or UniversalAuthUpdate())
     return {"identityUniversalAuth": universal_auth_public(ua)}
@@ -61,41 +64,52 @@ def update(identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincip
 @router.delete(UA_PATH, operation_id="revokeUniversalAuth")
 def remove(identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> dict:
     require_admin(principal, "delete", "identity")
-    return {"identityUniversalAuth": universal_auth_public(
-        service.remove(session, actor=principal, identity_id=str(identityId)))}
+    return {
+        "identityUniversalAuth": universal_auth_public(
+            service.remove(session, actor=principal, identity_id=str(identityId))
+        )
+    }
 
 
 # --- S1–S5 ------------------------------------------------------------------------------------------
 
+
 @router.post(UA_PATH + "/client-secrets", operation_id="createClientSecret")
-def create_client_secret(identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal,
-                         body: ClientSecretCreate | None = None) -> JSONResponse:
+def create_client_secret(
+    identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, body: ClientSecretCreate | None = None
+) -> JSONResponse:
     require_admin(principal, "create", "identity")
-    value, secret = service.create_client_secret(session, actor=principal, identity_id=str(identityId),
-                                                 body=body or ClientSecretCreate())
+    value, secret = service.create_client_secret(
+        session, actor=principal, identity_id=str(identityId), body=body or ClientSecretCreate()
+    )
     return _secret_response({"clientSecret": value, "clientSecretData": client_secret_public(secret)})
 
 
 @router.get(UA_PATH + "/client-secrets", operation_id="listClientSecrets")
 def list_client_secrets(identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> dict:
     require_admin(principal, "read", "identity")
-    return {"clientSecretData": [client_secret_public(s) for s in service.list_client_secrets(session, str(identityId))]}
+    return {
+        "clientSecretData": [client_secret_public(s) for s in service.list_client_secrets(session, str(identityId))]
+    }
 
 
 @router.get(UA_PATH + "/client-secrets/{clientSecretId}", operation_id="getClientSecret")
-def get_client_secret(identityId: uuid.UUID, clientSecretId: uuid.UUID, session: SessionDep,
-                      principal: CurrentPrincipal) -> dict:
+def get_client_secret(
+    identityId: uuid.UUID, clientSecretId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> dict:
     require_admin(principal, "read", "identity")
     secret = service.get_client_secret(session, str(identityId), str(clientSecretId))
     return {"clientSecretData": client_secret_public(secret)}
 
 
 @router.post(UA_PATH + "/client-secrets/{clientSecretId}/revoke", operation_id="revokeClientSecret")
-def revoke_client_secret(identityId: uuid.UUID, clientSecretId: uuid.UUID, session: SessionDep,
-                         principal: CurrentPrincipal) -> dict:
+def revoke_client_secret(
+    identityId: uuid.UUID, clientSecretId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> dict:
     require_admin(principal, "edit", "identity")
-    secret = service.revoke_client_secret(session, actor=principal, identity_id=str(identityId),
-                                          client_secret_id=str(clientSecretId))
+    secret = service.revoke_client_secret(
+        session, actor=principal, identity_id=str(identityId), client_secret_id=str(clientSecretId)
+    )
     return {"clientSecretData": client_secret_public(secret)}
 
 
@@ -107,6 +121,7 @@ def clear_lockouts(identityId: uuid.UUID, session: SessionDep, principal: Curren
 
 # --- A1–A3: no Authorization header -----------------------------------------------------------------
 
+
 async def _login_body(request: Request) -> LoginBody:
     return await parse_body(request, LoginBody)
 
@@ -115,11 +130,13 @@ async def _token_body(request: Request) -> AccessTokenBody:
     return await parse_body(request, AccessTokenBody)
 
 
-@router.post("/api/v1/auth/universal-auth/login", operation_id="universalAuthLogin",
-             openapi_extra=form_or_json(LoginBody))
+@router.post(
+    "/api/v1/auth/universal-auth/login", operation_id="universalAuthLogin", openapi_extra=form_or_json(LoginBody)
+)
 def login(request: Request, body: Annotated[LoginBody, Depends(_login_body)], session: SessionDep) -> JSONResponse:
-    token, ua = tokens.login(session, client_id=body.clientId, client_secret=body.clientSecret,
-                             client_ip=client_ip(request))
+    token, ua = tokens.login(
+        session, client_id=body.clientId, client_secret=body.clientSecret, client_ip=client_ip(request)
+    )
     return _secret_response(login_response(token, ua.access_token_ttl, ua.access_token_max_ttl))
 
 

@@ -48,8 +48,9 @@ def _in_scope(grant: Grant, environment: str | None, secret_path: str | None) ->
     return True
 
 
-def refusal(principal: Principal, action: str, subject: str, *, project_id: str | None = None,
-            **conditions) -> str | None:
+def refusal(
+    principal: Principal, action: str, subject: str, *, project_id: str | None = None, **conditions
+) -> str | None:
     """Why the principal may not do this, or None when it may."""
     if principal.is_admin:
         return None

@@ -15,8 +15,10 @@ ROLE_PERMISSIONS: dict[str, frozenset[tuple[str, str]]] = {
         _READ_ONLY
         | _SECRET_READS
         | {("secrets", a) for a in ("create", "edit", "delete")}
-        | {("secret-rotation", a) for a in (
-            "read", "rotate-secrets", "read-generated-credentials", "create", "edit", "delete")}
+        | {
+            ("secret-rotation", a)
+            for a in ("read", "rotate-secrets", "read-generated-credentials", "create", "edit", "delete")
+        }
         | {("app-connections", a) for a in ("read", "connect", "create", "edit", "delete")}
     ),
     "member": frozenset(

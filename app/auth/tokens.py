@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from app.auth import clock
+from app import clock
+from app.auth.admin import is_admin_token
 from app.auth.grants import load_grants
 from app.auth.principal import ADMIN, Principal
-from app.bootstrap import is_admin_token
 from app.db import engine
 from app.errors import Unauthorized
 from app.models import AccessToken, Identity, UniversalAuth

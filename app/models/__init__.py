@@ -10,19 +10,19 @@ from app.models.rotation import SecretRotation
 from app.models.secret import Secret
 
 __all__ = [
-    "ChangeCounter",
     "AccessToken",
-    "AuditLog",
-    "ClientSecret",
-    "Identity",
-    "IdentityMembership",
-    "UniversalAuth",
     "AppConnection",
+    "AuditLog",
+    "ChangeCounter",
+    "ClientSecret",
     "CredentialState",
     "Environment",
+    "Identity",
+    "IdentityMembership",
     "Organization",
     "Project",
     "RotationCredential",
     "Secret",
     "SecretRotation",
+    "UniversalAuth",
 ]

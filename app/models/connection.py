@@ -17,7 +17,9 @@ class AppConnection(SQLModel, table=True):
     # Names are unique in the (single) organisation, so a name identifies a connection everywhere.
     name: str = Field(max_length=64, unique=True)
     description: str | None = Field(default=None, max_length=256)
-    project_id: str | None = Field(default=None, foreign_key="project.id", ondelete="CASCADE", index=True, max_length=36)
+    project_id: str | None = Field(
+        default=None, foreign_key="project.id", ondelete="CASCADE", index=True, max_length=36
+    )
     app: str = Field(max_length=32)
     method: str = Field(max_length=32)
     # Keyring token bound to (app_connection, encrypted_credentials, id); JSON of the credentials.

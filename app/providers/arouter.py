@@ -31,6 +31,7 @@ _NEXT_TOKEN_FIELDS = ("next_page_token", "nextPageToken", "next_cursor", "nextCu
 
 # --- lenient parsing ---------------------------------------------------------------------------
 
+
 def _first_str(*candidates: Any) -> str | None:
     return next((c for c in candidates if isinstance(c, str) and c), None)
 
@@ -69,11 +70,16 @@ def _listed(item: Any) -> ListedKey | None:
     key_id = _first_str(item.get("id"), item.get("hash"))
     if key_id is None:
         return None
-    return ListedKey(key_id=key_id, name=item.get("name") if isinstance(item.get("name"), str) else "",
-                     created_at=parse_time(item.get("created_at")), disabled=item.get("disabled") is True)
+    return ListedKey(
+        key_id=key_id,
+        name=item.get("name") if isinstance(item.get("name"), str) else "",
+        created_at=parse_time(item.get("created_at")),
+        disabled=item.get("disabled") is True,
+    )
 
 
 # --- errors ------------------------------------------------------------------------------------
+
 
 def _error_detail(response: httpx.Response) -> tuple[str, str | None]:
     """(message, code): `error.message`, then `message`; `code` may be a string or an integer."""
@@ -81,8 +87,9 @@ def _error_detail(response: httpx.Response) -> tuple[str, str | None]:
     message, code = None, None
     if isinstance(body, dict):
         error = body.get("error") if isinstance(body.get("error"), dict) else {}
-        message = _first_str(error.get("message"), body.get("message"),
-                             body.get("error") if isinstance(body.get("error"), str) else None)
+        message = _first_str(
+            error.get("message"), body.get("message"), body.get("error") if isinstance(body.get("error"), str) else None
+        )
         raw_code = error.get("code", body.get("code"))
         code = str(raw_code) if isinstance(raw_code, str | int) and not isinstance(raw_code, bool) else None
     return (redact(message) if message else f"HTTP {response.status_code}"), code
@@ -94,9 +101,13 @@ def _status_error(prefix: str, response: httpx.Response, *, on_create: bool = Fa
     server_side = status >= 500 or status == 408
     # An exhausted quota will not come back by waiting a few seconds; a rate limit will.
     retryable = server_side or (status == 429 and code != "quota_exceeded")
-    return ProviderError(f"{prefix}: {message}", status=status, retryable=retryable,
-                         ambiguous=on_create and server_side,
-                         retry_after=retry_after_seconds(response.headers) if status == 429 or server_side else None)
+    return ProviderError(
+        f"{prefix}: {message}",
+        status=status,
+        retryable=retryable,
+        ambiguous=on_create and server_side,
+        retry_after=retry_after_seconds(response.headers) if status == 429 or server_side else None,
+    )
 
 
 def _admin_headers(credentials: dict[str, Any]) -> dict[str, str]:
@@ -112,8 +123,9 @@ class ARouterProvider:
     app = "arouter"
     rotation_type = "arouter-api-key"
 
-    def __init__(self, *, keys_path: str = "/v1/keys", models_path: str = "/v1/models",
-                 limit_field: str = "spending_limit"):
+    def __init__(
+        self, *, keys_path: str = "/v1/keys", models_path: str = "/v1/models", limit_field: str = "spending_limit"
+    ):
         self.keys_path = keys_path
         self.models_path = models_path
         self.limit_field = limit_field  # "spending_limit" (seed) or "limit" (variant); never both
@@ -148,25 +160,27 @@ class ARouterProvider:
         if _list_items(json_body(response)) is None:
             raise ProviderError(f"{prefix}: response holds no list of keys", status=200)
 
-    def mint(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], *, name: str,
-             parameters: dict[str, Any]) -> MintedKey:
+    def mint(
+        self, client: httpx.Client, base_url: str, credentials: dict[str, Any], *, name: str, parameters: dict[str, Any]
+    ) -> MintedKey:
         prefix = "Failed to create ARouter API key"
         body = self.create_body(name or (parameters or {}).get("name"), parameters)
         try:
-            response = client.post(self.url(base_url, self.keys_path), headers=_admin_headers(credentials),
-                                   json=body)
+            response = client.post(self.url(base_url, self.keys_path), headers=_admin_headers(credentials), json=body)
         except httpx.HTTPError as exc:
             raise network_error(prefix, "ARouter", exc, on_create=True) from None
         if response.status_code not in (200, 201):
             if 200 <= response.status_code < 300:
                 # It says it worked, but not in a way we can read: a key may exist, reconcile it.
-                raise ProviderError(f"{prefix}: unexpected status {response.status_code}",
-                                    status=response.status_code, ambiguous=True)
+                raise ProviderError(
+                    f"{prefix}: unexpected status {response.status_code}", status=response.status_code, ambiguous=True
+                )
             raise _status_error(prefix, response, on_create=True)
         key_id, api_key = _minted_fields(json_body(response))
         if key_id is None or api_key is None:
-            raise ProviderError("Invalid response from ARouter: missing 'key' or 'id'.",
-                                status=response.status_code, ambiguous=True)
+            raise ProviderError(
+                "Invalid response from ARouter: missing 'key' or 'id'.", status=response.status_code, ambiguous=True
+            )
         return MintedKey(key_id=key_id, api_key=api_key)
 
     def verify(self, client: httpx.Client, base_url: str, api_key: str) -> None:
@@ -197,8 +211,9 @@ class ARouterProvider:
         tokens: set[str] = set()
         for _ in range(MAX_PAGES):
             try:
-                response = client.get(self.url(base_url, self.keys_path), headers=headers,
-                                      params={"page_token": token} if token else None)
+                response = client.get(
+                    self.url(base_url, self.keys_path), headers=headers, params={"page_token": token} if token else None
+                )
             except httpx.HTTPError as exc:
                 raise network_error(prefix, "ARouter", exc) from None
             if response.status_code != 200:

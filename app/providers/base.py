@@ -23,8 +23,15 @@ class ProviderError(Exception):
     The message never contains key material.
     """
 
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
-                 ambiguous: bool = False, retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        ambiguous: bool = False,
+        retry_after: float | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.status = status
@@ -54,8 +61,9 @@ class Provider(Protocol):
     def validate_connection(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> None:
         """Raise ProviderError unless the management credentials work."""
 
-    def mint(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], *, name: str,
-             parameters: dict[str, Any]) -> MintedKey:
+    def mint(
+        self, client: httpx.Client, base_url: str, credentials: dict[str, Any], *, name: str, parameters: dict[str, Any]
+    ) -> MintedKey:
         """Create one key named `name`. Never retried blindly by the caller."""
 
     def verify(self, client: httpx.Client, base_url: str, api_key: str) -> None:

@@ -58,8 +58,11 @@ def _management_headers(credentials: dict[str, Any]) -> dict[str, str]:
 def create_body(name: str, parameters: dict[str, Any]) -> dict[str, Any]:
     """The POST /keys body: `name`, plus each optional limit field only when it is set."""
     body: dict[str, Any] = {"name": name}
-    for ours, theirs in (("limit", "limit"), ("limitReset", "limit_reset"),
-                         ("includeByokInLimit", "include_byok_in_limit")):
+    for ours, theirs in (
+        ("limit", "limit"),
+        ("limitReset", "limit_reset"),
+        ("includeByokInLimit", "include_byok_in_limit"),
+    ):
         value = (parameters or {}).get(ours)
         if value is not None:
             body[theirs] = value
@@ -81,8 +84,9 @@ class OpenRouterProvider:
         if json_object(response) is None:
             raise ProviderError(f"{prefix}: response is not a JSON object", status=200)
 
-    def mint(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], *, name: str,
-             parameters: dict[str, Any]) -> MintedKey:
+    def mint(
+        self, client: httpx.Client, base_url: str, credentials: dict[str, Any], *, name: str, parameters: dict[str, Any]
+    ) -> MintedKey:
         prefix = "Failed to create OpenRouter API key"
         body = create_body(name or (parameters or {}).get("name"), parameters)
         try:
@@ -92,16 +96,18 @@ class OpenRouterProvider:
         if response.status_code != 201:
             if 200 <= response.status_code < 300:
                 # The provider says it worked but not in the agreed way: a key may exist, reconcile it.
-                raise ProviderError(f"{prefix}: unexpected status {response.status_code}",
-                                    status=response.status_code, ambiguous=True)
+                raise ProviderError(
+                    f"{prefix}: unexpected status {response.status_code}", status=response.status_code, ambiguous=True
+                )
             raise _status_error(prefix, response, on_create=True)
         payload = json_object(response) or {}
         data = payload.get("data")
         key = payload.get("key")
         key_hash = data.get("hash") if isinstance(data, dict) else None
         if not (isinstance(key, str) and key and isinstance(key_hash, str) and key_hash):
-            raise ProviderError("Invalid response from OpenRouter: missing 'key' or 'hash'.",
-                                status=201, ambiguous=True)
+            raise ProviderError(
+                "Invalid response from OpenRouter: missing 'key' or 'hash'.", status=201, ambiguous=True
+            )
         return MintedKey(key_id=key_hash, api_key=key)
 
     def verify(self, client: httpx.Client, base_url: str, api_key: str) -> None:
@@ -116,8 +122,9 @@ class OpenRouterProvider:
     def revoke(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> None:
         prefix = "Failed to delete OpenRouter API key"
         try:
-            response = client.delete(f"{base_url}/keys/{quote(key_id, safe='')}",
-                                     headers=_management_headers(credentials))
+            response = client.delete(
+                f"{base_url}/keys/{quote(key_id, safe='')}", headers=_management_headers(credentials)
+            )
         except httpx.HTTPError as exc:
             raise network_error(prefix, "OpenRouter", exc) from None
         if response.status_code == 404 or 200 <= response.status_code < 300:
@@ -130,8 +137,9 @@ class OpenRouterProvider:
         seen: dict[str, ListedKey] = {}
         for page in range(MAX_PAGES):
             try:
-                response = client.get(f"{base_url}/keys", headers=headers,
-                                      params={"include_disabled": "true", "offset": page * PAGE_SIZE})
+                response = client.get(
+                    f"{base_url}/keys", headers=headers, params={"include_disabled": "true", "offset": page * PAGE_SIZE}
+                )
             except httpx.HTTPError as exc:
                 raise network_error(prefix, "OpenRouter", exc) from None
             if response.status_code != 200:
@@ -142,12 +150,15 @@ class OpenRouterProvider:
             for item in items:
                 if isinstance(item, dict) and isinstance(item.get("hash"), str):
                     # Keys can shift between pages while we read; the first sighting wins.
-                    seen.setdefault(item["hash"], ListedKey(
-                        key_id=item["hash"],
-                        name=item.get("name") if isinstance(item.get("name"), str) else "",
-                        created_at=parse_time(item.get("created_at")),
-                        disabled=bool(item.get("disabled", False)),
-                    ))
+                    seen.setdefault(
+                        item["hash"],
+                        ListedKey(
+                            key_id=item["hash"],
+                            name=item.get("name") if isinstance(item.get("name"), str) else "",
+                            created_at=parse_time(item.get("created_at")),
+                            disabled=bool(item.get("disabled", False)),
+                        ),
+                    )
             if len(items) < PAGE_SIZE:
                 break
         return list(seen.values())

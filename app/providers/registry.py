@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import httpx
 
 from app.config import Settings, get_settings
-from app.providers.base import Provider
 from app.providers.arouter import openrouter_like as arouter_openrouter_like
 from app.providers.arouter import provider as arouter_provider
+from app.providers.base import Provider
 from app.providers.openrouter import provider as openrouter_provider
 
 
@@ -43,11 +43,21 @@ class App:
 METHOD_NAMES = {"api-key": "API Key"}
 
 
-APPS: dict[str, App] = {entry.slug: entry for entry in (
-    App("open-router", "OpenRouter", ("api-key",), openrouter_provider, "openrouter_base_url"),
-    App("arouter", "ARouter", ("api-key",), arouter_provider, "arouter_base_url",
-        variants={"openrouter-like": arouter_openrouter_like}, variant_setting="arouter_api_style"),
-)}
+APPS: dict[str, App] = {
+    entry.slug: entry
+    for entry in (
+        App("open-router", "OpenRouter", ("api-key",), openrouter_provider, "openrouter_base_url"),
+        App(
+            "arouter",
+            "ARouter",
+            ("api-key",),
+            arouter_provider,
+            "arouter_base_url",
+            variants={"openrouter-like": arouter_openrouter_like},
+            variant_setting="arouter_api_style",
+        ),
+    )
+}
 
 
 def app(slug: str) -> App | None:

@@ -4,7 +4,7 @@ text scrubbing, and the mapping of network failures to ProviderError. Wire forma
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -16,8 +16,7 @@ MAX_MESSAGE = 300
 # Anything that looks like a key or a bearer token is cut from provider text before it reaches a message.
 SECRETISH = re.compile(r"(lr_[A-Za-z0-9]+_[A-Za-z0-9]{6,}|sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+|[A-Fa-f0-9]{40,})")
 # Failures before the request left us: nothing can have happened upstream, so even a create is unambiguous.
-NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol,
-              httpx.InvalidURL)
+NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol, httpx.InvalidURL)
 
 
 def bearer_headers(key: str) -> dict[str, str]:
@@ -55,7 +54,7 @@ def parse_time(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def retry_after_seconds(headers: httpx.Headers, *, now: datetime | None = None) -> float | None:
@@ -83,12 +82,15 @@ def retry_after_seconds(headers: httpx.Headers, *, now: datetime | None = None) 
     if when is None:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def network_error(prefix: str, provider_name: str, exc: httpx.HTTPError, *, on_create: bool = False) -> ProviderError:
     """A request that got no answer: retryable; on a create, ambiguous unless it never left us."""
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
-    return ProviderError(f"{prefix}: request to {provider_name} {kind} ({type(exc).__name__})", retryable=True,
-                         ambiguous=on_create and not isinstance(exc, NEVER_SENT))
+    return ProviderError(
+        f"{prefix}: request to {provider_name} {kind} ({type(exc).__name__})",
+        retryable=True,
+        ambiguous=on_create and not isinstance(exc, NEVER_SENT),
+    )

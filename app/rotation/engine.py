@@ -25,7 +25,7 @@ from app.rotation.messages import INTERNAL_FAILURE, failure_text
 from app.rotation.minting import MintFailed, discard, mint_and_verify, revoke_now
 from app.rotation.reconcile import reconcile_rotation
 from app.rotation.upstream import ConnectionUnavailable, Upstream, for_connection
-from app.services import secrets_store
+from app.store import secrets as secrets_store
 from app.timeutil import utcnow
 
 log = logging.getLogger("keyturn.rotation")
@@ -55,8 +55,13 @@ def _upstream(session: Session, connection_id: str) -> Upstream:
         raise MintFailed(str(exc)) from None
 
 
-def create_rotation(rotation: SecretRotation, *, secret_name: str, recheck: Callable[[Session], None],
-                    actor: Principal | str = outcome.PLATFORM) -> SecretRotation:
+def create_rotation(
+    rotation: SecretRotation,
+    *,
+    secret_name: str,
+    recheck: Callable[[Session], None],
+    actor: Principal | str = outcome.PLATFORM,
+) -> SecretRotation:
     """Mint generation 1 for a not-yet-saved rotation (its id already chosen), verify it, then in one
     transaction call `recheck(session)` (raises BadRequest on a conflict), insert the rotation, create
     the mapped secret (version 1), mark the credential active in slot 0 and audit the creation as `actor`.
@@ -65,9 +70,14 @@ def create_rotation(rotation: SecretRotation, *, secret_name: str, recheck: Call
     try:
         with _session() as session:
             upstream = _upstream(session, rotation.connection_id)
-            cred = new_intent(rotation_id=rotation.id, connection_id=rotation.connection_id,
-                              provider=upstream.app_slug, generation=1, base_name=rotation.parameters["name"],
-                              now=utcnow())
+            cred = new_intent(
+                rotation_id=rotation.id,
+                connection_id=rotation.connection_id,
+                provider=upstream.app_slug,
+                generation=1,
+                base_name=rotation.parameters["name"],
+                now=utcnow(),
+            )
             session.add(cred)
             session.commit()
         api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters)
@@ -86,18 +96,33 @@ def create_rotation(rotation: SecretRotation, *, secret_name: str, recheck: Call
             rotation.last_rotation_message = None
             rotation.next_generation = 2
             rotation.failed_attempts = 0
-            rotation.next_rotation_at = schedule.for_rotation(rotation, now=now, manual=True,
-                                                              unit_seconds=_unit_seconds())
+            rotation.next_rotation_at = schedule.for_rotation(
+                rotation, now=now, manual=True, unit_seconds=_unit_seconds()
+            )
             session.add(rotation)
             session.flush()
-            secrets_store.create_secret(session, project_id=rotation.project_id,
-                                        environment_id=rotation.environment_id, path=rotation.secret_path,
-                                        key=secret_name, value=api_key, rotation_id=rotation.id)
+            secrets_store.create_secret(
+                session,
+                project_id=rotation.project_id,
+                environment_id=rotation.environment_id,
+                path=rotation.secret_path,
+                key=secret_name,
+                value=api_key,
+                rotation_id=rotation.id,
+            )
             if not transition(session, cred.id, [S.MINTED], state=S.ACTIVE, slot=0, published_at=now):
                 raise RuntimeError("the new key's intent record was closed before it could be published")
-            outcome.audit_event(session, actor, "create-secret-rotation", rotation,
-                                environmentId=rotation.environment_id, secretPath=rotation.secret_path,
-                                connectionId=rotation.connection_id, secretName=secret_name, generation=1)
+            outcome.audit_event(
+                session,
+                actor,
+                "create-secret-rotation",
+                rotation,
+                environmentId=rotation.environment_id,
+                secretPath=rotation.secret_path,
+                connectionId=rotation.connection_id,
+                secretName=secret_name,
+                generation=1,
+            )
             session.commit()
     except BaseException:
         discard(cred.id, "not published: the rotation could not be saved")
@@ -106,8 +131,14 @@ def create_rotation(rotation: SecretRotation, *, secret_name: str, recheck: Call
     return rotation
 
 
-def rotate(rotation_id: str, *, manual: bool, job_id: str | None = None,
-           actor: Principal | str = outcome.PLATFORM, lease_owner: str | None = None) -> SecretRotation:
+def rotate(
+    rotation_id: str,
+    *,
+    manual: bool,
+    job_id: str | None = None,
+    actor: Principal | str = outcome.PLATFORM,
+    lease_owner: str | None = None,
+) -> SecretRotation:
     """One rotation under the lease. Manual: BadRequest (400) if the lease is held; ProviderFailure (502)
     on a provider failure (the row is marked failed). Scheduled: returns after recording the attempt.
     Every attempt's outcome is audited as `actor` (the caller of a manual rotation, else the platform).
@@ -130,13 +161,17 @@ def rotate(rotation_id: str, *, manual: bool, job_id: str | None = None,
 
 def _still_due(rotation: SecretRotation) -> bool:
     now = utcnow()
-    return (rotation.is_auto_rotation_enabled and rotation.next_rotation_at is not None
-            and rotation.next_rotation_at <= now
-            and (rotation.retry_not_before is None or rotation.retry_not_before <= now))
+    return (
+        rotation.is_auto_rotation_enabled
+        and rotation.next_rotation_at is not None
+        and rotation.next_rotation_at <= now
+        and (rotation.retry_not_before is None or rotation.retry_not_before <= now)
+    )
 
 
-def _rotate_leased(rotation_id: str, owner: str, *, manual: bool, job_id: str | None,
-                   actor: Principal | str) -> SecretRotation:
+def _rotate_leased(
+    rotation_id: str, owner: str, *, manual: bool, job_id: str | None, actor: Principal | str
+) -> SecretRotation:
     with _session() as session:
         rotation = session.get(SecretRotation, rotation_id)
     if rotation is None:
@@ -151,9 +186,14 @@ def _rotate_leased(rotation_id: str, owner: str, *, manual: bool, job_id: str | 
                 raise outcome.LeaseLost(rotation_id)
             rotation = session.get(SecretRotation, rotation_id, populate_existing=True)
             upstream = _upstream(session, rotation.connection_id)
-            cred = new_intent(rotation_id=rotation_id, connection_id=rotation.connection_id,
-                              provider=upstream.app_slug, generation=rotation.next_generation,
-                              base_name=rotation.parameters["name"], now=utcnow())
+            cred = new_intent(
+                rotation_id=rotation_id,
+                connection_id=rotation.connection_id,
+                provider=upstream.app_slug,
+                generation=rotation.next_generation,
+                base_name=rotation.parameters["name"],
+                now=utcnow(),
+            )
             rotation.next_generation += 1  # never reused, even if this attempt fails (§14c)
             session.add_all([cred, rotation])
             session.commit()
@@ -161,21 +201,37 @@ def _rotate_leased(rotation_id: str, owner: str, *, manual: bool, job_id: str | 
         api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters)
     except MintFailed as exc:
         text = failure_text(exc.message)
-        failed = outcome.record_failure(rotation_id, owner, manual=manual, job_id=job_id, text=text,
-                                        retry_after=exc.retry_after, generation=generation, actor=actor)
+        failed = outcome.record_failure(
+            rotation_id,
+            owner,
+            manual=manual,
+            job_id=job_id,
+            text=text,
+            retry_after=exc.retry_after,
+            generation=generation,
+            actor=actor,
+        )
         if manual:
             raise ProviderFailure(text) from None
         return failed
     try:
-        rotation, queued = outcome.publish(rotation_id, owner, cred.id, api_key, manual=manual, job_id=job_id,
-                                           actor=actor)
+        rotation, queued = outcome.publish(
+            rotation_id, owner, cred.id, api_key, manual=manual, job_id=job_id, actor=actor
+        )
     except Exception:
         log.exception("rotation %s: publishing generation %s failed", rotation_id, cred.generation)
         discard(cred.id, "not published: the publish transaction failed")
         try:
-            outcome.record_failure(rotation_id, owner, manual=manual, job_id=job_id, text=INTERNAL_FAILURE,
-                                   generation=cred.generation, actor=actor)
-        except Exception:  # noqa: BLE001 - the original error is the one worth raising
+            outcome.record_failure(
+                rotation_id,
+                owner,
+                manual=manual,
+                job_id=job_id,
+                text=INTERNAL_FAILURE,
+                generation=cred.generation,
+                actor=actor,
+            )
+        except Exception:
             log.warning("rotation %s: could not record the failed attempt", rotation_id, exc_info=True)
         raise
     killpoint.reached("after_publish")
@@ -195,9 +251,13 @@ def check_credentials(rotation_id: str) -> None:
             raise _not_found(rotation_id)
         if lease.is_held(rotation):
             raise BadRequest(IN_PROGRESS)
-        active = session.exec(select(RotationCredential).where(
-            RotationCredential.rotation_id == rotation_id, RotationCredential.state == S.ACTIVE,
-            RotationCredential.encrypted_key.is_not(None))).first()
+        active = session.exec(
+            select(RotationCredential).where(
+                RotationCredential.rotation_id == rotation_id,
+                RotationCredential.state == S.ACTIVE,
+                RotationCredential.encrypted_key.is_not(None),
+            )
+        ).first()
         if active is None:
             raise BadRequest(NO_ACTIVE)
         api_key = open_key(active)
@@ -211,8 +271,9 @@ def check_credentials(rotation_id: str) -> None:
         raise BadRequest(exc.message) from None
 
 
-def delete_rotation(rotation_id: str, *, delete_secrets: bool, revoke: bool,
-                    actor: Principal | str = outcome.PLATFORM) -> SecretRotation:
+def delete_rotation(
+    rotation_id: str, *, delete_secrets: bool, revoke: bool, actor: Principal | str = outcome.PLATFORM
+) -> SecretRotation:
     """Under the lease: optionally revoke every live key first (400 and nothing deleted on failure), then
     delete the rotation (and its secret if asked) in one transaction, audited as `actor`. Returns the row
     as it was."""
@@ -230,25 +291,37 @@ def delete_rotation(rotation_id: str, *, delete_secrets: bool, revoke: bool,
                 secrets_store.release_secrets(session, rotation_id)
             # History goes with the rotation; rows that still need work stay, so the queue outlives it.
             closed = [S.REVOKED, S.ABANDONED] + ([] if revoke else [S.ACTIVE, S.INACTIVE])
-            for cred in session.exec(select(RotationCredential).where(
-                    RotationCredential.rotation_id == rotation_id, RotationCredential.state.in_(closed))).all():
+            for cred in session.exec(
+                select(RotationCredential).where(
+                    RotationCredential.rotation_id == rotation_id, RotationCredential.state.in_(closed)
+                )
+            ).all():
                 session.delete(cred)
             session.delete(rotation)
             # Key names avoid "secret" and "credential": the audit filter would drop them.
-            outcome.audit_event(session, actor, "delete-secret-rotation", rotation, removeMapped=delete_secrets,
-                                revokeKeys=revoke)
+            outcome.audit_event(
+                session, actor, "delete-secret-rotation", rotation, removeMapped=delete_secrets, revokeKeys=revoke
+            )
             session.commit()
-    log.info("rotation %s deleted (secret %s, keys %s)", rotation_id, "deleted" if delete_secrets else "kept",
-             "revoked" if revoke else "left live")
+    log.info(
+        "rotation %s deleted (secret %s, keys %s)",
+        rotation_id,
+        "deleted" if delete_secrets else "kept",
+        "revoked" if revoke else "left live",
+    )
     return rotation
 
 
 def _revoke_live_keys(rotation_id: str) -> None:
     """Every stored key of the rotation, before the database is touched (§9 step 2, §14e.6)."""
     with _session() as session:
-        live = session.exec(select(RotationCredential).where(
-            RotationCredential.rotation_id == rotation_id, RotationCredential.key_id.is_not(None),
-            RotationCredential.state.in_([S.ACTIVE, S.INACTIVE, S.MINTED, S.REVOKING]))).all()
+        live = session.exec(
+            select(RotationCredential).where(
+                RotationCredential.rotation_id == rotation_id,
+                RotationCredential.key_id.is_not(None),
+                RotationCredential.state.in_([S.ACTIVE, S.INACTIVE, S.MINTED, S.REVOKING]),
+            )
+        ).all()
         for cred in live:
             try:
                 for_connection(session, cred.connection_id).revoke(cred.key_id)
@@ -256,6 +329,14 @@ def _revoke_live_keys(rotation_id: str) -> None:
                 raise BadRequest(exc.message) from None
             except ConnectionUnavailable as exc:
                 raise BadRequest(str(exc)) from None
-            transition(session, cred.id, [cred.state], state=S.REVOKED, revoked_at=utcnow(), encrypted_key=None,
-                       revoke_not_before=None, slot=None)
+            transition(
+                session,
+                cred.id,
+                [cred.state],
+                state=S.REVOKED,
+                revoked_at=utcnow(),
+                encrypted_key=None,
+                revoke_not_before=None,
+                slot=None,
+            )
             session.commit()

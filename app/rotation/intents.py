@@ -13,14 +13,11 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from app import db
-from app.crypto import keyring
 from app.models import RotationCredential
 from app.models.credential import CredentialState
+from app.models.sealed import ROTATION_KEY
 from app.providers.base import MintedKey
 from app.timeutil import utcnow
-
-TABLE = "rotation_credential"
-COLUMN = "encrypted_key"
 
 
 def key_name(base: str, rotation_id: str, generation: int, when: datetime) -> str:
@@ -29,20 +26,26 @@ def key_name(base: str, rotation_id: str, generation: int, when: datetime) -> st
 
 
 def seal_key(cred_id: str, api_key: str) -> str:
-    return keyring().encrypt(api_key, table=TABLE, column=COLUMN, row_id=cred_id)
+    return ROTATION_KEY.seal(cred_id, api_key)
 
 
 def open_key(cred: RotationCredential) -> str | None:
     if cred.encrypted_key is None:
         return None
-    return keyring().decrypt(cred.encrypted_key, table=TABLE, column=COLUMN, row_id=cred.id)
+    return ROTATION_KEY.open(cred.id, cred.encrypted_key)
 
 
-def new_intent(*, rotation_id: str, connection_id: str, provider: str, generation: int, base_name: str,
-               now: datetime) -> RotationCredential:
+def new_intent(
+    *, rotation_id: str, connection_id: str, provider: str, generation: int, base_name: str, now: datetime
+) -> RotationCredential:
     return RotationCredential(
-        rotation_id=rotation_id, connection_id=connection_id, provider=provider, generation=generation,
-        key_name=key_name(base_name, rotation_id, generation, now), state=CredentialState.PENDING, created_at=now,
+        rotation_id=rotation_id,
+        connection_id=connection_id,
+        provider=provider,
+        generation=generation,
+        key_name=key_name(base_name, rotation_id, generation, now),
+        state=CredentialState.PENDING,
+        created_at=now,
     )
 
 
@@ -63,11 +66,23 @@ def store_minted(cred_id: str, minted: MintedKey) -> bool:
     False if a reconciler closed the intent meanwhile; the key is then queued for revocation instead."""
     sealed = seal_key(cred_id, minted.api_key)
     with Session(db.engine()) as session:
-        stored = transition(session, cred_id, [CredentialState.PENDING], key_id=minted.key_id,
-                            encrypted_key=sealed, state=CredentialState.MINTED)
+        stored = transition(
+            session,
+            cred_id,
+            [CredentialState.PENDING],
+            key_id=minted.key_id,
+            encrypted_key=sealed,
+            state=CredentialState.MINTED,
+        )
         if not stored:
-            transition(session, cred_id, [CredentialState.ABANDONED, CredentialState.REVOKING],
-                       key_id=minted.key_id, state=CredentialState.REVOKING, revoke_not_before=utcnow(),
-                       last_error="the intent was reconciled while its mint was in flight")
+            transition(
+                session,
+                cred_id,
+                [CredentialState.ABANDONED, CredentialState.REVOKING],
+                key_id=minted.key_id,
+                state=CredentialState.REVOKING,
+                revoke_not_before=utcnow(),
+                last_error="the intent was reconciled while its mint was in flight",
+            )
         session.commit()
     return stored

@@ -31,6 +31,8 @@ log = logging.getLogger("keyturn.lease")
 
 BUSY_MESSAGE = "A rotation is already in progress. Please try again shortly."
 _WAIT_STEP = 0.1
+
+
 # (rotation id, owner token) of a lease this thread already holds and hands to the code it calls.
 def new_owner() -> str:
     return "lease-" + secrets.token_hex(16)
@@ -40,9 +42,12 @@ def _lease_seconds() -> float:
     return get_settings().lease_seconds
 
 
-def _free(now: datetime):  # noqa: ANN202 - a SQL condition
-    return or_(SecretRotation.lease_owner.is_(None), SecretRotation.lease_expires_at.is_(None),
-               SecretRotation.lease_expires_at < now)
+def _free(now: datetime):
+    return or_(
+        SecretRotation.lease_owner.is_(None),
+        SecretRotation.lease_expires_at.is_(None),
+        SecretRotation.lease_expires_at < now,
+    )
 
 
 def acquire(rotation_id: str, owner: str | None = None) -> str | None:
@@ -65,10 +70,13 @@ def acquire(rotation_id: str, owner: str | None = None) -> str | None:
 
 def _due_and_free(now: datetime) -> tuple:
     """A scheduled run may start: enabled, due, not backing off, and nobody holds an unexpired lease."""
-    return (SecretRotation.is_auto_rotation_enabled.is_(True),
-            SecretRotation.next_rotation_at.is_not(None), SecretRotation.next_rotation_at <= now,
-            or_(SecretRotation.retry_not_before.is_(None), SecretRotation.retry_not_before <= now),
-            _free(now))
+    return (
+        SecretRotation.is_auto_rotation_enabled.is_(True),
+        SecretRotation.next_rotation_at.is_not(None),
+        SecretRotation.next_rotation_at <= now,
+        or_(SecretRotation.retry_not_before.is_(None), SecretRotation.retry_not_before <= now),
+        _free(now),
+    )
 
 
 def claim_due(limit: int, exclude: Collection[str] = ()) -> tuple[str, list[str]]:
@@ -135,7 +143,7 @@ def release(rotation_id: str, owner: str) -> None:
         with Session(db.engine()) as session:
             session.execute(statement)
             session.commit()
-    except Exception:  # noqa: BLE001 - an unreleased lease expires on its own
+    except Exception:
         log.warning("could not release the lease of rotation %s; it will expire", rotation_id, exc_info=True)
 
 
@@ -161,7 +169,7 @@ class Heartbeat:
                 if not renew(self.rotation_id, self.owner):
                     log.warning("lost the lease of rotation %s", self.rotation_id)
                     return
-            except Exception:  # noqa: BLE001 - keep trying; the publish step re-checks the lease anyway
+            except Exception:
                 log.warning("could not renew the lease of rotation %s", self.rotation_id, exc_info=True)
 
     def __enter__(self) -> Heartbeat:

@@ -39,8 +39,14 @@ class ProviderLimiter:
     `rate_per_second` <= 0 disables the rate limit; `max_concurrency` is at least 1.
     """
 
-    def __init__(self, *, max_concurrency: int = 4, rate_per_second: float = 10.0, burst: int = 10,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        *,
+        max_concurrency: int = 4,
+        rate_per_second: float = 10.0,
+        burst: int = 10,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         if burst < 1:
@@ -120,8 +126,12 @@ class ProviderLimiter:
             state = self._state(connection_id)
             self._refill(state)
             now = self._clock()
-            return {"in_flight": state.in_flight, "tokens": state.tokens,
-                    "cooldown_remaining": max(0.0, state.cooldown_until - now), "penalties": state.penalties}
+            return {
+                "in_flight": state.in_flight,
+                "tokens": state.tokens,
+                "cooldown_remaining": max(0.0, state.cooldown_until - now),
+                "penalties": state.penalties,
+            }
 
     # -- internals (called with the lock held) -----------------------------------------------------
 
@@ -168,9 +178,11 @@ def provider_limiter() -> ProviderLimiter:
             from app.config import get_settings
 
             settings = get_settings()
-            _process_limiter = ProviderLimiter(max_concurrency=settings.provider_max_concurrency,
-                                               rate_per_second=settings.provider_rate_per_second,
-                                               burst=settings.provider_burst)
+            _process_limiter = ProviderLimiter(
+                max_concurrency=settings.provider_max_concurrency,
+                rate_per_second=settings.provider_rate_per_second,
+                burst=settings.provider_burst,
+            )
         return _process_limiter
 
 

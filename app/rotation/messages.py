@@ -1,10 +1,10 @@
-"""Texts the rotation core stores and returns: clipped to the column size and scrubbed of key material."""
+"""Texts the rotation core stores and returns: clipped to the column size and scrubbed of key material.
+
+They are sealed (app.models.sealed.ROTATION_MESSAGE) where they are stored."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-from app.crypto import keyring
 
 MAX_MESSAGE = 1024
 FAILURE_PREFIX = "keyturn encountered an issue while generating credentials with the configured inputs: "
@@ -26,16 +26,3 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
 
 def failure_text(provider_message: str, secrets: Iterable[str | None] = ()) -> str:
     return clip(FAILURE_PREFIX + scrub(provider_message, secrets))
-
-
-def seal_rotation_message(rotation_id: str, text: str | None) -> str | None:
-    """lastRotationMessage is stored encrypted: provider errors can echo secrets."""
-    if text is None:
-        return None
-    return keyring().encrypt(text, table="secret_rotation", column="last_rotation_message", row_id=rotation_id)
-
-
-def open_rotation_message(rotation_id: str, token: str | None) -> str | None:
-    if token is None:
-        return None
-    return keyring().decrypt(token, table="secret_rotation", column="last_rotation_message", row_id=rotation_id)

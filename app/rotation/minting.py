@@ -61,14 +61,15 @@ def _close_failed_intent(cred_id: str, exc: ProviderError) -> None:
         # The provider may have made the key anyway: look for it by its unique name (§14e.3).
         try:
             reconcile.reconcile([cred_id])
-        except Exception:  # noqa: BLE001 - the worker's reconciler retries a still-pending intent
+        except Exception:
             log.warning("reconciliation after an ambiguous mint failed; the worker will retry", exc_info=True)
             return
         revoke_now(cred_id)
         return
     with Session(db.engine()) as session:
-        transition(session, cred_id, [CredentialState.PENDING], state=CredentialState.ABANDONED,
-                   last_error=clip(exc.message))
+        transition(
+            session, cred_id, [CredentialState.PENDING], state=CredentialState.ABANDONED, last_error=clip(exc.message)
+        )
         session.commit()
 
 
@@ -76,10 +77,17 @@ def discard(cred_id: str, reason: str) -> None:
     """A minted key that will not be published: queue its revocation and try it once now."""
     try:
         with Session(db.engine()) as session:
-            transition(session, cred_id, [CredentialState.MINTED], state=CredentialState.REVOKING, slot=None,
-                       revoke_not_before=utcnow(), last_error=clip(reason))
+            transition(
+                session,
+                cred_id,
+                [CredentialState.MINTED],
+                state=CredentialState.REVOKING,
+                slot=None,
+                revoke_not_before=utcnow(),
+                last_error=clip(reason),
+            )
             session.commit()
-    except Exception:  # noqa: BLE001 - the row stays `minted`; the reconciler queues it later
+    except Exception:
         log.warning("could not queue the revocation of an unpublished key; the reconciler will", exc_info=True)
         return
     revoke_now(cred_id)
@@ -89,6 +97,6 @@ def revoke_now(cred_id: str) -> bool:
     """One inline revocation attempt; any failure leaves the entry queued for the worker."""
     try:
         return bool(revocations.attempt(cred_id))
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.warning("inline revocation failed; the worker will retry", exc_info=True)
         return False

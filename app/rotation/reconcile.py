@@ -57,10 +57,14 @@ def reconcile(cred_ids: list[str]) -> None:
         pending_by_connection: dict[str, list[RotationCredential]] = defaultdict(list)
         for cred in creds:
             if cred.state == MINTED:
-                transition(session, cred.id, [MINTED], state=REVOKING, slot=None, revoke_not_before=now,
-                           last_error=UNPUBLISHED)
-                log.info("queued unpublished key %s of rotation %s for revocation", (cred.key_id or "")[:12],
-                         cred.rotation_id)
+                transition(
+                    session, cred.id, [MINTED], state=REVOKING, slot=None, revoke_not_before=now, last_error=UNPUBLISHED
+                )
+                log.info(
+                    "queued unpublished key %s of rotation %s for revocation",
+                    (cred.key_id or "")[:12],
+                    cred.rotation_id,
+                )
             elif cred.state == PENDING:
                 pending_by_connection[cred.connection_id].append(cred)
         session.commit()
@@ -79,10 +83,21 @@ def _resolve_pending(session: Session, connection_id: str, pending: list[Rotatio
     for cred in pending:
         found = match(cred, listed)
         if found is not None:
-            transition(session, cred.id, [PENDING], key_id=found.key_id, state=REVOKING,
-                       revoke_not_before=now, last_error=ADOPTED)
-            log.info("adopted key %s for intent g%s of rotation %s; revocation queued", found.key_id[:12],
-                     cred.generation, cred.rotation_id)
+            transition(
+                session,
+                cred.id,
+                [PENDING],
+                key_id=found.key_id,
+                state=REVOKING,
+                revoke_not_before=now,
+                last_error=ADOPTED,
+            )
+            log.info(
+                "adopted key %s for intent g%s of rotation %s; revocation queued",
+                found.key_id[:12],
+                cred.generation,
+                cred.rotation_id,
+            )
         elif cred.created_at > now - _grace():
             # Too young to rule out a create still landing at the provider: look again after the grace.
             transition(session, cred.id, [PENDING], revoke_not_before=cred.created_at + _grace())
@@ -97,10 +112,17 @@ def _postpone(session: Session, pending: list[RotationCredential], message: str)
     settings = get_settings()
     for cred in pending:
         attempts = cred.revoke_attempts + 1
-        delay = backoff_seconds(attempts, base=settings.revoke_retry_base_seconds,
-                                cap=settings.revoke_retry_max_seconds)
-        transition(session, cred.id, [PENDING], revoke_attempts=attempts, last_error=clip(message),
-                   revoke_not_before=utcnow() + timedelta(seconds=delay))
+        delay = backoff_seconds(
+            attempts, base=settings.revoke_retry_base_seconds, cap=settings.revoke_retry_max_seconds
+        )
+        transition(
+            session,
+            cred.id,
+            [PENDING],
+            revoke_attempts=attempts,
+            last_error=clip(message),
+            revoke_not_before=utcnow() + timedelta(seconds=delay),
+        )
     session.commit()
     log.warning("reconciliation of %s intent(s) postponed: %s", len(pending), message)
 
@@ -108,7 +130,8 @@ def _postpone(session: Session, pending: list[RotationCredential], message: str)
 def open_intents_of(rotation_id: str) -> list[str]:
     with Session(db.engine()) as session:
         statement = select(RotationCredential.id).where(
-            RotationCredential.rotation_id == rotation_id, RotationCredential.state.in_([PENDING, MINTED]))
+            RotationCredential.rotation_id == rotation_id, RotationCredential.state.in_([PENDING, MINTED])
+        )
         return list(session.exec(statement).all())
 
 
@@ -127,9 +150,11 @@ def abandoned_intents(grace_seconds: float | None = None) -> list[str]:
         statement = (
             select(RotationCredential, SecretRotation)
             .join(SecretRotation, SecretRotation.id == RotationCredential.rotation_id, isouter=True)
-            .where(RotationCredential.state.in_([PENDING, MINTED]),
-                   RotationCredential.created_at <= now - grace,
-                   or_(RotationCredential.revoke_not_before.is_(None), RotationCredential.revoke_not_before <= now))
+            .where(
+                RotationCredential.state.in_([PENDING, MINTED]),
+                RotationCredential.created_at <= now - grace,
+                or_(RotationCredential.revoke_not_before.is_(None), RotationCredential.revoke_not_before <= now),
+            )
         )
         rows = session.exec(statement).all()
         return [cred.id for cred, rotation in rows if rotation is None or not is_held(rotation, now)]

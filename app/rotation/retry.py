@@ -17,8 +17,9 @@ MAX_SCHEDULED_ATTEMPTS = 5
 VERIFY_PAUSES = (0.25, 0.5)
 
 
-def backoff_seconds(attempt: int, *, base: float, cap: float, retry_after: float | None = None,
-                    rng: random.Random | None = None) -> float:
+def backoff_seconds(
+    attempt: int, *, base: float, cap: float, retry_after: float | None = None, rng: random.Random | None = None
+) -> float:
     """Exponential backoff for the `attempt`-th failure (1-based), with jitter in [50%, 100%], capped.
 
     A provider's Retry-After is a floor: we never come back sooner than it asked."""
@@ -29,8 +30,9 @@ def backoff_seconds(attempt: int, *, base: float, cap: float, retry_after: float
     return delay
 
 
-def verify_with_retry(check: Callable[[], T], *, pauses: tuple[float, ...] = VERIFY_PAUSES,
-                      sleep: Callable[[float], None] = time.sleep) -> T:
+def verify_with_retry(
+    check: Callable[[], T], *, pauses: tuple[float, ...] = VERIFY_PAUSES, sleep: Callable[[float], None] = time.sleep
+) -> T:
     """Run a safe, idempotent provider check, retrying after each pause; the last error propagates."""
     for pause in pauses:
         try:

@@ -43,8 +43,11 @@ def _claim(session: Session, cred_id: str, now: datetime) -> bool:
     hold_until = now + timedelta(seconds=get_settings().lease_seconds)
     statement = (
         RotationCredential.__table__.update()
-        .where(RotationCredential.id == cred_id, RotationCredential.state == REVOKING,
-               or_(RotationCredential.revoke_not_before.is_(None), RotationCredential.revoke_not_before <= now))
+        .where(
+            RotationCredential.id == cred_id,
+            RotationCredential.state == REVOKING,
+            or_(RotationCredential.revoke_not_before.is_(None), RotationCredential.revoke_not_before <= now),
+        )
         .values(revoke_not_before=hold_until)
     )
     return session.execute(statement).rowcount == 1
@@ -69,12 +72,19 @@ def attempt(cred_id: str) -> bool | None:
         except (ProviderError, ConnectionUnavailable) as exc:
             message = exc.message if isinstance(exc, ProviderError) else str(exc)
             return _record_failure(session, cred, message, getattr(exc, "retry_after", None))
-        except Exception as exc:  # noqa: BLE001 - a bug or a database outage must not drop the entry
+        except Exception as exc:
             log.exception("revocation of key %s raised", cred.key_id[:12])
             return _record_failure(session, cred, f"internal error ({type(exc).__name__})", None)
         killpoint.reached("during_revoke")
-        transition(session, cred_id, [REVOKING], state=CredentialState.REVOKED, revoked_at=utcnow(),
-                   encrypted_key=None, revoke_not_before=None)
+        transition(
+            session,
+            cred_id,
+            [REVOKING],
+            state=CredentialState.REVOKED,
+            revoked_at=utcnow(),
+            encrypted_key=None,
+            revoke_not_before=None,
+        )
         session.commit()
         log.info("revoked key %s (rotation %s, generation %s)", cred.key_id[:12], cred.rotation_id, cred.generation)
         return True
@@ -83,13 +93,24 @@ def attempt(cred_id: str) -> bool | None:
 def _record_failure(session: Session, cred: RotationCredential, message: str, retry_after: float | None) -> bool:
     settings = get_settings()
     attempts = cred.revoke_attempts + 1
-    delay = backoff_seconds(attempts, base=settings.revoke_retry_base_seconds, cap=settings.revoke_retry_max_seconds,
-                            retry_after=retry_after)
-    transition(session, cred.id, [REVOKING], revoke_attempts=attempts, last_error=clip(message),
-               revoke_not_before=utcnow() + timedelta(seconds=delay))
+    delay = backoff_seconds(
+        attempts,
+        base=settings.revoke_retry_base_seconds,
+        cap=settings.revoke_retry_max_seconds,
+        retry_after=retry_after,
+    )
+    transition(
+        session,
+        cred.id,
+        [REVOKING],
+        revoke_attempts=attempts,
+        last_error=clip(message),
+        revoke_not_before=utcnow() + timedelta(seconds=delay),
+    )
     session.commit()
-    log.warning("revocation of key %s failed (attempt %s, retry in %.0fs): %s", cred.key_id[:12], attempts, delay,
-                message)
+    log.warning(
+        "revocation of key %s failed (attempt %s, retry in %.0fs): %s", cred.key_id[:12], attempts, delay, message
+    )
     return False
 
 
@@ -98,8 +119,10 @@ def due(limit: int = 50) -> list[str]:
     with Session(db.engine()) as session:
         statement = (
             select(RotationCredential.id)
-            .where(RotationCredential.state == REVOKING,
-                   or_(RotationCredential.revoke_not_before.is_(None), RotationCredential.revoke_not_before <= now))
+            .where(
+                RotationCredential.state == REVOKING,
+                or_(RotationCredential.revoke_not_before.is_(None), RotationCredential.revoke_not_before <= now),
+            )
             .order_by(RotationCredential.revoke_not_before)
             .limit(limit)
         )

@@ -5,13 +5,13 @@ Pure functions of their arguments, so they are tested table-driven without a dat
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 DAY_SECONDS = 86400
 
 
 def _at_time_of_day(moment: datetime, hours: int, minutes: int) -> datetime:
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return moment.replace(hour=hours, minute=minutes, second=0, microsecond=0)
 
 
@@ -39,11 +39,11 @@ def next_rotation_at(
     if unit_seconds != DAY_SECONDS:
         # §14i: rotateAtUtc is ignored and there is no manual padding.
         base = last_attempted_at if failed else last_rotated_at
-        return base.astimezone(timezone.utc) + timedelta(seconds=interval * unit_seconds)
+        return base.astimezone(UTC) + timedelta(seconds=interval * unit_seconds)
     if failed:
         return next_day_at(now, hours, minutes)
     anchor = _at_time_of_day(last_rotated_at, hours, minutes)
-    last = last_rotated_at.astimezone(timezone.utc)
+    last = last_rotated_at.astimezone(UTC)
     padded = manual and (last.hour, last.minute, last.second, last.microsecond) >= (hours, minutes, 0, 0)
     return anchor + timedelta(days=interval + (1 if padded else 0))
 

@@ -33,8 +33,12 @@ class RotationType:
 
     def option(self) -> dict[str, Any]:
         """The R1 options item."""
-        return {"name": self.name, "type": self.slug, "connection": self.app,
-                "template": {"secretsMapping": dict(self.secrets_mapping_template)}}
+        return {
+            "name": self.name,
+            "type": self.slug,
+            "connection": self.app,
+            "template": {"secretsMapping": dict(self.secrets_mapping_template)},
+        }
 
 
 OPENROUTER_API_KEY = RotationType(

@@ -3,22 +3,19 @@ management credentials, bundled so the rotation core can call the provider in on
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import httpx
 from sqlmodel import Session
 
+from app.config import get_settings
 from app.models import AppConnection
 from app.providers import registry
-from app.config import get_settings
 from app.providers.base import ListedKey, MintedKey, Provider, ProviderError
 from app.rotation.limits import LimiterTimeout, provider_limiter
-from app.services.connections import load_credentials
-
+from app.store.credentials import load_credentials
 
 T = TypeVar("T")
 
@@ -45,16 +42,18 @@ class Upstream:
                 return call()
         except LimiterTimeout:
             # Nothing was sent, so this is never ambiguous.
-            raise ProviderError(f"{self.display_name} is rate limited; no request slot became free",
-                                retryable=True) from None
+            raise ProviderError(
+                f"{self.display_name} is rate limited; no request slot became free", retryable=True
+            ) from None
         except ProviderError as exc:
             if exc.status == 429:
                 limiter.penalise(self.connection_id, exc.retry_after)
             raise
 
     def mint(self, name: str, parameters: dict[str, Any]) -> MintedKey:
-        return self._limited(lambda: self.provider.mint(self.client, self.base_url, self.credentials, name=name,
-                                                        parameters=parameters))
+        return self._limited(
+            lambda: self.provider.mint(self.client, self.base_url, self.credentials, name=name, parameters=parameters)
+        )
 
     def verify(self, api_key: str) -> None:
         self._limited(lambda: self.provider.verify(self.client, self.base_url, api_key))
@@ -80,5 +79,5 @@ def for_connection(session: Session, connection_id: str) -> Upstream:
         provider=entry.provider_for(),
         client=registry.http_client(),
         base_url=registry.base_url(entry.slug),
-        credentials=load_credentials(session, connection),
+        credentials=load_credentials(connection),
     )

@@ -58,8 +58,9 @@ class _ConnectionBody(BaseModel):
     @classmethod
     def _no_gateway(cls, value: Any) -> Any:
         if value is not None:
-            raise PydanticCustomError("custom", "Gateways are not supported for {app} Connections",
-                                      {"app": cls.display_name})
+            raise PydanticCustomError(
+                "custom", "Gateways are not supported for {app} Connections", {"app": cls.display_name}
+            )
         return value
 
 
@@ -79,20 +80,28 @@ class ConnectionUpdateBase(_ConnectionBody):
 def create_schema(app_name: str, methods: tuple[str, ...]) -> type[ConnectionCreateBase]:
     """C7's body for one app: its methods as a literal, its display name in messages."""
     prefix = app_name.replace(" ", "")
-    return type(f"{prefix}ConnectionCreate", (ConnectionCreateBase,), {
-        "__module__": __name__,
-        "__annotations__": {"method": Literal[methods]},  # type: ignore[valid-type]
-        "display_name": app_name,
-    })
+    return type(
+        f"{prefix}ConnectionCreate",
+        (ConnectionCreateBase,),
+        {
+            "__module__": __name__,
+            "__annotations__": {"method": Literal[methods]},  # type: ignore[valid-type]
+            "display_name": app_name,
+        },
+    )
 
 
 @lru_cache
 def update_schema(app_name: str) -> type[ConnectionUpdateBase]:
     prefix = app_name.replace(" ", "")
-    return type(f"{prefix}ConnectionUpdate", (ConnectionUpdateBase,), {
-        "__module__": __name__,
-        "display_name": app_name,
-    })
+    return type(
+        f"{prefix}ConnectionUpdate",
+        (ConnectionUpdateBase,),
+        {
+            "__module__": __name__,
+            "display_name": app_name,
+        },
+    )
 
 
 def connection_public(connection: AppConnection, org_id: str) -> dict:
@@ -117,8 +126,13 @@ def connection_public(connection: AppConnection, org_id: str) -> dict:
 
 def available_public(connection: AppConnection, org_id: str) -> dict:
     """C4's short item."""
-    return {"app": connection.app, "name": connection.name, "id": connection.id,
-            "projectId": connection.project_id, "orgId": org_id}
+    return {
+        "app": connection.app,
+        "name": connection.name,
+        "id": connection.id,
+        "projectId": connection.project_id,
+        "orgId": org_id,
+    }
 
 
 def app_option(name: str, slug: str, methods: tuple[str, ...]) -> dict:

@@ -19,7 +19,9 @@ def slug_rule(field: str, min_len: int = 1, max_len: int = 64):
             raise ValueError(f"{field} field must be a string")
         value = value.strip()
         if len(value) < min_len:
-            raise ValueError(f"{field} field must be at least {min_len} lowercase character{'s' if min_len > 1 else ''}")
+            raise ValueError(
+                f"{field} field must be at least {min_len} lowercase character{'s' if min_len > 1 else ''}"
+            )
         if len(value) > max_len:
             raise ValueError(f"{field} field must be at most {max_len} lowercase characters")
         if not SLUG_RE.match(value):

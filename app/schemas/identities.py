@@ -32,7 +32,7 @@ class IdentityCreate(RequestBody):
     organizationId: str | None = None  # accepted and ignored (§3.2)
     role: OrgRole = "no-access"
     hasDeleteProtection: StrictBool = False
-    metadata: Annotated[list[MetadataEntry], Field(max_length=50)] = []
+    metadata: Annotated[list[MetadataEntry], Field(max_length=50)] = []  # noqa: RUF012 - pydantic copies defaults
 
 
 class IdentityUpdate(RequestBody):
@@ -43,6 +43,7 @@ class IdentityUpdate(RequestBody):
 
 
 # --- universal auth -----------------------------------------------------------------------------
+
 
 class TrustedIp(RequestBody):
     ipAddress: str
@@ -113,6 +114,7 @@ class AccessTokenBody(RequestBody):
 
 
 # --- memberships --------------------------------------------------------------------------------
+
 
 def _role_slug(value: str) -> str:
     if value not in ROLES:
@@ -187,6 +189,7 @@ def _distinct(values) -> list[str]:
 
 # --- response objects ---------------------------------------------------------------------------
 
+
 def auth_methods(has_ua: bool) -> list[str]:
     return ["universal-auth"] if has_ua else []
 
@@ -228,11 +231,19 @@ def identity_membership_shaped(identity: Identity, org_id: str, *, has_ua: bool,
         "updatedAt": iso(identity.updated_at),
     }
     if locked is not None:
-        inner = {"id": identity.id, "name": identity.name, "hasDeleteProtection": identity.has_delete_protection,
-                 "orgId": org_id, "authMethods": auth_methods(has_ua),
-                 "activeLockoutAuthMethods": ["universal-auth"] if locked else []}
-        body.update(lastLoginAuthMethod=identity.last_login_auth_method, lastLoginTime=iso(identity.last_login_time),
-                    metadata=list(identity.metadata_entries or []))
+        inner = {
+            "id": identity.id,
+            "name": identity.name,
+            "hasDeleteProtection": identity.has_delete_protection,
+            "orgId": org_id,
+            "authMethods": auth_methods(has_ua),
+            "activeLockoutAuthMethods": ["universal-auth"] if locked else [],
+        }
+        body.update(
+            lastLoginAuthMethod=identity.last_login_auth_method,
+            lastLoginTime=iso(identity.last_login_time),
+            metadata=list(identity.metadata_entries or []),
+        )
     body["identity"] = inner
     return body
 
@@ -283,9 +294,16 @@ def _scope_public(membership: IdentityMembership) -> dict | None:
 
 def _role_public(entry: dict) -> dict:
     return {
-        "id": entry["id"], "role": entry["role"], "customRoleId": None, "customRoleName": None,
-        "customRoleSlug": None, "isTemporary": False, "temporaryMode": None, "temporaryRange": None,
-        "temporaryAccessStartTime": None, "temporaryAccessEndTime": None,
+        "id": entry["id"],
+        "role": entry["role"],
+        "customRoleId": None,
+        "customRoleName": None,
+        "customRoleSlug": None,
+        "isTemporary": False,
+        "temporaryMode": None,
+        "temporaryRange": None,
+        "temporaryAccessStartTime": None,
+        "temporaryAccessEndTime": None,
     }
 
 
@@ -310,8 +328,14 @@ def membership_detail(membership: IdentityMembership, identity: Identity, org_id
         "roles": [_role_public(entry) for entry in membership.roles],
         "lastLoginAuthMethod": identity.last_login_auth_method,
         "lastLoginTime": iso(identity.last_login_time),
-        "identity": {"id": identity.id, "name": identity.name, "orgId": org_id, "projectId": None,
-                     "authMethods": auth_methods(has_ua), "metadata": list(identity.metadata_entries or [])},
+        "identity": {
+            "id": identity.id,
+            "name": identity.name,
+            "orgId": org_id,
+            "projectId": None,
+            "authMethods": auth_methods(has_ua),
+            "metadata": list(identity.metadata_entries or []),
+        },
         "scope": _scope_public(membership),
     }
 

@@ -40,26 +40,28 @@ def project_public(project: Project, org_id: str, environments: list[Environment
     body = {"id": project.id}
     if environments is not None:
         body["_id"] = project.id
-    body.update({
-        "name": project.name,
-        "description": project.description,
-        "type": "secret-manager",
-        "defaultProduct": None,
-        "slug": project.slug,
-        "autoCapitalization": False,
-        "orgId": org_id,
-        "createdAt": iso(project.created_at),
-        "updatedAt": iso(project.updated_at),
-        "version": 3,
-        "upgradeStatus": None,
-        "pitVersionLimit": 10,
-        "kmsCertificateKeyId": None,
-        "auditLogsRetentionDays": None,
-        "hasDeleteProtection": project.has_delete_protection,
-        "secretSharing": True,
-        "showSnapshotsLegacy": False,
-        "secretDetectionIgnoreValues": None,
-    })
+    body.update(
+        {
+            "name": project.name,
+            "description": project.description,
+            "type": "secret-manager",
+            "defaultProduct": None,
+            "slug": project.slug,
+            "autoCapitalization": False,
+            "orgId": org_id,
+            "createdAt": iso(project.created_at),
+            "updatedAt": iso(project.updated_at),
+            "version": 3,
+            "upgradeStatus": None,
+            "pitVersionLimit": 10,
+            "kmsCertificateKeyId": None,
+            "auditLogsRetentionDays": None,
+            "hasDeleteProtection": project.has_delete_protection,
+            "secretSharing": True,
+            "showSnapshotsLegacy": False,
+            "secretDetectionIgnoreValues": None,
+        }
+    )
     if environments is not None:
         ordered = sorted(environments, key=lambda env: env.position)
         body["environments"] = [{"name": env.name, "slug": env.slug, "id": env.id} for env in ordered]

@@ -31,8 +31,15 @@ def _kind(value: Any) -> str:
     return "object" if isinstance(value, dict) else type(value).__name__
 
 
-def number_rule(*, integer: bool, minimum: float | None = None, maximum: float | None = None,
-                exclusive_minimum: bool = False, from_string: bool = False, nullable: bool = False):
+def number_rule(
+    *,
+    integer: bool,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    exclusive_minimum: bool = False,
+    from_string: bool = False,
+    nullable: bool = False,
+):
     """A before-validator for numbers with zod's codes and messages. `from_string` converts "30" -> 30."""
 
     def check(value: Any) -> Any:
@@ -100,7 +107,8 @@ def _limit_reset(value: Any) -> str | None:
     if value is None or value in allowed:
         return value
     raise PydanticCustomError(
-        "invalid_enum_value", f"Invalid enum value. Expected 'daily' | 'weekly' | 'monthly', received '{value}'")
+        "invalid_enum_value", f"Invalid enum value. Expected 'daily' | 'weekly' | 'monthly', received '{value}'"
+    )
 
 
 def _provider_names(value: Any) -> list[str] | None:
@@ -135,6 +143,7 @@ class CamelModel(BaseModel):
 
 # --- parameters, one model per rotation type ----------------------------------------------------
 
+
 class OpenRouterParameters(CamelModel):
     """`name` is the key-name prefix at OpenRouter; keyturn appends a unique suffix (§14c)."""
 
@@ -156,6 +165,7 @@ def stored_parameters(parameters: BaseModel) -> dict[str, Any]:
 
 
 # --- request bodies -------------------------------------------------------------------------
+
 
 class SecretsMapping(CamelModel):
     api_key: SecretName
@@ -197,6 +207,7 @@ class RotationUpdate(CamelModel, Generic[P]):
 
 
 # --- responses ------------------------------------------------------------------------------
+
 
 class ConnectionRef(CamelModel):
     app: str

@@ -125,10 +125,9 @@ class PostgresFeed:
                     while not self._stopping.is_set():
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
                             self._counter += 1
-            except Exception as exc:  # noqa: BLE001 - any failure: stop serving from cache, retry
+            except Exception as exc:
                 if not self._stopping.is_set():
-                    log.warning("change feed disconnected (%s); read cache off until it reconnects",
-                                type(exc).__name__)
+                    log.warning("change feed disconnected (%s); read cache off until it reconnects", type(exc).__name__)
             finally:
                 self._connected = False
                 self._counter += 1

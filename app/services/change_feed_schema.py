@@ -60,8 +60,10 @@ def install(connection: Connection) -> None:
                 events.append("INSERT")
             name = _trigger_name(table, "all")
             run(f'DROP TRIGGER IF EXISTS {name} ON "{table}"')
-            run(f'CREATE TRIGGER {name} AFTER {" OR ".join(events)} ON "{table}" '
-                "FOR EACH STATEMENT EXECUTE FUNCTION keyturn_note_change()")
+            run(
+                f'CREATE TRIGGER {name} AFTER {" OR ".join(events)} ON "{table}" '
+                "FOR EACH STATEMENT EXECUTE FUNCTION keyturn_note_change()"
+            )
         return
     if dialect != "sqlite":
         raise RuntimeError(f"no change triggers for {dialect}")
@@ -95,11 +97,11 @@ def uninstall(connection: Connection) -> None:
 def is_installed(connection: Connection) -> bool:
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        found = connection.execute(text(
-            "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'keyturn_change_%' AND NOT tgisinternal"
-        )).scalar()
+        found = connection.execute(
+            text("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'keyturn_change_%' AND NOT tgisinternal")
+        ).scalar()
         return found == len(WATCHED)
-    found = connection.execute(text(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'keyturn_change_%'"
-    )).scalar()
+    found = connection.execute(
+        text("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'keyturn_change_%'")
+    ).scalar()
     return found == SQLITE_TRIGGER_COUNT

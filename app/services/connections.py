@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -11,7 +10,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.auth.principal import Principal
-from app.crypto import fingerprint, keyring
 from app.errors import BadRequest, NotFound, Unauthorized
 from app.models import AppConnection, RotationCredential, SecretRotation
 from app.models.base import new_id
@@ -20,12 +18,12 @@ from app.providers import registry
 from app.providers.base import ProviderError
 from app.providers.registry import METHOD_NAMES, App
 from app.schemas.connections import ConnectionCreateBase, ConnectionUpdateBase
-from app.services import audit
+from app.store import audit
+from app.store.credentials import seal_credentials
 from app.timeutil import utcnow
 
 log = logging.getLogger("keyturn.connections")
 
-TABLE, COLUMN = "app_connection", "encrypted_credentials"
 INVALID_KEY = "Unable to validate connection: invalid API key or insufficient permissions"
 IN_USE = "Cannot delete App Connection with existing connections. Remove all existing connections and try again."
 
@@ -52,8 +50,11 @@ def get_by_name(session: Session, app: App, name: str, *, project_id: str | None
     if "\x00" in name or "\x00" in (project_id or ""):  # no stored name or id holds NUL (PostgreSQL refuses it)
         raise missing
     query = select(AppConnection).where(AppConnection.name == name)
-    query = query.where(AppConnection.project_id == project_id) if project_id else query.where(
-        AppConnection.project_id.is_(None))
+    query = (
+        query.where(AppConnection.project_id == project_id)
+        if project_id
+        else query.where(AppConnection.project_id.is_(None))
+    )
     connection = session.exec(query).first()
     if connection is None:
         raise missing
@@ -82,12 +83,6 @@ def list_connectable(session: Session, *, app: App, project_id: str | None) -> l
     return sorted(session.exec(query).all(), key=lambda c: (c.name.lower(), c.name))
 
 
-def load_credentials(session: Session, connection: AppConnection) -> dict[str, Any]:
-    """The decrypted credentials (`{"apiKey": ...}`). `session` is unused today; kept for a future key store."""
-    plaintext = keyring().decrypt(connection.encrypted_credentials, table=TABLE, column=COLUMN, row_id=connection.id)
-    return json.loads(plaintext)
-
-
 def validate_with_provider(app: App, credentials: dict[str, Any]) -> None:
     """Ask the provider whether the management key works; any failure is Infisical's 401."""
     try:
@@ -95,16 +90,9 @@ def validate_with_provider(app: App, credentials: dict[str, Any]) -> None:
     except ProviderError as exc:
         log.info("connection validation failed for app %s: status=%s", app.slug, exc.status)
         raise Unauthorized(INVALID_KEY) from None
-    except Exception as exc:  # noqa: BLE001 - a provider bug must still answer 401, not 500
+    except Exception as exc:
         log.warning("connection validation raised %s for app %s", type(exc).__name__, app.slug)
         raise Unauthorized(INVALID_KEY) from None
-
-
-def _seal(connection: AppConnection, credentials: dict[str, Any]) -> None:
-    token = keyring().encrypt(json.dumps(credentials, sort_keys=True), table=TABLE, column=COLUMN,
-                              row_id=connection.id)
-    connection.encrypted_credentials = token
-    connection.credentials_hash = fingerprint(token)
 
 
 def _duplicate_name(name: str) -> BadRequest:
@@ -120,13 +108,20 @@ def _name_taken(session: Session, name: str, *, other_than: str | None = None) -
 
 def _audit(session: Session, actor: Principal | str, event: str, connection: AppConnection, **extra) -> None:
     """One audit row in the change's own transaction; never the credentials."""
-    audit.record(session, actor=actor, event=event, project_id=connection.project_id,
-                 resource_type="app-connection", resource_id=connection.id,
-                 metadata={"app": connection.app, "name": connection.name, **extra})
+    audit.record(
+        session,
+        actor=actor,
+        event=event,
+        project_id=connection.project_id,
+        resource_type="app-connection",
+        resource_id=connection.id,
+        metadata={"app": connection.app, "name": connection.name, **extra},
+    )
 
 
-def create_connection(session: Session, app: App, *, body: ConnectionCreateBase,
-                      actor: Principal | str) -> AppConnection:
+def create_connection(
+    session: Session, app: App, *, body: ConnectionCreateBase, actor: Principal | str
+) -> AppConnection:
     """The caller has checked the project and the permission."""
     if _name_taken(session, body.name):
         raise _duplicate_name(body.name)
@@ -134,10 +129,19 @@ def create_connection(session: Session, app: App, *, body: ConnectionCreateBase,
     credentials = {"apiKey": body.credentials.apiKey}
     validate_with_provider(app, credentials)
     now = utcnow()
-    connection = AppConnection(id=new_id(), name=body.name, description=body.description,
-                               project_id=body.projectId, app=app.slug, method=body.method,
-                               encrypted_credentials="", credentials_hash="", created_at=now, updated_at=now)
-    _seal(connection, credentials)
+    connection = AppConnection(
+        id=new_id(),
+        name=body.name,
+        description=body.description,
+        project_id=body.projectId,
+        app=app.slug,
+        method=body.method,
+        encrypted_credentials="",
+        credentials_hash="",
+        created_at=now,
+        updated_at=now,
+    )
+    seal_credentials(connection, credentials)
     session.add(connection)
     _audit(session, actor, "create-app-connection", connection, method=connection.method)
     _commit(session, _duplicate_name(body.name))
@@ -145,8 +149,9 @@ def create_connection(session: Session, app: App, *, body: ConnectionCreateBase,
     return connection
 
 
-def update_connection(session: Session, app: App, connection: AppConnection, *,
-                      body: ConnectionUpdateBase, actor: Principal | str) -> AppConnection:
+def update_connection(
+    session: Session, app: App, connection: AppConnection, *, body: ConnectionUpdateBase, actor: Principal | str
+) -> AppConnection:
     """Check everything (names, credential shape, the provider) before changing the row."""
     fields = body.model_fields_set
     new_name = body.name if "name" in fields and body.name is not None else connection.name
@@ -161,7 +166,7 @@ def update_connection(session: Session, app: App, connection: AppConnection, *,
     if "description" in fields:
         connection.description = body.description
     if credentials is not None:
-        _seal(connection, credentials)
+        seal_credentials(connection, credentials)
     connection.version += 1
     connection.updated_at = utcnow()
     session.add(connection)
@@ -184,9 +189,14 @@ def is_in_use(session: Session, connection_id: str) -> bool:
     """A rotation references it, or a key minted with it still needs work at the provider."""
     if session.exec(select(SecretRotation.id).where(SecretRotation.connection_id == connection_id)).first():
         return True
-    open_rows = session.exec(select(func.count()).select_from(RotationCredential).where(
-        RotationCredential.connection_id == connection_id, RotationCredential.state.in_(OPEN_STATES),
-    )).one()
+    open_rows = session.exec(
+        select(func.count())
+        .select_from(RotationCredential)
+        .where(
+            RotationCredential.connection_id == connection_id,
+            RotationCredential.state.in_(OPEN_STATES),
+        )
+    ).one()
     return open_rows > 0
 
 
@@ -194,9 +204,12 @@ def delete_connection(session: Session, connection: AppConnection, *, actor: Pri
     if is_in_use(session, connection.id):
         raise BadRequest(IN_USE)
     # Closed history rows (revoked, abandoned) of deleted rotations would pin the row through their key.
-    session.execute(delete(RotationCredential).where(
-        RotationCredential.connection_id == connection.id, RotationCredential.state.not_in(OPEN_STATES),
-    ))
+    session.execute(
+        delete(RotationCredential).where(
+            RotationCredential.connection_id == connection.id,
+            RotationCredential.state.not_in(OPEN_STATES),
+        )
+    )
     session.delete(connection)
     _audit(session, actor, "delete-app-connection", connection)
     _commit(session, BadRequest(IN_USE))

@@ -5,13 +5,14 @@ from __future__ import annotations
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
-from app.auth import clock, tokens
+from app import clock
+from app.auth import tokens
 from app.auth.principal import Principal
 from app.errors import BadRequest, NotFound
 from app.models import AccessToken, ClientSecret, Identity, IdentityMembership, UniversalAuth
 from app.models.base import new_id
 from app.schemas.identities import IdentityCreate, IdentityUpdate, MetadataEntry
-from app.services import audit
+from app.store import audit
 
 
 def get_identity(session: Session, identity_id: str) -> Identity:
@@ -44,8 +45,14 @@ def create_identity(session: Session, *, actor: Principal, body: IdentityCreate)
         updated_at=now,
     )
     session.add(identity)
-    audit.record(session, actor=actor, event="create-identity", resource_type="identity", resource_id=identity.id,
-                 metadata={"name": identity.name, "role": identity.org_role})
+    audit.record(
+        session,
+        actor=actor,
+        event="create-identity",
+        resource_type="identity",
+        resource_id=identity.id,
+        metadata={"name": identity.name, "role": identity.org_role},
+    )
     session.commit()
     return identity
 
@@ -73,8 +80,14 @@ def update_identity(session: Session, *, actor: Principal, identity_id: str, bod
         identity.metadata_entries = _metadata(body.metadata)
     identity.updated_at = clock.now()
     session.add(identity)
-    audit.record(session, actor=actor, event="update-identity", resource_type="identity", resource_id=identity.id,
-                 metadata={"fields": sorted(changed)})
+    audit.record(
+        session,
+        actor=actor,
+        event="update-identity",
+        resource_type="identity",
+        resource_id=identity.id,
+        metadata={"fields": sorted(changed)},
+    )
     session.commit()
     tokens.invalidate(identity_id=identity.id)  # the organisation role may have changed
     return identity
@@ -89,8 +102,14 @@ def delete_identity(session: Session, *, actor: Principal, identity_id: str) -> 
     for table in (AccessToken, ClientSecret, UniversalAuth, IdentityMembership):
         session.execute(delete(table).where(table.identity_id == identity.id))
     session.delete(identity)
-    audit.record(session, actor=actor, event="delete-identity", resource_type="identity", resource_id=identity.id,
-                 metadata={"name": identity.name})
+    audit.record(
+        session,
+        actor=actor,
+        event="delete-identity",
+        resource_type="identity",
+        resource_id=identity.id,
+        metadata={"name": identity.name},
+    )
     session.commit()
     tokens.invalidate(identity_id=identity.id)
     return identity

@@ -6,15 +6,16 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from app.auth import clock, tokens
+from app import clock
+from app.auth import tokens
 from app.auth.principal import Principal
 from app.errors import BadRequest, NotFound, ValidationFailure
 from app.models import Identity, IdentityMembership
 from app.models.base import new_id
 from app.schemas.identities import MembershipCreate, MembershipUpdate
-from app.services import audit
 from app.services.identities import get_identity
 from app.services.projects import get_project
+from app.store import audit
 
 NOT_FOUND = "Identity membership not found"
 
@@ -26,32 +27,47 @@ def _roles(slugs: list[str]) -> list[dict]:
 def get_membership(session: Session, project_id: str, identity_id: str) -> IdentityMembership:
     get_project(session, project_id)
     get_identity(session, identity_id)
-    membership = session.exec(select(IdentityMembership).where(
-        IdentityMembership.project_id == project_id, IdentityMembership.identity_id == identity_id
-    )).first()
+    membership = session.exec(
+        select(IdentityMembership).where(
+            IdentityMembership.project_id == project_id, IdentityMembership.identity_id == identity_id
+        )
+    ).first()
     if membership is None:
         raise NotFound(NOT_FOUND)
     return membership
 
 
-def grant(session: Session, *, actor: Principal, project_id: str, identity_id: str,
-          body: MembershipCreate) -> IdentityMembership:
+def grant(
+    session: Session, *, actor: Principal, project_id: str, identity_id: str, body: MembershipCreate
+) -> IdentityMembership:
     get_project(session, project_id)
     get_identity(session, identity_id)
-    exists = session.exec(select(IdentityMembership.id).where(
-        IdentityMembership.project_id == project_id, IdentityMembership.identity_id == identity_id
-    )).first()
+    exists = session.exec(
+        select(IdentityMembership.id).where(
+            IdentityMembership.project_id == project_id, IdentityMembership.identity_id == identity_id
+        )
+    ).first()
     if exists:
         raise BadRequest("Identity is already a member")
     now = clock.now()
     membership = IdentityMembership(
-        project_id=project_id, identity_id=identity_id, roles=_roles(body.role_slugs()),
-        scope=body.scope.stored() if body.scope else None, created_at=now, updated_at=now,
+        project_id=project_id,
+        identity_id=identity_id,
+        roles=_roles(body.role_slugs()),
+        scope=body.scope.stored() if body.scope else None,
+        created_at=now,
+        updated_at=now,
     )
     session.add(membership)
-    audit.record(session, actor=actor, event="create-identity-project-membership", project_id=project_id,
-                 resource_type="identity", resource_id=identity_id,
-                 metadata={"roles": body.role_slugs(), "scope": membership.scope})
+    audit.record(
+        session,
+        actor=actor,
+        event="create-identity-project-membership",
+        project_id=project_id,
+        resource_type="identity",
+        resource_id=identity_id,
+        metadata={"roles": body.role_slugs(), "scope": membership.scope},
+    )
     try:
         session.commit()
     except IntegrityError:
@@ -61,24 +77,28 @@ def grant(session: Session, *, actor: Principal, project_id: str, identity_id: s
     return membership
 
 
-def list_memberships(session: Session, *, project_id: str, offset: int, limit: int, identity_name: str | None,
-                     roles: list[str] | None) -> tuple[list[tuple[IdentityMembership, Identity]], int]:
+def list_memberships(
+    session: Session, *, project_id: str, offset: int, limit: int, identity_name: str | None, roles: list[str] | None
+) -> tuple[list[tuple[IdentityMembership, Identity]], int]:
     get_project(session, project_id)
-    query = (select(IdentityMembership, Identity)
-             .join(Identity, Identity.id == IdentityMembership.identity_id)
-             .where(IdentityMembership.project_id == project_id)
-             .order_by(Identity.name, IdentityMembership.created_at))
+    query = (
+        select(IdentityMembership, Identity)
+        .join(Identity, Identity.id == IdentityMembership.identity_id)
+        .where(IdentityMembership.project_id == project_id)
+        .order_by(Identity.name, IdentityMembership.created_at)
+    )
     if identity_name:
         query = query.where(func.lower(Identity.name).contains(identity_name.lower(), autoescape=True))
     rows = list(session.exec(query).all())
     if roles:
         wanted = set(roles)
         rows = [(m, i) for m, i in rows if wanted & {entry["role"] for entry in m.roles}]
-    return rows[offset:offset + limit], len(rows)
+    return rows[offset : offset + limit], len(rows)
 
 
-def update(session: Session, *, actor: Principal, project_id: str, identity_id: str,
-           body: MembershipUpdate) -> IdentityMembership:
+def update(
+    session: Session, *, actor: Principal, project_id: str, identity_id: str, body: MembershipUpdate
+) -> IdentityMembership:
     fields = body.model_fields_set & {"roles", "scope"}
     if not fields or ("roles" in fields and body.roles is None and "scope" not in fields):
         raise ValidationFailure.one([], "Either roles or scope is required")
@@ -89,9 +109,15 @@ def update(session: Session, *, actor: Principal, project_id: str, identity_id: 
         membership.scope = body.scope.stored() if body.scope else None
     membership.updated_at = clock.now()
     session.add(membership)
-    audit.record(session, actor=actor, event="update-identity-project-membership", project_id=project_id,
-                 resource_type="identity", resource_id=identity_id,
-                 metadata={"roles": [entry["role"] for entry in membership.roles], "scope": membership.scope})
+    audit.record(
+        session,
+        actor=actor,
+        event="update-identity-project-membership",
+        project_id=project_id,
+        resource_type="identity",
+        resource_id=identity_id,
+        metadata={"roles": [entry["role"] for entry in membership.roles], "scope": membership.scope},
+    )
     session.commit()
     tokens.invalidate(identity_id=identity_id)
     return membership
@@ -100,8 +126,14 @@ def update(session: Session, *, actor: Principal, project_id: str, identity_id: 
 def remove(session: Session, *, actor: Principal, project_id: str, identity_id: str) -> IdentityMembership:
     membership = get_membership(session, project_id, identity_id)
     session.delete(membership)
-    audit.record(session, actor=actor, event="delete-identity-project-membership", project_id=project_id,
-                 resource_type="identity", resource_id=identity_id)
+    audit.record(
+        session,
+        actor=actor,
+        event="delete-identity-project-membership",
+        project_id=project_id,
+        resource_type="identity",
+        resource_id=identity_id,
+    )
     session.commit()
     tokens.invalidate(identity_id=identity_id)
     return membership

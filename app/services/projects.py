@@ -53,9 +53,11 @@ def get_project(session: Session, project_id: str, *, for_update: bool = False) 
 
 
 def environments_of(session: Session, project_id: str) -> list[Environment]:
-    return list(session.exec(
-        select(Environment).where(Environment.project_id == project_id).order_by(Environment.position)
-    ).all())
+    return list(
+        session.exec(
+            select(Environment).where(Environment.project_id == project_id).order_by(Environment.position)
+        ).all()
+    )
 
 
 def create_project(session: Session, *, body: ProjectCreate) -> tuple[Project, list[Environment]]:
@@ -67,13 +69,20 @@ def create_project(session: Session, *, body: ProjectCreate) -> tuple[Project, l
     if _slug_taken(session, slug):
         raise _duplicate_slug(slug)
     now = utcnow()
-    project = Project(name=body.projectName, slug=slug, description=body.projectDescription,
-                      has_delete_protection=body.hasDeleteProtection, created_at=now, updated_at=now)
+    project = Project(
+        name=body.projectName,
+        slug=slug,
+        description=body.projectDescription,
+        has_delete_protection=body.hasDeleteProtection,
+        created_at=now,
+        updated_at=now,
+    )
     environments = []
     if body.shouldCreateDefaultEnvs:
         environments = [
-            Environment(project_id=project.id, name=name, slug=env_slug, position=position,
-                        created_at=now, updated_at=now)
+            Environment(
+                project_id=project.id, name=name, slug=env_slug, position=position, created_at=now, updated_at=now
+            )
             for position, (name, env_slug) in enumerate(DEFAULT_ENVIRONMENTS, start=1)
         ]
     session.add(project)
@@ -118,9 +127,12 @@ def delete_project(session: Session, project: Project) -> Project:
     if session.exec(select(SecretRotation.id).where(SecretRotation.project_id == project.id)).first():
         raise BadRequest("Cannot delete a project that still has secret rotations. Delete them first.")
     connection_ids = select(AppConnection.id).where(AppConnection.project_id == project.id)
-    pending = session.exec(select(RotationCredential.id).where(
-        RotationCredential.connection_id.in_(connection_ids), RotationCredential.state.in_(OPEN_STATES),
-    )).first()
+    pending = session.exec(
+        select(RotationCredential.id).where(
+            RotationCredential.connection_id.in_(connection_ids),
+            RotationCredential.state.in_(OPEN_STATES),
+        )
+    ).first()
     if pending:
         raise BadRequest("Cannot delete a project while key revocations are pending for its connections.")
     # Closed key history of already-deleted rotations would otherwise pin the project's connections.
@@ -141,21 +153,24 @@ def delete_project(session: Session, project: Project) -> Project:
 def create_environment(session: Session, project_id: str, *, body: EnvironmentCreate) -> Environment:
     """Insert at `position` (default last), keeping positions dense from 1 to n."""
     project = get_project(session, project_id, for_update=True)  # serialises position changes per project
-    if session.exec(select(Environment.id).where(
-        Environment.project_id == project.id, Environment.slug == body.slug
-    )).first():
+    if session.exec(
+        select(Environment.id).where(Environment.project_id == project.id, Environment.slug == body.slug)
+    ).first():
         raise BadRequest("Environment with slug already exists")
-    count = session.exec(select(func.count()).select_from(Environment).where(
-        Environment.project_id == project.id
-    )).one()
+    count = session.exec(
+        select(func.count()).select_from(Environment).where(Environment.project_id == project.id)
+    ).one()
     position = min(body.position or count + 1, count + 1)
     now = utcnow()
     if position <= count:
-        session.execute(update(Environment).where(
-            Environment.project_id == project.id, Environment.position >= position
-        ).values(position=Environment.position + 1, updated_at=now))
-    env = Environment(project_id=project.id, name=body.name, slug=body.slug, position=position,
-                      created_at=now, updated_at=now)
+        session.execute(
+            update(Environment)
+            .where(Environment.project_id == project.id, Environment.position >= position)
+            .values(position=Environment.position + 1, updated_at=now)
+        )
+    env = Environment(
+        project_id=project.id, name=body.name, slug=body.slug, position=position, created_at=now, updated_at=now
+    )
     session.add(env)
     _commit_or_duplicate(session, BadRequest("Environment with slug already exists"))
     return env

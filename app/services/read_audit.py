@@ -17,9 +17,9 @@ import threading
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from app.auth import clock
+from app import clock
 from app.db import PerEngine
-from app.services import audit
+from app.store import audit
 from app.timeutil import iso
 
 log = logging.getLogger("keyturn.audit")
@@ -39,8 +39,16 @@ class ReadAuditWriter:
         self._thread = threading.Thread(target=self._run, name="keyturn-read-audit", daemon=True)
         self._thread.start()
 
-    def add(self, *, actor: str, ip: str | None, event: str, project_id: str, resource_id: str | None,
-            metadata: tuple[tuple[str, object], ...]) -> None:
+    def add(
+        self,
+        *,
+        actor: str,
+        ip: str | None,
+        event: str,
+        project_id: str,
+        resource_id: str | None,
+        metadata: tuple[tuple[str, object], ...],
+    ) -> None:
         key = (actor, ip, event, project_id, resource_id, metadata)
         group = self._groups.get(key)
         if group is not None:
@@ -60,15 +68,22 @@ class ReadAuditWriter:
             try:
                 with Session(self.engine) as session:
                     for (actor, ip, event, project_id, resource_id, metadata), (count, first) in batch.items():
-                        entry = audit.record(session, actor=actor, event=event, project_id=project_id,
-                                             resource_type="secret", resource_id=resource_id,
-                                             metadata={**dict(metadata), "count": count, "firstReadAt": iso(first)})
+                        entry = audit.record(
+                            session,
+                            actor=actor,
+                            event=event,
+                            project_id=project_id,
+                            resource_type="secret",
+                            resource_id=resource_id,
+                            metadata={**dict(metadata), "count": count, "firstReadAt": iso(first)},
+                        )
                         entry.ip_address = ip
                     if dropped:
-                        audit.record(session, actor="keyturn", event="audit-entries-dropped",
-                                     metadata={"count": dropped})
+                        audit.record(
+                            session, actor="keyturn", event="audit-entries-dropped", metadata={"count": dropped}
+                        )
                     session.commit()
-            except Exception as exc:  # noqa: BLE001 - the database may be briefly away; never crash the thread
+            except Exception as exc:
                 log.warning("could not write %d read audit entries: %s", len(batch), type(exc).__name__)
 
     def close(self) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from app.crypto import keyring
 from app.models import AppConnection, Environment, RotationCredential, SecretRotation
 from app.models.credential import CredentialState
+from app.models.sealed import ROTATION_KEY, ROTATION_MESSAGE
 from app.rotation.types import RotationType
 from app.schemas.rotations import (
     ConnectionRef,
@@ -19,15 +19,14 @@ from app.schemas.rotations import (
     RotateAtUtc,
     RotationPublic,
 )
-from app.services.secrets_store import folder_id
+from app.store.secrets import folder_id
 from app.timeutil import iso
 
 
 def decrypt_message(rotation: SecretRotation) -> str | None:
     if rotation.last_rotation_message is None:
         return None
-    return keyring().decrypt(rotation.last_rotation_message, table="secret_rotation",
-                             column="last_rotation_message", row_id=rotation.id)
+    return ROTATION_MESSAGE.open(rotation.id, rotation.last_rotation_message)
 
 
 def rotation_public(rotation: SecretRotation, environment: Environment, connection: AppConnection) -> RotationPublic:
@@ -71,10 +70,14 @@ def views(session: Session, rotations: list[SecretRotation]) -> list[RotationPub
     """Many rotations with one query each for their environments and connections."""
     env_ids = {r.environment_id for r in rotations}
     conn_ids = {r.connection_id for r in rotations}
-    environments = {e.id: e for e in session.exec(select(Environment).where(Environment.id.in_(env_ids))).all()} \
-        if env_ids else {}
-    connections = {c.id: c for c in session.exec(select(AppConnection).where(AppConnection.id.in_(conn_ids))).all()} \
-        if conn_ids else {}
+    environments = (
+        {e.id: e for e in session.exec(select(Environment).where(Environment.id.in_(env_ids))).all()} if env_ids else {}
+    )
+    connections = (
+        {c.id: c for c in session.exec(select(AppConnection).where(AppConnection.id.in_(conn_ids))).all()}
+        if conn_ids
+        else {}
+    )
     return [rotation_public(r, environments[r.environment_id], connections[r.connection_id]) for r in rotations]
 
 
@@ -82,9 +85,11 @@ def generated_credentials(session: Session, rotation: SecretRotation, rtype: Rot
     """The live keys in their slots (§5.8): slot 0 first; `activeIndex` points at the published one."""
     rows = session.exec(
         select(RotationCredential)
-        .where(RotationCredential.rotation_id == rotation.id,
-               RotationCredential.state.in_((CredentialState.ACTIVE, CredentialState.INACTIVE)),
-               RotationCredential.slot.is_not(None))
+        .where(
+            RotationCredential.rotation_id == rotation.id,
+            RotationCredential.state.in_((CredentialState.ACTIVE, CredentialState.INACTIVE)),
+            RotationCredential.slot.is_not(None),
+        )
         .order_by(RotationCredential.generation)
     ).all()
     by_slot: dict[int, RotationCredential] = {}
@@ -97,22 +102,30 @@ def generated_credentials(session: Session, rotation: SecretRotation, rtype: Rot
         row = by_slot[slot]
         if row.state == CredentialState.ACTIVE:
             active_index = len(credentials)
-        api_key = keyring().decrypt(row.encrypted_key, table="rotation_credential", column="encrypted_key",
-                                    row_id=row.id) if row.encrypted_key else ""
+        api_key = ROTATION_KEY.open(row.id, row.encrypted_key) if row.encrypted_key else ""
         credentials.append({key_field: api_key, id_field: row.key_id or ""})
-    return GeneratedCredentials(generated_credentials=credentials, active_index=active_index,
-                                rotation_id=rotation.id, type=rotation.type)
+    return GeneratedCredentials(
+        generated_credentials=credentials, active_index=active_index, rotation_id=rotation.id, type=rotation.type
+    )
 
 
 def history(session: Session, rotation: SecretRotation) -> list[HistoryEntry]:
     """Every generation, newest first, without key material (§14h)."""
     rows = session.exec(
-        select(RotationCredential).where(RotationCredential.rotation_id == rotation.id)
+        select(RotationCredential)
+        .where(RotationCredential.rotation_id == rotation.id)
         .order_by(RotationCredential.generation.desc())
     ).all()
     return [
-        HistoryEntry(generation=row.generation, key_name=row.key_name, key_id=row.key_id, state=row.state,
-                     created_at=iso(row.created_at), published_at=iso(row.published_at),
-                     revoked_at=iso(row.revoked_at), last_error=row.last_error)
+        HistoryEntry(
+            generation=row.generation,
+            key_name=row.key_name,
+            key_id=row.key_id,
+            state=row.state,
+            created_at=iso(row.created_at),
+            published_at=iso(row.published_at),
+            revoked_at=iso(row.revoked_at),
+            last_error=row.last_error,
+        )
         for row in rows
     ]

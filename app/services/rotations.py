@@ -27,9 +27,10 @@ from app.schemas.rotations import (
     RotationUpdate,
     stored_parameters,
 )
-from app.services import audit, rotation_views
-from app.services import secrets_store as store
+from app.services import rotation_views
 from app.services.projects import get_project
+from app.store import audit
+from app.store import secrets as store
 from app.timeutil import utcnow
 
 SUBJECT = "secret-rotation"
@@ -39,6 +40,7 @@ LEASE_WAIT_SECONDS = 5.0  # update waits this long for a running rotation before
 
 
 # --- look-ups --------------------------------------------------------------------------------
+
 
 def get_environment(session: Session, project_id: str, slug: str) -> Environment:
     environment = session.exec(
@@ -68,8 +70,9 @@ def authorize(session: Session, principal: Principal, action: str, rotation: Sec
     require(principal, action, SUBJECT, project_id=rotation.project_id, **_conditions(session, rotation))
 
 
-def get_authorized(session: Session, principal: Principal, rtype: RotationType, rotation_id: str,
-                   action: str) -> SecretRotation:
+def get_authorized(
+    session: Session, principal: Principal, rtype: RotationType, rotation_id: str, action: str
+) -> SecretRotation:
     rotation = get_rotation(session, rtype, rotation_id)
     authorize(session, principal, action, rotation)
     return rotation
@@ -77,15 +80,23 @@ def get_authorized(session: Session, principal: Principal, rtype: RotationType, 
 
 def _audit(session: Session, principal: Principal, event: str, rotation: SecretRotation, **metadata) -> None:
     """One audit row in the caller's transaction. Engine-run changes are audited by the engine."""
-    audit.record(session, actor=principal, event=event, project_id=rotation.project_id,
-                 resource_type="secret-rotation", resource_id=rotation.id,
-                 metadata={"name": rotation.name, "type": rotation.type, **metadata})
+    audit.record(
+        session,
+        actor=principal,
+        event=event,
+        project_id=rotation.project_id,
+        resource_type="secret-rotation",
+        resource_id=rotation.id,
+        metadata={"name": rotation.name, "type": rotation.type, **metadata},
+    )
 
 
 # --- reads -----------------------------------------------------------------------------------
 
-def list_rotations(session: Session, principal: Principal, project_id: str,
-                   rtype: RotationType | None = None) -> list[RotationPublic]:
+
+def list_rotations(
+    session: Session, principal: Principal, project_id: str, rtype: RotationType | None = None
+) -> list[RotationPublic]:
     """R2/R3: every rotation of the project (of one type for R3) the caller may read; others are omitted."""
     get_project(session, project_id)
     query = select(SecretRotation).where(SecretRotation.project_id == project_id)
@@ -94,10 +105,18 @@ def list_rotations(session: Session, principal: Principal, project_id: str,
     rows = session.exec(query.order_by(SecretRotation.created_at, SecretRotation.name)).all()
     environments = {e.id: e.slug for e in session.exec(select(Environment).where(Environment.project_id == project_id))}
     readable = [
-        row for row in rows
-        if rotation_type(row.type) is not None and can(
-            principal, "read", SUBJECT, project_id=project_id, environment=environments.get(row.environment_id),
-            secretPath=row.secret_path, connectionId=row.connection_id)
+        row
+        for row in rows
+        if rotation_type(row.type) is not None
+        and can(
+            principal,
+            "read",
+            SUBJECT,
+            project_id=project_id,
+            environment=environments.get(row.environment_id),
+            secretPath=row.secret_path,
+            connectionId=row.connection_id,
+        )
     ]
     return rotation_views.views(session, readable)
 
@@ -106,44 +125,67 @@ def read_rotation(session: Session, principal: Principal, rtype: RotationType, r
     return rotation_views.view(session, get_authorized(session, principal, rtype, rotation_id, "read"))
 
 
-def read_by_name(session: Session, principal: Principal, rtype: RotationType, *, name: str, project_id: str,
-                 environment: str, secret_path: str) -> RotationPublic:
+def read_by_name(
+    session: Session,
+    principal: Principal,
+    rtype: RotationType,
+    *,
+    name: str,
+    project_id: str,
+    environment: str,
+    secret_path: str,
+) -> RotationPublic:
     """R5: the lookup key is (project, environment, normalised path, name) within the URL's type."""
     get_project(session, project_id)
     env = get_environment(session, project_id, environment)
-    rotation = session.exec(select(SecretRotation).where(
-        SecretRotation.environment_id == env.id, SecretRotation.secret_path == secret_path,
-        SecretRotation.name == name, SecretRotation.type == rtype.slug,
-    )).first()
+    rotation = session.exec(
+        select(SecretRotation).where(
+            SecretRotation.environment_id == env.id,
+            SecretRotation.secret_path == secret_path,
+            SecretRotation.name == name,
+            SecretRotation.type == rtype.slug,
+        )
+    ).first()
     if rotation is None:
         raise NotFound(f'Could not find {rtype.name} Rotation with name "{name}"')
     authorize(session, principal, "read", rotation)
     return rotation_views.view(session, rotation)
 
 
-def generated_credentials(session: Session, principal: Principal, rtype: RotationType,
-                          rotation_id: str) -> GeneratedCredentials:
+def generated_credentials(
+    session: Session, principal: Principal, rtype: RotationType, rotation_id: str
+) -> GeneratedCredentials:
     rotation = get_authorized(session, principal, rtype, rotation_id, "read-generated-credentials")
     credentials = rotation_views.generated_credentials(session, rotation, rtype)
     # Written before the keys are returned: a read that cannot be audited does not happen.
-    _audit(session, principal, "get-secret-rotation-generated-credentials", rotation,
-           keyCount=len(credentials.generated_credentials), activeIndex=credentials.active_index)
+    _audit(
+        session,
+        principal,
+        "get-secret-rotation-generated-credentials",
+        rotation,
+        keyCount=len(credentials.generated_credentials),
+        activeIndex=credentials.active_index,
+    )
     session.commit()
     return credentials
 
 
-def credential_history(session: Session, principal: Principal, rtype: RotationType,
-                       rotation_id: str) -> list[HistoryEntry]:
+def credential_history(
+    session: Session, principal: Principal, rtype: RotationType, rotation_id: str
+) -> list[HistoryEntry]:
     rotation = get_authorized(session, principal, rtype, rotation_id, "read")
     return rotation_views.history(session, rotation)
 
 
 # --- conflicts -------------------------------------------------------------------------------
 
-def check_name_free(session: Session, environment_id: str, path: str, name: str, *,
-                    other_than: str | None = None) -> None:
+
+def check_name_free(
+    session: Session, environment_id: str, path: str, name: str, *, other_than: str | None = None
+) -> None:
     query = select(SecretRotation.id).where(
-        SecretRotation.environment_id == environment_id, SecretRotation.secret_path == path,
+        SecretRotation.environment_id == environment_id,
+        SecretRotation.secret_path == path,
         SecretRotation.name == name,
     )
     if other_than is not None:
@@ -158,35 +200,54 @@ def check_secrets_free(session: Session, environment_id: str, path: str, keys: l
         raise BadRequest(f'The following secrets already exist at the path "{path}": {", ".join(taken)}')
 
 
-def _check_connection(session: Session, principal: Principal, rtype: RotationType, connection_id: str,
-                      project_id: str) -> AppConnection:
+def _check_connection(
+    session: Session, principal: Principal, rtype: RotationType, connection_id: str, project_id: str
+) -> AppConnection:
     """§4.4, in order: exists (404), `connect` permission (403), right app (400), same project (400)."""
     connection = session.get(AppConnection, connection_id)
     if connection is None:
         raise NotFound(f'Could not find App Connection with ID "{connection_id}"')
-    require(principal, "connect", "app-connections", project_id=connection.project_id or project_id,
-            connectionId=connection.id)
+    require(
+        principal,
+        "connect",
+        "app-connections",
+        project_id=connection.project_id or project_id,
+        connectionId=connection.id,
+    )
     if connection.app != rtype.app:
-        raise BadRequest(f"{APP_NAMES.get(connection.app, connection.app)} Connection with ID {connection.id} "
-                         f"cannot be used to connect to {rtype.app_name}")
+        raise BadRequest(
+            f"{APP_NAMES.get(connection.app, connection.app)} Connection with ID {connection.id} "
+            f"cannot be used to connect to {rtype.app_name}"
+        )
     if connection.project_id is not None and connection.project_id != project_id:
-        raise BadRequest(f"App Connection with ID {connection.id} belongs to another project and cannot be "
-                         f"used in project with ID '{project_id}'")
+        raise BadRequest(
+            f"App Connection with ID {connection.id} belongs to another project and cannot be "
+            f"used in project with ID '{project_id}'"
+        )
     return connection
 
 
 # --- writes ----------------------------------------------------------------------------------
 
+
 def _unit_seconds() -> int:
     return get_settings().interval_unit_seconds
 
 
-def create_rotation(session: Session, principal: Principal, rtype: RotationType,
-                    body: RotationCreate) -> RotationPublic:
+def create_rotation(
+    session: Session, principal: Principal, rtype: RotationType, body: RotationCreate
+) -> RotationPublic:
     """R6 (§5.5): everything local first, then the engine mints, verifies and saves in one transaction."""
     project = get_project(session, body.project_id)  # resolving the project (404) precedes permission
-    require(principal, "create", SUBJECT, project_id=project.id, environment=body.environment,
-            secretPath=body.secret_path, connectionId=body.connection_id)
+    require(
+        principal,
+        "create",
+        SUBJECT,
+        project_id=project.id,
+        environment=body.environment,
+        secretPath=body.secret_path,
+        connectionId=body.connection_id,
+    )
     environment = get_environment(session, project.id, body.environment)
     connection = _check_connection(session, principal, rtype, body.connection_id, project.id)
     path, secret_name = body.secret_path, body.secrets_mapping.api_key
@@ -198,14 +259,27 @@ def create_rotation(session: Session, principal: Principal, rtype: RotationType,
     recheck(session)
     now = utcnow()
     rotation = SecretRotation(
-        id=new_id(), project_id=project.id, environment_id=environment.id, secret_path=path, name=body.name,
-        description=body.description, type=rtype.slug, connection_id=connection.id,
+        id=new_id(),
+        project_id=project.id,
+        environment_id=environment.id,
+        secret_path=path,
+        name=body.name,
+        description=body.description,
+        type=rtype.slug,
+        connection_id=connection.id,
         parameters=stored_parameters(body.parameters),
         secrets_mapping=body.secrets_mapping.model_dump(by_alias=True),
-        is_auto_rotation_enabled=body.is_auto_rotation_enabled, rotation_interval=body.rotation_interval,
-        rotate_at_hours=body.rotate_at_utc.hours, rotate_at_minutes=body.rotate_at_utc.minutes,
-        active_index=0, rotation_status="success", last_rotation_attempted_at=now, last_rotated_at=now,
-        is_last_rotation_manual=True, created_at=now, updated_at=now,
+        is_auto_rotation_enabled=body.is_auto_rotation_enabled,
+        rotation_interval=body.rotation_interval,
+        rotate_at_hours=body.rotate_at_utc.hours,
+        rotate_at_minutes=body.rotate_at_utc.minutes,
+        active_index=0,
+        rotation_status="success",
+        last_rotation_attempted_at=now,
+        last_rotated_at=now,
+        is_last_rotation_manual=True,
+        created_at=now,
+        updated_at=now,
     )
     rotation.next_rotation_at = schedule.for_rotation(rotation, now=now, unit_seconds=_unit_seconds(), manual=True)
     session.rollback()
@@ -213,8 +287,9 @@ def create_rotation(session: Session, principal: Principal, rtype: RotationType,
     return rotation_views.rotation_public(saved, environment, connection)
 
 
-def update_rotation(session: Session, principal: Principal, rtype: RotationType, rotation_id: str,
-                    body: RotationUpdate) -> RotationPublic:
+def update_rotation(
+    session: Session, principal: Principal, rtype: RotationType, rotation_id: str, body: RotationUpdate
+) -> RotationPublic:
     """R7 (§5.6) under the rotation's lease: merge, rename the mapped secret if asked, recompute the schedule."""
     get_authorized(session, principal, rtype, rotation_id, "edit")
     session.rollback()
@@ -233,8 +308,9 @@ def update_rotation(session: Session, principal: Principal, rtype: RotationType,
     return rotation_views.view(session, rotation)
 
 
-def _apply_update(session: Session, rtype: RotationType, rotation_id: str, token: str,
-                  body: RotationUpdate) -> SecretRotation:
+def _apply_update(
+    session: Session, rtype: RotationType, rotation_id: str, token: str, body: RotationUpdate
+) -> SecretRotation:
     # Renew the lease and lock the row in this transaction, then re-read under it (§14g).
     if not lease.extend(session, rotation_id, token):
         raise BadRequest(lease.BUSY_MESSAGE)
@@ -276,8 +352,9 @@ def _rename_mapped_secret(session: Session, rotation: SecretRotation, new_key: s
     rotation.secrets_mapping = {**(rotation.secrets_mapping or {}), "apiKey": new_key}
 
 
-def delete_rotation(session: Session, principal: Principal, rtype: RotationType, rotation_id: str, *,
-                    delete_secrets: bool, revoke: bool) -> RotationPublic:
+def delete_rotation(
+    session: Session, principal: Principal, rtype: RotationType, rotation_id: str, *, delete_secrets: bool, revoke: bool
+) -> RotationPublic:
     """R8 (§9): the engine revokes first if asked (400 and nothing deleted on failure), then deletes."""
     rotation = get_authorized(session, principal, rtype, rotation_id, "delete")
     environment = session.get(Environment, rotation.environment_id)

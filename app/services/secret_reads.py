@@ -15,7 +15,7 @@ from app.auth.permissions import denial, refusal
 from app.auth.principal import Principal
 from app.errors import NotFound
 from app.models import Environment, Project, Secret
-from app.services.secrets_store import decrypt_value
+from app.store.secrets import decrypt_value
 from app.timeutil import iso
 
 HIDDEN_VALUE = "<hidden-by-infisical>"
@@ -108,9 +108,13 @@ def read_secret(session: Session, principal: Principal, query: SecretQuery, name
     env = _environment(session, project.id, query.environment, query.secret_path)
     secret = None
     if query.secret_type == "shared":
-        secret = session.exec(select(Secret).where(
-            Secret.environment_id == env.id, Secret.secret_path == query.secret_path, Secret.key == name,
-        )).first()
+        secret = session.exec(
+            select(Secret).where(
+                Secret.environment_id == env.id,
+                Secret.secret_path == query.secret_path,
+                Secret.key == name,
+            )
+        ).first()
     # Only the current value is kept: an older version is not found.
     if secret is None or (query.version is not None and query.version != secret.version):
         raise NotFound(f"Secret with name '{name}' not found")
@@ -140,9 +144,18 @@ def list_secrets(session: Session, principal: Principal, query: SecretQuery) -> 
     for secret in rows:
         if not _under(query.secret_path, secret.secret_path):
             continue
-        if secret.secret_path != query.secret_path and refusal(
-            principal, action, "secrets", project_id=project.id, environment=env.slug, secretPath=secret.secret_path,
-        ) is not None:
+        if (
+            secret.secret_path != query.secret_path
+            and refusal(
+                principal,
+                action,
+                "secrets",
+                project_id=project.id,
+                environment=env.slug,
+                secretPath=secret.secret_path,
+            )
+            is not None
+        ):
             continue
         views.append(secret_view(secret, env.slug, hidden=not query.view_value))
     return project.id, views

@@ -7,11 +7,12 @@ from datetime import timedelta
 from sqlalchemy import case, literal, or_, update
 from sqlmodel import Session, select
 
-from app.auth import client_secrets, clock, tokens, trusted_ips
-from app.bootstrap import is_admin_token
+from app import clock
+from app.auth import client_secrets, tokens, trusted_ips
+from app.auth.admin import is_admin_token
 from app.errors import BadRequest, ForbiddenIp, Unauthorized
 from app.models import AccessToken, ClientSecret, Identity, UniversalAuth
-from app.services import audit
+from app.store import audit
 
 INVALID = "Invalid credentials"
 LOCKED = "This identity auth method is temporarily locked, please try again later"
@@ -21,12 +22,25 @@ IP_NOT_ALLOWED = "You are not allowed to access this resource from the current I
 LOGIN_EVENT = "login-identity-universal-auth"
 
 
-def _fail(session: Session, message: str, *, actor: str, client_id: str, reason: str, ip: str | None,
-          error: type = Unauthorized):
+def _fail(
+    session: Session,
+    message: str,
+    *,
+    actor: str,
+    client_id: str,
+    reason: str,
+    ip: str | None,
+    error: type = Unauthorized,
+):
     """Record the failed login, commit the counter and audit row, and return the error to raise."""
-    audit.record(session, actor=actor, event=LOGIN_EVENT + "-failed", resource_type="identity",
-                 resource_id=actor.removeprefix("identity:") if actor != "anonymous" else None,
-                 metadata={"clientId": client_id, "reason": reason, "ipAddress": ip})
+    audit.record(
+        session,
+        actor=actor,
+        event=LOGIN_EVENT + "-failed",
+        resource_type="identity",
+        resource_id=actor.removeprefix("identity:") if actor != "anonymous" else None,
+        metadata={"clientId": client_id, "reason": reason, "ipAddress": ip},
+    )
     session.commit()
     return error(message)
 
@@ -65,17 +79,26 @@ def login(session: Session, *, client_id: str, client_secret: str, client_ip: st
         raise _fail(session, INVALID, actor="anonymous", client_id=client_id, reason="unknown-client-id", ip=client_ip)
     actor = f"identity:{ua.identity_id}"
     if not trusted_ips.allows(ua.client_secret_trusted_ips, client_ip):
-        raise _fail(session, IP_NOT_ALLOWED, actor=actor, client_id=client_id, reason="ip-not-trusted", ip=client_ip,
-                    error=ForbiddenIp)
+        raise _fail(
+            session,
+            IP_NOT_ALLOWED,
+            actor=actor,
+            client_id=client_id,
+            reason="ip-not-trusted",
+            ip=client_ip,
+            error=ForbiddenIp,
+        )
     now = clock.now()
     if ua.lockout_enabled and ua.locked_until is not None and now < ua.locked_until:
         raise _fail(session, LOCKED, actor=actor, client_id=client_id, reason="locked", ip=client_ip)
 
-    candidates = session.exec(select(ClientSecret).where(
-        ClientSecret.ua_id == ua.id,
-        ClientSecret.prefix == client_secrets.prefix_of(client_secret),
-        ClientSecret.is_revoked == False,  # noqa: E712
-    )).all()
+    candidates = session.exec(
+        select(ClientSecret).where(
+            ClientSecret.ua_id == ua.id,
+            ClientSecret.prefix == client_secrets.prefix_of(client_secret),
+            ClientSecret.is_revoked == False,  # noqa: E712
+        )
+    ).all()
     secret = next((c for c in candidates if client_secrets.verify(c.secret_hash, client_secret)), None)
     if secret is None:
         if not candidates:
@@ -85,16 +108,21 @@ def login(session: Session, *, client_id: str, client_secret: str, client_ip: st
         raise _fail(session, INVALID, actor=actor, client_id=client_id, reason="wrong-secret", ip=client_ip)
 
     if ua.lockout_counter or ua.locked_until is not None:
-        session.execute(update(UniversalAuth).where(UniversalAuth.id == ua.id)
-                        .values(lockout_counter=0, lockout_counter_expires_at=None, locked_until=None))
+        session.execute(
+            update(UniversalAuth)
+            .where(UniversalAuth.id == ua.id)
+            .values(lockout_counter=0, lockout_counter_expires_at=None, locked_until=None)
+        )
     if secret.ttl > 0 and now >= secret.created_at + timedelta(seconds=secret.ttl):
         _revoke_secret(session, secret)
         raise _fail(session, SECRET_EXPIRED, actor=actor, client_id=client_id, reason="secret-expired", ip=client_ip)
     # Conditional increment: of two parallel logins only one can take the last allowed use.
     taken = session.execute(
         update(ClientSecret)
-        .where(ClientSecret.id == secret.id,
-               or_(ClientSecret.num_uses_limit == 0, ClientSecret.num_uses < ClientSecret.num_uses_limit))
+        .where(
+            ClientSecret.id == secret.id,
+            or_(ClientSecret.num_uses_limit == 0, ClientSecret.num_uses < ClientSecret.num_uses_limit),
+        )
         .values(num_uses=ClientSecret.num_uses + 1, last_used_at=now)
     ).rowcount
     if not taken:
@@ -102,15 +130,31 @@ def login(session: Session, *, client_id: str, client_secret: str, client_ip: st
         raise _fail(session, SECRET_USED_UP, actor=actor, client_id=client_id, reason="secret-used-up", ip=client_ip)
 
     token = tokens.new_token()
-    session.add(AccessToken(
-        token_hash=tokens.hash_token(token), identity_id=ua.identity_id, ua_id=ua.id, client_secret_id=secret.id,
-        ttl=ua.access_token_ttl, max_ttl=ua.access_token_max_ttl, num_uses_limit=ua.access_token_num_uses_limit,
-        created_at=now,
-    ))
-    session.execute(update(Identity).where(Identity.id == ua.identity_id)
-                    .values(last_login_auth_method="universal-auth", last_login_time=now))
-    audit.record(session, actor=actor, event=LOGIN_EVENT, resource_type="identity", resource_id=ua.identity_id,
-                 metadata={"clientId": client_id, "clientSecretId": secret.id, "ipAddress": client_ip})
+    session.add(
+        AccessToken(
+            token_hash=tokens.hash_token(token),
+            identity_id=ua.identity_id,
+            ua_id=ua.id,
+            client_secret_id=secret.id,
+            ttl=ua.access_token_ttl,
+            max_ttl=ua.access_token_max_ttl,
+            num_uses_limit=ua.access_token_num_uses_limit,
+            created_at=now,
+        )
+    )
+    session.execute(
+        update(Identity)
+        .where(Identity.id == ua.identity_id)
+        .values(last_login_auth_method="universal-auth", last_login_time=now)
+    )
+    audit.record(
+        session,
+        actor=actor,
+        event=LOGIN_EVENT,
+        resource_type="identity",
+        resource_id=ua.identity_id,
+        metadata={"clientId": client_id, "clientSecretId": secret.id, "ipAddress": client_ip},
+    )
     session.commit()
     return token, ua
 
@@ -139,8 +183,14 @@ def renew(session: Session, *, token: str) -> AccessToken:
         raise Unauthorized("Failed to renew MI access token as it would extend past its Max TTL")
     row.last_renewed_at = now
     session.add(row)
-    audit.record(session, actor=f"identity:{row.identity_id}", event="renew-identity-access-token",
-                 resource_type="identity", resource_id=row.identity_id, metadata={"tokenId": row.id})
+    audit.record(
+        session,
+        actor=f"identity:{row.identity_id}",
+        event="renew-identity-access-token",
+        resource_type="identity",
+        resource_id=row.identity_id,
+        metadata={"tokenId": row.id},
+    )
     session.commit()
     return row
 
@@ -153,7 +203,13 @@ def revoke(session: Session, *, token: str) -> None:
         raise Unauthorized(tokens.NOT_FOUND)
     row.is_revoked = True
     session.add(row)
-    audit.record(session, actor=f"identity:{row.identity_id}", event="revoke-identity-access-token",
-                 resource_type="identity", resource_id=row.identity_id, metadata={"tokenId": row.id})
+    audit.record(
+        session,
+        actor=f"identity:{row.identity_id}",
+        event="revoke-identity-access-token",
+        resource_type="identity",
+        resource_id=row.identity_id,
+        metadata={"tokenId": row.id},
+    )
     session.commit()
     tokens.invalidate(token_hash=row.token_hash)

@@ -6,13 +6,14 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from app.auth import client_secrets, clock, tokens
+from app import clock
+from app.auth import client_secrets, tokens
 from app.auth.principal import Principal
 from app.errors import BadRequest, NotFound, ValidationFailure
 from app.models import AccessToken, ClientSecret, UniversalAuth
 from app.schemas.identities import ClientSecretCreate, UniversalAuthCreate, UniversalAuthUpdate
-from app.services import audit
 from app.services.identities import get_identity
+from app.store import audit
 
 NO_UA = "The identity does not have universal auth"
 TTL_ABOVE_MAX = "Access Token TTL cannot be greater than Access Token Max TTL."
@@ -27,7 +28,10 @@ _FIELDS = {
     "lockoutDurationSeconds": "lockout_duration_seconds",
     "lockoutCounterResetSeconds": "lockout_counter_reset_seconds",
 }
-_IP_FIELDS = {"clientSecretTrustedIps": "client_secret_trusted_ips", "accessTokenTrustedIps": "access_token_trusted_ips"}
+_IP_FIELDS = {
+    "clientSecretTrustedIps": "client_secret_trusted_ips",
+    "accessTokenTrustedIps": "access_token_trusted_ips",
+}
 
 
 def _check_ttls(ua: UniversalAuth) -> None:
@@ -61,8 +65,14 @@ def attach(session: Session, *, actor: Principal, identity_id: str, body: Univer
     _apply(ua, body, set(_FIELDS) | set(_IP_FIELDS))  # every field: the defaults apply
     _check_ttls(ua)
     session.add(ua)
-    audit.record(session, actor=actor, event="add-identity-universal-auth", resource_type="identity",
-                 resource_id=identity_id, metadata={"clientId": ua.client_id})
+    audit.record(
+        session,
+        actor=actor,
+        event="add-identity-universal-auth",
+        resource_type="identity",
+        resource_id=identity_id,
+        metadata={"clientId": ua.client_id},
+    )
     try:
         session.commit()
     except IntegrityError:
@@ -77,8 +87,14 @@ def update(session: Session, *, actor: Principal, identity_id: str, body: Univer
     _check_ttls(ua)
     ua.updated_at = clock.now()
     session.add(ua)
-    audit.record(session, actor=actor, event="update-identity-universal-auth", resource_type="identity",
-                 resource_id=identity_id, metadata={"fields": sorted(body.model_fields_set)})
+    audit.record(
+        session,
+        actor=actor,
+        event="update-identity-universal-auth",
+        resource_type="identity",
+        resource_id=identity_id,
+        metadata={"fields": sorted(body.model_fields_set)},
+    )
     session.commit()
     tokens.invalidate(identity_id=identity_id)  # trusted IPs apply to existing tokens at once
     return ua
@@ -90,8 +106,14 @@ def remove(session: Session, *, actor: Principal, identity_id: str) -> Universal
     session.execute(delete(AccessToken).where(AccessToken.ua_id == ua.id))
     session.execute(delete(ClientSecret).where(ClientSecret.ua_id == ua.id))
     session.delete(ua)
-    audit.record(session, actor=actor, event="revoke-identity-universal-auth", resource_type="identity",
-                 resource_id=identity_id, metadata={"clientId": ua.client_id})
+    audit.record(
+        session,
+        actor=actor,
+        event="revoke-identity-universal-auth",
+        resource_type="identity",
+        resource_id=identity_id,
+        metadata={"clientId": ua.client_id},
+    )
     session.commit()
     tokens.invalidate(identity_id=identity_id)
     return ua
@@ -99,31 +121,47 @@ def remove(session: Session, *, actor: Principal, identity_id: str) -> Universal
 
 # --- client secrets ---------------------------------------------------------------------------------
 
-def create_client_secret(session: Session, *, actor: Principal, identity_id: str,
-                         body: ClientSecretCreate) -> tuple[str, ClientSecret]:
+
+def create_client_secret(
+    session: Session, *, actor: Principal, identity_id: str, body: ClientSecretCreate
+) -> tuple[str, ClientSecret]:
     """Returns the plaintext (shown once, never stored) and the row."""
     ua = get_universal_auth(session, identity_id)
     value = client_secrets.generate()
     now = clock.now()
     secret = ClientSecret(
-        ua_id=ua.id, identity_id=identity_id, description=body.description, prefix=client_secrets.prefix_of(value),
-        secret_hash=client_secrets.hash_secret(value), num_uses_limit=body.numUsesLimit, ttl=body.ttl,
-        created_at=now, updated_at=now,
+        ua_id=ua.id,
+        identity_id=identity_id,
+        description=body.description,
+        prefix=client_secrets.prefix_of(value),
+        secret_hash=client_secrets.hash_secret(value),
+        num_uses_limit=body.numUsesLimit,
+        ttl=body.ttl,
+        created_at=now,
+        updated_at=now,
     )
     session.add(secret)
-    audit.record(session, actor=actor, event="create-identity-universal-auth-client-secret", resource_type="identity",
-                 resource_id=identity_id, metadata={"clientSecretId": secret.id, "clientSecretPrefix": secret.prefix})
+    audit.record(
+        session,
+        actor=actor,
+        event="create-identity-universal-auth-client-secret",
+        resource_type="identity",
+        resource_id=identity_id,
+        metadata={"clientSecretId": secret.id, "clientSecretPrefix": secret.prefix},
+    )
     session.commit()
     return value, secret
 
 
 def list_client_secrets(session: Session, identity_id: str) -> list[ClientSecret]:
     ua = get_universal_auth(session, identity_id)
-    return list(session.exec(
-        select(ClientSecret)
-        .where(ClientSecret.ua_id == ua.id, ClientSecret.is_revoked == False)  # noqa: E712
-        .order_by(ClientSecret.created_at.desc(), ClientSecret.id)
-    ).all())
+    return list(
+        session.exec(
+            select(ClientSecret)
+            .where(ClientSecret.ua_id == ua.id, ClientSecret.is_revoked == False)  # noqa: E712
+            .order_by(ClientSecret.created_at.desc(), ClientSecret.id)
+        ).all()
+    )
 
 
 def get_client_secret(session: Session, identity_id: str, client_secret_id: str) -> ClientSecret:
@@ -134,16 +172,23 @@ def get_client_secret(session: Session, identity_id: str, client_secret_id: str)
     return secret
 
 
-def revoke_client_secret(session: Session, *, actor: Principal, identity_id: str, client_secret_id: str) -> ClientSecret:
+def revoke_client_secret(
+    session: Session, *, actor: Principal, identity_id: str, client_secret_id: str
+) -> ClientSecret:
     """Tokens already issued with the secret stay valid until they expire (§6.4)."""
     secret = get_client_secret(session, identity_id, client_secret_id)
     if not secret.is_revoked:
         secret.is_revoked = True
         secret.updated_at = clock.now()
         session.add(secret)
-        audit.record(session, actor=actor, event="revoke-identity-universal-auth-client-secret",
-                     resource_type="identity", resource_id=identity_id,
-                     metadata={"clientSecretId": secret.id, "clientSecretPrefix": secret.prefix})
+        audit.record(
+            session,
+            actor=actor,
+            event="revoke-identity-universal-auth-client-secret",
+            resource_type="identity",
+            resource_id=identity_id,
+            metadata={"clientSecretId": secret.id, "clientSecretPrefix": secret.prefix},
+        )
         session.commit()
     return secret
 
@@ -154,8 +199,12 @@ def clear_lockouts(session: Session, *, actor: Principal, identity_id: str) -> i
     ua = session.exec(select(UniversalAuth).where(UniversalAuth.identity_id == identity_id)).first()
     now = clock.now()
     locked = ua is not None and ua.locked_until is not None and now < ua.locked_until
-    counting = ua is not None and ua.lockout_counter > 0 and ua.lockout_counter_expires_at is not None \
+    counting = (
+        ua is not None
+        and ua.lockout_counter > 0
+        and ua.lockout_counter_expires_at is not None
         and now < ua.lockout_counter_expires_at
+    )
     if ua is None:
         return 0
     if not (locked or counting):
@@ -168,7 +217,12 @@ def clear_lockouts(session: Session, *, actor: Principal, identity_id: str) -> i
     ua.lockout_counter = 0
     ua.lockout_counter_expires_at = None
     session.add(ua)
-    audit.record(session, actor=actor, event="clear-identity-universal-auth-lockouts", resource_type="identity",
-                 resource_id=identity_id)
+    audit.record(
+        session,
+        actor=actor,
+        event="clear-identity-universal-auth-lockouts",
+        resource_type="identity",
+        resource_id=identity_id,
+    )
     session.commit()
     return 1

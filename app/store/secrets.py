@@ -1,6 +1,6 @@
 """Mapped secrets at (project, environment, path, key): create, read, publish a new value, rename.
 
-Values are encrypted with the keyring, bound to (secret, encrypted_value, secret.id). Rotations write
+Values are sealed with app.models.sealed.SECRET_VALUE, bound to their row. Rotations write
 their keys here; the consumer read API reads them back. Callers own the transaction: nothing here commits.
 """
 
@@ -10,13 +10,10 @@ import uuid
 
 from sqlmodel import Session, select
 
-from app.crypto import keyring
 from app.models import Environment, Secret
 from app.models.base import new_id
+from app.models.sealed import SECRET_VALUE
 from app.timeutil import utcnow
-
-TABLE = "secret"
-COLUMN = "encrypted_value"
 
 # A namespace of our own for folder ids, so the same folder always gets the same id.
 _FOLDER_NAMESPACE = uuid.UUID("6c1f4f8e-2a52-4b8e-9d55-7a0b1e3c9f21")
@@ -32,15 +29,21 @@ def find_secret(session: Session, project_id: str, environment_slug: str, path: 
     statement = (
         select(Secret)
         .join(Environment, Environment.id == Secret.environment_id)
-        .where(Secret.project_id == project_id, Environment.slug == environment_slug,
-               Secret.secret_path == path, Secret.key == key)
+        .where(
+            Secret.project_id == project_id,
+            Environment.slug == environment_slug,
+            Secret.secret_path == path,
+            Secret.key == key,
+        )
     )
     return session.exec(statement).first()
 
 
 def find_secret_in(session: Session, environment_id: str, path: str, key: str) -> Secret | None:
     statement = select(Secret).where(
-        Secret.environment_id == environment_id, Secret.secret_path == path, Secret.key == key,
+        Secret.environment_id == environment_id,
+        Secret.secret_path == path,
+        Secret.key == key,
     )
     return session.exec(statement).first()
 
@@ -50,18 +53,34 @@ def secrets_of_rotation(session: Session, rotation_id: str) -> list[Secret]:
 
 
 def decrypt_value(secret: Secret) -> str:
-    return keyring().decrypt(secret.encrypted_value, table=TABLE, column=COLUMN, row_id=secret.id)
+    return SECRET_VALUE.open(secret.id, secret.encrypted_value)
 
 
-def create_secret(session: Session, *, project_id: str, environment_id: str, path: str, key: str, value: str,
-                  rotation_id: str | None = None) -> Secret:
+def create_secret(
+    session: Session,
+    *,
+    project_id: str,
+    environment_id: str,
+    path: str,
+    key: str,
+    value: str,
+    rotation_id: str | None = None,
+) -> Secret:
     """Add a new shared secret at version 1 (flushes, so a unique-key clash raises here)."""
     secret_id = new_id()
     now = utcnow()
     secret = Secret(
-        id=secret_id, project_id=project_id, environment_id=environment_id, secret_path=path, key=key,
-        type="shared", version=1, rotation_id=rotation_id, created_at=now, updated_at=now,
-        encrypted_value=keyring().encrypt(value, table=TABLE, column=COLUMN, row_id=secret_id),
+        id=secret_id,
+        project_id=project_id,
+        environment_id=environment_id,
+        secret_path=path,
+        key=key,
+        type="shared",
+        version=1,
+        rotation_id=rotation_id,
+        created_at=now,
+        updated_at=now,
+        encrypted_value=SECRET_VALUE.seal(secret_id, value),
     )
     session.add(secret)
     session.flush()
@@ -70,7 +89,7 @@ def create_secret(session: Session, *, project_id: str, environment_id: str, pat
 
 def set_value(session: Session, secret: Secret, value: str) -> Secret:
     """Publish a new value: a new version, so consumers watching `version` see the change."""
-    secret.encrypted_value = keyring().encrypt(value, table=TABLE, column=COLUMN, row_id=secret.id)
+    secret.encrypted_value = SECRET_VALUE.seal(secret.id, value)
     secret.version += 1
     secret.updated_at = utcnow()
     session.add(secret)

@@ -21,14 +21,29 @@ def variant_emulator(settings):
 
 
 def test_rotation_against_the_openrouter_like_variant(client, project, variant_emulator):
-    connection = client.post("/api/v1/app-connections/arouter", json={
-        "name": "arouter-variant", "method": "api-key", "projectId": project["id"],
-        "credentials": {"apiKey": variant_emulator.create_management_key()}})
+    connection = client.post(
+        "/api/v1/app-connections/arouter",
+        json={
+            "name": "arouter-variant",
+            "method": "api-key",
+            "projectId": project["id"],
+            "credentials": {"apiKey": variant_emulator.create_management_key()},
+        },
+    )
     assert connection.status_code == 200, connection.text
-    created = client.post(ROTATIONS, json={
-        "name": "variant-rotation", "projectId": project["id"], "connectionId": connection.json()["appConnection"]["id"],
-        "environment": "dev", "secretPath": "/", "rotationInterval": 30,
-        "parameters": {"name": "variant-key", "spendingLimit": 25}, "secretsMapping": {"apiKey": "AROUTER_API_KEY"}})
+    created = client.post(
+        ROTATIONS,
+        json={
+            "name": "variant-rotation",
+            "projectId": project["id"],
+            "connectionId": connection.json()["appConnection"]["id"],
+            "environment": "dev",
+            "secretPath": "/",
+            "rotationInterval": 30,
+            "parameters": {"name": "variant-key", "spendingLimit": 25},
+            "secretsMapping": {"apiKey": "AROUTER_API_KEY"},
+        },
+    )
     assert created.status_code == 200, created.text
     rotation_id = created.json()["secretRotation"]["id"]
     for _ in range(2):
@@ -36,7 +51,9 @@ def test_rotation_against_the_openrouter_like_variant(client, project, variant_e
     generated = client.get(f"{ROTATIONS}/{rotation_id}/generated-credentials").json()
     live = variant_emulator.live_keys()
     assert len(live) == 2
-    assert {key.get("hash") or key.get("id") for key in live} == {c["keyHash"] for c in generated["generatedCredentials"]}
+    assert {key.get("hash") or key.get("id") for key in live} == {
+        c["keyHash"] for c in generated["generatedCredentials"]
+    }
     assert all(key.get("limit") == 25 for key in live)
     active = generated["generatedCredentials"][generated["activeIndex"]]["apiKey"]
     assert variant_emulator.key_works(active)

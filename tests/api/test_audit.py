@@ -9,9 +9,9 @@ from sqlmodel import Session, select
 
 from app import db
 from app.models import AuditLog
-from app.services import audit
+from app.store import audit
 from app.timeutil import iso
-from tests.auth.helpers import bearer, clock, grant, login, make_machine, token_for  # noqa: F401
+from tests.auth.helpers import bearer, grant, login, make_machine, token_for
 
 URL = "/api/v1/audit-logs"
 
@@ -30,9 +30,15 @@ def test_identity_lifecycle_is_recorded_without_secrets(client, anon_client, pro
     anon_client.post("/api/v1/auth/token/revoke", json={"accessToken": token})
 
     events = _events(client, limit=100)
-    for expected in ("create-identity", "add-identity-universal-auth", "create-identity-universal-auth-client-secret",
-                     "create-identity-project-membership", "login-identity-universal-auth",
-                     "login-identity-universal-auth-failed", "revoke-identity-access-token"):
+    for expected in (
+        "create-identity",
+        "add-identity-universal-auth",
+        "create-identity-universal-auth-client-secret",
+        "create-identity-project-membership",
+        "login-identity-universal-auth",
+        "login-identity-universal-auth-failed",
+        "revoke-identity-access-token",
+    ):
         assert expected in events, expected
     with Session(db.engine()) as session:
         dump = json.dumps([row.model_dump(mode="json") for row in session.exec(select(AuditLog)).all()])
@@ -74,11 +80,26 @@ def test_identities_cannot_read_the_audit_log(client, anon_client, project):
 
 def test_record_drops_secret_looking_metadata(client):
     with db.session_scope() as session:
-        audit.record(session, actor="admin", event="test-event", metadata={
-            "secretValue": "sk-1", "apiKey": "sk-2", "accessToken": "t", "clientSecret": "c",
-            "credentials": {"apiKey": "sk-3"}, "nested": {"password": "p", "ok": 1},
-            "clientSecretId": "id-1", "secretName": "OPENROUTER_API_KEY", "accessTokenTTL": 60,
-        })
+        audit.record(
+            session,
+            actor="admin",
+            event="test-event",
+            metadata={
+                "secretValue": "sk-1",
+                "apiKey": "sk-2",
+                "accessToken": "t",
+                "clientSecret": "c",
+                "credentials": {"apiKey": "sk-3"},
+                "nested": {"password": "p", "ok": 1},
+                "clientSecretId": "id-1",
+                "secretName": "OPENROUTER_API_KEY",
+                "accessTokenTTL": 60,
+            },
+        )
     entry = client.get(URL, params={"eventType": "test-event"}).json()["auditLogs"][0]
-    assert entry["metadata"] == {"nested": {"ok": 1}, "clientSecretId": "id-1", "secretName": "OPENROUTER_API_KEY",
-                                 "accessTokenTTL": 60}
+    assert entry["metadata"] == {
+        "nested": {"ok": 1},
+        "clientSecretId": "id-1",
+        "secretName": "OPENROUTER_API_KEY",
+        "accessTokenTTL": 60,
+    }

@@ -58,12 +58,21 @@ def make_due(rotation_id: str) -> None:
 
 def test_connection_changes_are_audited_in_their_transaction(client, project, openrouter):
     management_key = openrouter.create_management_key()
-    created = client.post(CONNECTIONS, json={"name": "or-conn", "method": "api-key", "projectId": project["id"],
-                                             "credentials": {"apiKey": management_key}})
+    created = client.post(
+        CONNECTIONS,
+        json={
+            "name": "or-conn",
+            "method": "api-key",
+            "projectId": project["id"],
+            "credentials": {"apiKey": management_key},
+        },
+    )
     assert created.status_code == 200, created.text
     connection = created.json()["appConnection"]
-    patched = client.patch(f"{CONNECTIONS}/{connection['id']}", json={
-        "name": "or-conn-2", "credentials": {"apiKey": openrouter.create_management_key("mgmt-2")}})
+    patched = client.patch(
+        f"{CONNECTIONS}/{connection['id']}",
+        json={"name": "or-conn-2", "credentials": {"apiKey": openrouter.create_management_key("mgmt-2")}},
+    )
     assert patched.status_code == 200, patched.text
     assert client.delete(f"{CONNECTIONS}/{connection['id']}").status_code == 200
 
@@ -96,21 +105,36 @@ def test_admin_rotation_changes_and_every_attempt_outcome_are_audited(client, pr
     deleted = client.delete(f"{OR}/{rid}", params={"deleteSecrets": "true", "revokeGeneratedCredentials": "true"})
     assert deleted.status_code == 200, deleted.text
 
-    for event in ("create-secret-rotation", "get-secret-rotation-generated-credentials",
-                  "check-secret-rotation-credentials", "update-secret-rotation", "delete-secret-rotation"):
+    for event in (
+        "create-secret-rotation",
+        "get-secret-rotation-generated-credentials",
+        "check-secret-rotation-credentials",
+        "update-secret-rotation",
+        "delete-secret-rotation",
+    ):
         entry = only(client, event)
         assert entry["actor"] == "admin" and entry["resourceId"] == rid and entry["projectId"] == project["id"]
         assert entry["resourceType"] == "secret-rotation" and entry["metadata"]["name"] == rotation["name"]
     assert only(client, "create-secret-rotation")["metadata"]["secretName"] == "OPEN_ROUTER_API_KEY"
     assert only(client, "update-secret-rotation")["metadata"]["changedFields"] == [
-        "description", "isAutoRotationEnabled"]
+        "description",
+        "isAutoRotationEnabled",
+    ]
     assert only(client, "check-secret-rotation-credentials")["metadata"]["status"] == "success"
     removal = only(client, "delete-secret-rotation")["metadata"]
     assert removal["removeMapped"] is True and removal["revokeKeys"] is True
 
     attempts = list(reversed(entries(client, "secret-rotation-rotate-secrets")))  # oldest first
-    summary = [(e["actor"], e["metadata"]["status"], e["metadata"]["manual"], e["metadata"]["generation"],
-                e["metadata"].get("final")) for e in attempts]
+    summary = [
+        (
+            e["actor"],
+            e["metadata"]["status"],
+            e["metadata"]["manual"],
+            e["metadata"]["generation"],
+            e["metadata"].get("final"),
+        )
+        for e in attempts
+    ]
     assert summary == [
         ("admin", "success", True, 2, None),
         ("admin", "failed", True, 3, True),
@@ -127,9 +151,16 @@ def test_identity_actions_are_audited_under_its_id(client, project, connection, 
     headers = as_identity(client, project, "admin")
     actor = only(client, "create-identity")["resourceId"]
     actor = f"identity:{actor}"
-    own = client.post(CONNECTIONS, headers=headers, json={
-        "name": "identity-conn", "method": "api-key", "projectId": project["id"],
-        "credentials": {"apiKey": openrouter.create_management_key("mgmt-identity")}})
+    own = client.post(
+        CONNECTIONS,
+        headers=headers,
+        json={
+            "name": "identity-conn",
+            "method": "api-key",
+            "projectId": project["id"],
+            "credentials": {"apiKey": openrouter.create_management_key("mgmt-identity")},
+        },
+    )
     assert own.status_code == 200, own.text
     created = client.post(OR, json=seed_body(project, connection), headers=headers)
     assert created.status_code == 200, created.text
@@ -141,12 +172,19 @@ def test_identity_actions_are_audited_under_its_id(client, project, connection, 
     assert client.patch(f"{OR}/{rid}", json={"name": "renamed"}, headers=headers).status_code == 200
     assert client.delete(f"{OR}/{rid}", headers=headers).status_code == 200
 
-    for event in ("create-app-connection", "create-secret-rotation", "get-secret-rotation-generated-credentials",
-                  "update-secret-rotation", "delete-secret-rotation"):
+    for event in (
+        "create-app-connection",
+        "create-secret-rotation",
+        "get-secret-rotation-generated-credentials",
+        "update-secret-rotation",
+        "delete-secret-rotation",
+    ):
         entry = only(client, event, actor=actor)
         assert entry["ipAddress"]  # the caller's address travels with the principal
-    outcomes = [(e["metadata"]["status"], e["metadata"]["manual"])
-                for e in reversed(entries(client, "secret-rotation-rotate-secrets", actor=actor))]
+    outcomes = [
+        (e["metadata"]["status"], e["metadata"]["manual"])
+        for e in reversed(entries(client, "secret-rotation-rotate-secrets", actor=actor))
+    ]
     assert outcomes == [("success", True), ("failed", True)]
     assert only(client, "delete-secret-rotation")["metadata"]["name"] == "renamed"
     assert_no_secret_in_log(client, emulator_keys(openrouter))
@@ -159,11 +197,14 @@ def test_refused_or_failed_changes_leave_no_audit_row(client, project, connectio
     duplicate = client.post(OR, json=seed_body(project, connection))
     assert duplicate.status_code == 400
     openrouter.add_fault("POST", r"/keys$", kind="status", status=500, times=1)
-    failed_create = client.post(OR, json=seed_body(project, connection, name="other",
-                                                   secretsMapping={"apiKey": "OTHER"}))
+    failed_create = client.post(
+        OR, json=seed_body(project, connection, name="other", secretsMapping={"apiKey": "OTHER"})
+    )
     assert failed_create.status_code == 400
-    same_name = client.post(CONNECTIONS, json={"name": connection["name"], "method": "api-key",
-                                               "credentials": {"apiKey": "sk-or-v1-unused"}})
+    same_name = client.post(
+        CONNECTIONS,
+        json={"name": connection["name"], "method": "api-key", "credentials": {"apiKey": "sk-or-v1-unused"}},
+    )
     assert same_name.status_code == 400
     assert entries(client, "get-secret-rotation-generated-credentials") == []
     assert len(entries(client, "create-secret-rotation")) == 1
@@ -181,8 +222,10 @@ def test_failed_credential_check_is_audited(client, project, connection, openrou
 def test_unknown_project_is_404_before_permission_for_identities(client, project, connection):
     """Identity spec §9.3 step 4: the project is looked up before the permission check."""
     unknown = "3b1d2f0e-7a3c-4a8e-9b52-0d6c2f1e9a11"
-    for headers in (as_identity(client, project, "admin", name="project-admin"),
-                    as_identity(client, project, "viewer", name="project-viewer")):
+    for headers in (
+        as_identity(client, project, "admin", name="project-admin"),
+        as_identity(client, project, "viewer", name="project-viewer"),
+    ):
         response = client.post(OR, json=seed_body(project, connection, projectId=unknown), headers=headers)
         assert response.status_code == 404, response.text
         assert response.json()["error"] == "NotFound"

@@ -14,15 +14,33 @@ from app.timeutil import utcnow
 from tests.providers.test_openrouter_provider import CannedServer
 
 BASE = "/api/v1/app-connections/open-router"
-CONNECTION_KEYS = {"id", "name", "description", "version", "orgId", "projectId", "createdAt", "updatedAt",
-                   "isPlatformManagedCredentials", "gatewayId", "credentialsHash", "app", "method", "credentials"}
+CONNECTION_KEYS = {
+    "id",
+    "name",
+    "description",
+    "version",
+    "orgId",
+    "projectId",
+    "createdAt",
+    "updatedAt",
+    "isPlatformManagedCredentials",
+    "gatewayId",
+    "credentialsHash",
+    "app",
+    "method",
+    "credentials",
+}
 INVALID_KEY = "Unable to validate connection: invalid API key or insufficient permissions"
 IN_USE = "Cannot delete App Connection with existing connections. Remove all existing connections and try again."
 
 
 def _create(client, openrouter, *, name="conn-a", project_id=None, key=None, **extra):
-    body = {"name": name, "method": "api-key", "credentials": {"apiKey": key or openrouter.create_management_key()},
-            **extra}
+    body = {
+        "name": name,
+        "method": "api-key",
+        "credentials": {"apiKey": key or openrouter.create_management_key()},
+        **extra,
+    }
     if project_id:
         body["projectId"] = project_id
     return client.post(BASE, json=body)
@@ -34,6 +52,7 @@ def _row(connection_id: str) -> AppConnection | None:
 
 
 # --- C1 / C2 ---------------------------------------------------------------------------------
+
 
 def test_c1_options_list_every_registered_app(client):
     response = client.get("/api/v1/app-connections/options")
@@ -53,6 +72,7 @@ def test_c2_lists_connections_of_every_app(client, openrouter, connection, proje
 
 # --- C7 create -------------------------------------------------------------------------------
 
+
 def test_c7_creates_a_sanitised_connection(client, openrouter, project):
     key = openrouter.create_management_key()
     response = _create(client, openrouter, project_id=project["id"], key=key, description="  main  ")
@@ -60,8 +80,12 @@ def test_c7_creates_a_sanitised_connection(client, openrouter, project):
     conn = response.json()["appConnection"]
     assert set(conn) == CONNECTION_KEYS
     assert conn["credentials"] == {} and key not in response.text
-    assert (conn["app"], conn["method"], conn["version"], conn["projectId"]) == \
-        ("open-router", "api-key", 1, project["id"])
+    assert (conn["app"], conn["method"], conn["version"], conn["projectId"]) == (
+        "open-router",
+        "api-key",
+        1,
+        project["id"],
+    )
     assert conn["description"] == "main"
     assert conn["isPlatformManagedCredentials"] is False and conn["gatewayId"] is None
     row = _row(conn["id"])
@@ -81,25 +105,32 @@ def test_c7_duplicate_name_is_400(client, openrouter, connection):
 
 def test_c7_unknown_key_is_401(client, openrouter):
     response = _create(client, openrouter, key="sk-or-v1-" + "0" * 64)
-    assert (response.status_code, response.json()["error"], response.json()["message"]) == \
-        (401, "UnauthorizedError", INVALID_KEY)
+    assert (response.status_code, response.json()["error"], response.json()["message"]) == (
+        401,
+        "UnauthorizedError",
+        INVALID_KEY,
+    )
 
 
 def test_c7_non_management_key_is_401(client, openrouter):
     import httpx
 
     mgmt = openrouter.create_management_key()
-    minted = httpx.post(f"{openrouter.base_url}/keys", json={"name": "inference"},
-                        headers={"Authorization": f"Bearer {mgmt}"}).json()["key"]
+    minted = httpx.post(
+        f"{openrouter.base_url}/keys", json={"name": "inference"}, headers={"Authorization": f"Bearer {mgmt}"}
+    ).json()["key"]
     assert _create(client, openrouter, key=minted).status_code == 401
 
 
-@pytest.mark.parametrize("fault", [
-    {"kind": "status", "status": 500},
-    {"kind": "status", "status": 429, "retry_after": 1},
-    {"kind": "drop"},
-    {"kind": "latency", "delay": 2.5},  # the app's client times out after 2 s
-])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "status", "status": 500},
+        {"kind": "status", "status": 429, "retry_after": 1},
+        {"kind": "drop"},
+        {"kind": "latency", "delay": 2.5},  # the app's client times out after 2 s
+    ],
+)
 def test_c7_provider_failure_is_401_never_500(client, openrouter, fault):
     openrouter.add_fault("GET", r"/keys$", **fault)
     response = _create(client, openrouter)
@@ -114,26 +145,42 @@ def test_c7_non_json_answer_is_401(client, app):
         original = settings.openrouter_base_url
         settings.openrouter_base_url = server.base_url
         try:
-            response = client.post(BASE, json={"name": "html", "method": "api-key",
-                                               "credentials": {"apiKey": "sk-or-v1-whatever"}})
+            response = client.post(
+                BASE, json={"name": "html", "method": "api-key", "credentials": {"apiKey": "sk-or-v1-whatever"}}
+            )
         finally:
             settings.openrouter_base_url = original
     assert (response.status_code, response.json()["message"]) == (401, INVALID_KEY)
 
 
-@pytest.mark.parametrize("body, path, message", [
-    ({"method": "api-key", "credentials": {"apiKey": "k"}}, ["name"], "Required"),
-    ({"name": "Bad Name", "method": "api-key", "credentials": {"apiKey": "k"}}, ["name"],
-     "name field can only contain lowercase letters, numbers, and hyphens"),
-    ({"name": "ok", "method": "oauth", "credentials": {"apiKey": "k"}}, ["method"], None),
-    ({"name": "ok", "method": "api-key", "credentials": {"apiKey": "   "}}, ["credentials", "apiKey"],
-     "API Key required"),
-    ({"name": "ok", "method": "api-key", "credentials": {}}, ["credentials", "apiKey"], "Required"),
-    ({"name": "ok", "method": "api-key", "credentials": {"apiKey": "k"}, "isPlatformManagedCredentials": True},
-     ["isPlatformManagedCredentials"], "Not supported for OpenRouter Connections"),
-    ({"name": "ok", "method": "api-key", "credentials": {"apiKey": "k"}, "description": "x" * 257},
-     ["description"], None),
-])
+@pytest.mark.parametrize(
+    "body, path, message",
+    [
+        ({"method": "api-key", "credentials": {"apiKey": "k"}}, ["name"], "Required"),
+        (
+            {"name": "Bad Name", "method": "api-key", "credentials": {"apiKey": "k"}},
+            ["name"],
+            "name field can only contain lowercase letters, numbers, and hyphens",
+        ),
+        ({"name": "ok", "method": "oauth", "credentials": {"apiKey": "k"}}, ["method"], None),
+        (
+            {"name": "ok", "method": "api-key", "credentials": {"apiKey": "   "}},
+            ["credentials", "apiKey"],
+            "API Key required",
+        ),
+        ({"name": "ok", "method": "api-key", "credentials": {}}, ["credentials", "apiKey"], "Required"),
+        (
+            {"name": "ok", "method": "api-key", "credentials": {"apiKey": "k"}, "isPlatformManagedCredentials": True},
+            ["isPlatformManagedCredentials"],
+            "Not supported for OpenRouter Connections",
+        ),
+        (
+            {"name": "ok", "method": "api-key", "credentials": {"apiKey": "k"}, "description": "x" * 257},
+            ["description"],
+            None,
+        ),
+    ],
+)
 def test_c7_validation(client, body, path, message):
     response = client.post(BASE, json=body)
     assert response.status_code == 422
@@ -144,8 +191,9 @@ def test_c7_validation(client, body, path, message):
 
 
 def test_c7_validation_never_echoes_the_key(client):
-    response = client.post(BASE, json={"name": "Bad Name", "method": "api-key",
-                                       "credentials": {"apiKey": "sk-or-v1-secretvalue"}})
+    response = client.post(
+        BASE, json={"name": "Bad Name", "method": "api-key", "credentials": {"apiKey": "sk-or-v1-secretvalue"}}
+    )
     assert response.status_code == 422 and "secretvalue" not in response.text
 
 
@@ -158,6 +206,7 @@ def test_c7_needs_a_token(anon_client):
 
 
 # --- C3 / C4 / C5 / C6 -----------------------------------------------------------------------
+
 
 def test_c3_lists_sorted_by_name_case_insensitively(client, openrouter, project):
     for name in ("b-conn", "a-conn", "c-conn"):
@@ -186,8 +235,10 @@ def test_c5_gets_by_id(client, connection):
 def test_c5_unknown_and_malformed_ids(client):
     missing = str(uuid.uuid4())
     response = client.get(f"{BASE}/{missing}")
-    assert (response.status_code, response.json()["message"]) == \
-        (404, f"Could not find App Connection with ID {missing}")
+    assert (response.status_code, response.json()["message"]) == (
+        404,
+        f"Could not find App Connection with ID {missing}",
+    )
     malformed = client.get(f"{BASE}/not-a-uuid")
     assert malformed.status_code == 422 and malformed.json()["message"][0]["path"] == ["connectionId"]
 
@@ -208,13 +259,16 @@ def test_c6_gets_by_name_in_project_or_organisation_scope(client, openrouter, pr
     assert by_name.status_code == 200 and by_name.json()["appConnection"]["id"] == connection["id"]
     org_lookup = client.get(f"{BASE}/connection-name/{connection['name']}")
     assert org_lookup.status_code == 404
-    assert org_lookup.json()["message"] == \
-        f"Could not find App Connection with name {connection['name']} in organization scope."
+    assert (
+        org_lookup.json()["message"]
+        == f"Could not find App Connection with name {connection['name']} in organization scope."
+    )
     org_scoped = _create(client, openrouter, name="org-wide").json()["appConnection"]
     assert client.get(f"{BASE}/connection-name/org-wide").json()["appConnection"]["id"] == org_scoped["id"]
 
 
 # --- C8 update -------------------------------------------------------------------------------
+
 
 def test_c8_updates_name_and_description(client, connection):
     response = client.patch(f"{BASE}/{connection['id']}", json={"name": "renamed", "description": "d"})
@@ -231,15 +285,16 @@ def test_c8_new_credentials_are_validated_and_re_encrypted(client, openrouter, c
     updated = response.json()["appConnection"]
     assert updated["credentialsHash"] != connection["credentialsHash"] and updated["version"] == 2
     assert new_key not in response.text
-    from app.services.connections import load_credentials
+    from app.store.credentials import load_credentials
 
     with Session(engine()) as session:
-        assert load_credentials(session, session.get(AppConnection, connection["id"])) == {"apiKey": new_key}
+        assert load_credentials(session.get(AppConnection, connection["id"])) == {"apiKey": new_key}
 
 
 def test_c8_bad_key_is_401_and_changes_nothing(client, connection):
-    response = client.patch(f"{BASE}/{connection['id']}", json={"name": "changed",
-                                                                  "credentials": {"apiKey": "sk-or-v1-bad"}})
+    response = client.patch(
+        f"{BASE}/{connection['id']}", json={"name": "changed", "credentials": {"apiKey": "sk-or-v1-bad"}}
+    )
     assert (response.status_code, response.json()["message"]) == (401, INVALID_KEY)
     assert client.get(f"{BASE}/{connection['id']}").json()["appConnection"] == connection
 
@@ -262,6 +317,7 @@ def test_c8_duplicate_name_empty_body_and_unknown_id(client, openrouter, connect
 
 # --- C9 delete -------------------------------------------------------------------------------
 
+
 def test_c9_deletes_and_returns_the_connection(client, connection):
     response = client.delete(f"{BASE}/{connection['id']}")
     assert response.status_code == 200 and response.json()["appConnection"]["id"] == connection["id"]
@@ -272,22 +328,41 @@ def test_c9_deletes_and_returns_the_connection(client, connection):
 def test_c9_refused_while_a_rotation_uses_it(client, project, connection):
     now = utcnow()
     with Session(engine()) as session:
-        session.add(SecretRotation(
-            project_id=project["id"], environment_id=project["environments"][0]["id"], secret_path="/",
-            name="rot", type="open-router-api-key", connection_id=connection["id"], parameters={"name": "k"},
-            secrets_mapping={"apiKey": "K"}, rotation_interval=30, last_rotation_attempted_at=now,
-            last_rotated_at=now))
+        session.add(
+            SecretRotation(
+                project_id=project["id"],
+                environment_id=project["environments"][0]["id"],
+                secret_path="/",
+                name="rot",
+                type="open-router-api-key",
+                connection_id=connection["id"],
+                parameters={"name": "k"},
+                secrets_mapping={"apiKey": "K"},
+                rotation_interval=30,
+                last_rotation_attempted_at=now,
+                last_rotated_at=now,
+            )
+        )
         session.commit()
     response = client.delete(f"{BASE}/{connection['id']}")
     assert (response.status_code, response.json()["message"]) == (400, IN_USE)
 
 
-@pytest.mark.parametrize("state, blocks", [("pending", True), ("minted", True), ("revoking", True),
-                                           ("revoked", False), ("abandoned", False)])
+@pytest.mark.parametrize(
+    "state, blocks", [("pending", True), ("minted", True), ("revoking", True), ("revoked", False), ("abandoned", False)]
+)
 def test_c9_open_key_work_blocks_delete(client, connection, state, blocks):
     with Session(engine()) as session:
-        session.add(RotationCredential(rotation_id=str(uuid.uuid4()), connection_id=connection["id"],
-                                       provider="open-router", generation=1, key_name="k-g1", state=state))
+        session.add(
+            RotationCredential(
+                rotation_id=str(uuid.uuid4()),
+                connection_id=connection["id"],
+                provider="open-router",
+                generation=1,
+                key_name="k-g1",
+                state=state,
+            )
+        )
         session.commit()
     response = client.delete(f"{BASE}/{connection['id']}")
     if blocks:
@@ -298,6 +373,7 @@ def test_c9_open_key_work_blocks_delete(client, connection, state, blocks):
 
 # --- service functions used by the engine ----------------------------------------------------
 
+
 def test_get_connection_service_404(app):
     from app.errors import NotFound
     from app.services.connections import get_connection
@@ -307,6 +383,7 @@ def test_get_connection_service_404(app):
 
 
 # --- a second app, served from its registry entry alone ----------------------------------------
+
 
 def test_arouter_connections_come_from_the_registry(client, arouter):
     from app.providers import registry
@@ -323,8 +400,9 @@ def test_arouter_connections_come_from_the_registry(client, arouter):
     assert client.get(f"/api/v1/app-connections/arouter/{conn['id']}").status_code == 200
     wrong_app = client.get(f"{BASE}/{conn['id']}")
     assert wrong_app.status_code == 400 and wrong_app.json()["message"].endswith('is not for App "open-router"')
-    bad = client.post("/api/v1/app-connections/arouter", json={**body, "name": "ar-bad",
-                                                               "credentials": {"apiKey": "not-a-key"}})
+    bad = client.post(
+        "/api/v1/app-connections/arouter", json={**body, "name": "ar-bad", "credentials": {"apiKey": "not-a-key"}}
+    )
     assert (bad.status_code, bad.json()["message"]) == (401, INVALID_KEY)
     platform = client.post("/api/v1/app-connections/arouter", json={**body, "isPlatformManagedCredentials": True})
     assert platform.json()["message"][0]["message"] == "Not supported for ARouter Connections"

@@ -30,8 +30,9 @@ def test_wrong_method_is_405_in_the_error_shape(client):
 
 
 def test_malformed_json_is_422(client):
-    response = client.post("/api/v1/projects", content=b'{"projectName": ',
-                           headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/api/v1/projects", content=b'{"projectName": ', headers={"Content-Type": "application/json"}
+    )
     body = _shape(response, 422, "ValidationFailure")
     assert isinstance(body["message"], list) and body["message"]
 
@@ -52,10 +53,15 @@ def test_trailing_slash_is_the_same_route(client, project):
 
 
 def test_missing_token_is_401_everywhere(anon_client):
-    for method, path in [("GET", "/api/v1/organization"), ("GET", "/api/v1/projects"),
-                         ("POST", "/api/v1/projects"), ("GET", "/api/v1/app-connections/options"),
-                         ("GET", "/api/v1/app-connections"), ("GET", "/api/v1/app-connections/open-router"),
-                         ("DELETE", "/api/v1/app-connections/open-router/not-a-uuid")]:
+    for method, path in [
+        ("GET", "/api/v1/organization"),
+        ("GET", "/api/v1/projects"),
+        ("POST", "/api/v1/projects"),
+        ("GET", "/api/v1/app-connections/options"),
+        ("GET", "/api/v1/app-connections"),
+        ("GET", "/api/v1/app-connections/open-router"),
+        ("DELETE", "/api/v1/app-connections/open-router/not-a-uuid"),
+    ]:
         body = _shape(anon_client.request(method, path), 401, "UnauthorizedError")
         assert body["message"] == "Token missing"
 
@@ -65,27 +71,35 @@ def test_wrong_token_is_401(anon_client):
     _shape(response, 401, "UnauthorizedError")
 
 
-@pytest.mark.parametrize("method, path, body", [
-    ("POST", "/api/v1/projects", {"projectName": None, "slug": 12, "hasDeleteProtection": {}}),
-    ("POST", "/api/v1/projects", {"projectName": "x" * 10000}),
-    ("PATCH", "/api/v1/projects/\u00e9\u00e9", {"slug": ["a"]}),
-    ("POST", "/api/v1/projects/x/environments", {"position": "first"}),
-    ("POST", "/api/v1/app-connections/open-router", {"name": {}, "credentials": []}),
-    ("PATCH", "/api/v1/app-connections/open-router/00000000-0000-0000-0000-000000000000", {"credentials": 1}),
-    ("GET", "/api/v1/app-connections/open-router/connection-name/%00", None),
-    ("GET", "/api/v1/app-connections?projectId=%00", None),
-    ("GET", "/api/v1/app-connections/open-router/connection-name/x?projectId=%00", None),
-    ("GET", "/api/v1/app-connections/open-router/available?projectId=%00", None),
-    ("GET", "/api/v1/projects/%00", None),
-    ("DELETE", "/api/v1/projects/%00", None),
-    ("POST", "/api/v1/projects", {"projectName": "nul\u0000byte", "projectDescription": "\u0000"}),
-    ("POST", "/api/v1/projects/%00/environments", {"name": "QA", "slug": "qa"}),
-    ("POST", "/api/v1/app-connections/open-router", {"name": "nul", "method": "api-key",
-                                                     "credentials": {"apiKey": "sk-or\u0000-v1"},
-                                                     "description": "\u0000"}),
-    ("POST", "/api/v1/app-connections/open-router", {"name": "nul", "method": "api-key",
-                                                     "credentials": {"apiKey": "sk-or\u0000-v1"}}),
-])
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("POST", "/api/v1/projects", {"projectName": None, "slug": 12, "hasDeleteProtection": {}}),
+        ("POST", "/api/v1/projects", {"projectName": "x" * 10000}),
+        ("PATCH", "/api/v1/projects/\u00e9\u00e9", {"slug": ["a"]}),
+        ("POST", "/api/v1/projects/x/environments", {"position": "first"}),
+        ("POST", "/api/v1/app-connections/open-router", {"name": {}, "credentials": []}),
+        ("PATCH", "/api/v1/app-connections/open-router/00000000-0000-0000-0000-000000000000", {"credentials": 1}),
+        ("GET", "/api/v1/app-connections/open-router/connection-name/%00", None),
+        ("GET", "/api/v1/app-connections?projectId=%00", None),
+        ("GET", "/api/v1/app-connections/open-router/connection-name/x?projectId=%00", None),
+        ("GET", "/api/v1/app-connections/open-router/available?projectId=%00", None),
+        ("GET", "/api/v1/projects/%00", None),
+        ("DELETE", "/api/v1/projects/%00", None),
+        ("POST", "/api/v1/projects", {"projectName": "nul\u0000byte", "projectDescription": "\u0000"}),
+        ("POST", "/api/v1/projects/%00/environments", {"name": "QA", "slug": "qa"}),
+        (
+            "POST",
+            "/api/v1/app-connections/open-router",
+            {"name": "nul", "method": "api-key", "credentials": {"apiKey": "sk-or\u0000-v1"}, "description": "\u0000"},
+        ),
+        (
+            "POST",
+            "/api/v1/app-connections/open-router",
+            {"name": "nul", "method": "api-key", "credentials": {"apiKey": "sk-or\u0000-v1"}},
+        ),
+    ],
+)
 def test_hostile_input_never_answers_500(client, method, path, body):
     response = client.request(method, path, json=body)
     assert response.status_code < 500, response.text

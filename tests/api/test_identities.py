@@ -8,17 +8,23 @@ from sqlmodel import Session, select
 
 from app import db
 from app.models import AccessToken, ClientSecret
-from tests.auth.helpers import bearer, clock, create_identity, login, make_machine, token_for  # noqa: F401
+from tests.auth.helpers import bearer, create_identity, login, make_machine, token_for
 from tests.conftest import ADMIN_TOKEN as ADMIN
 
 UA = "/api/v1/auth/universal-auth/identities"
 
 
 def test_identity_create_get_list_update_delete(client):
-    response = client.post("/api/v1/identities", json={
-        "name": "  billing-api ", "organizationId": "anything", "role": "no-access",
-        "metadata": [{"key": "team", "value": "billing"}], "unknown": 1,
-    })
+    response = client.post(
+        "/api/v1/identities",
+        json={
+            "name": "  billing-api ",
+            "organizationId": "anything",
+            "role": "no-access",
+            "metadata": [{"key": "team", "value": "billing"}],
+            "unknown": 1,
+        },
+    )
     assert response.status_code == 200, response.text
     created = response.json()["identity"]
     assert created["name"] == "billing-api"
@@ -63,8 +69,10 @@ def test_universal_auth_defaults_and_errors(client):
     ua = response.json()["identityUniversalAuth"]
     assert ua["accessTokenTTL"] == 2592000 and ua["accessTokenMaxTTL"] == 2592000
     assert ua["accessTokenPeriod"] == 0 and ua["lockoutThreshold"] == 3 and ua["lockoutDurationSeconds"] == 300
-    assert ua["clientSecretTrustedIps"] == [{"ipAddress": "0.0.0.0", "type": "ipv4", "prefix": 0},
-                                           {"ipAddress": "::", "type": "ipv6", "prefix": 0}]
+    assert ua["clientSecretTrustedIps"] == [
+        {"ipAddress": "0.0.0.0", "type": "ipv4", "prefix": 0},
+        {"ipAddress": "::", "type": "ipv6", "prefix": 0},
+    ]
     assert uuid.UUID(ua["clientId"]).version == 4
     again = client.post(f"{UA}/{identity_id}", json={})
     assert again.status_code == 400
@@ -74,12 +82,21 @@ def test_universal_auth_defaults_and_errors(client):
     assert bad.status_code == 422
     bad = client.patch(f"{UA}/{identity_id}", json={"accessTokenMaxTTL": 60})
     assert bad.status_code == 422
-    assert bad.json()["message"] == [{"code": "custom", "path": ["accessTokenTTL"],
-                                      "message": "Access Token TTL cannot be greater than Access Token Max TTL."}]
-    ips = client.patch(f"{UA}/{identity_id}", json={"accessTokenTrustedIps": [{"ipAddress": "10.1.2.3/8"},
-                                                                                {"ipAddress": "203.0.113.7"}]})
+    assert bad.json()["message"] == [
+        {
+            "code": "custom",
+            "path": ["accessTokenTTL"],
+            "message": "Access Token TTL cannot be greater than Access Token Max TTL.",
+        }
+    ]
+    ips = client.patch(
+        f"{UA}/{identity_id}",
+        json={"accessTokenTrustedIps": [{"ipAddress": "10.1.2.3/8"}, {"ipAddress": "203.0.113.7"}]},
+    )
     assert ips.json()["identityUniversalAuth"]["accessTokenTrustedIps"] == [
-        {"ipAddress": "10.0.0.0", "type": "ipv4", "prefix": 8}, {"ipAddress": "203.0.113.7", "type": "ipv4"}]
+        {"ipAddress": "10.0.0.0", "type": "ipv4", "prefix": 8},
+        {"ipAddress": "203.0.113.7", "type": "ipv4"},
+    ]
     invalid = client.patch(f"{UA}/{identity_id}", json={"clientSecretTrustedIps": [{"ipAddress": "nope"}]})
     assert invalid.status_code == 422
     assert invalid.json()["message"][0]["message"] == "The IP is not a valid IPv4, IPv6, or CIDR block"
@@ -98,9 +115,18 @@ def test_client_secret_shown_once_and_stored_hashed(client, app):
     body = response.json()
     value, data = body["clientSecret"], body["clientSecretData"]
     assert len(value) == 64 and int(value, 16) >= 0
-    assert set(data) == {"id", "identityUAId", "description", "clientSecretPrefix", "clientSecretNumUses",
-                         "clientSecretNumUsesLimit", "clientSecretTTL", "isClientSecretRevoked", "createdAt",
-                         "updatedAt"}
+    assert set(data) == {
+        "id",
+        "identityUAId",
+        "description",
+        "clientSecretPrefix",
+        "clientSecretNumUses",
+        "clientSecretNumUsesLimit",
+        "clientSecretTTL",
+        "isClientSecretRevoked",
+        "createdAt",
+        "updatedAt",
+    }
     assert data["clientSecretPrefix"] == value[:4]
     with Session(db.engine()) as session:
         row = session.get(ClientSecret, data["id"])
@@ -137,15 +163,22 @@ def test_login_answers_four_fields_and_token_is_hashed(client, anon_client):
         assert len(rows) == 1 and rows[0].token_hash != token and len(rows[0].token_hash) == 64
     got = client.get(f"/api/v1/identities/{machine.identity_id}").json()["identity"]
     assert got["lastLoginAuthMethod"] == "universal-auth" and got["lastLoginTime"]
-    assert client.get(f"{UA}/{machine.identity_id}/client-secrets").json()["clientSecretData"][0][
-        "clientSecretNumUses"] == 1
+    assert (
+        client.get(f"{UA}/{machine.identity_id}/client-secrets").json()["clientSecretData"][0]["clientSecretNumUses"]
+        == 1
+    )
 
 
 def test_login_accepts_form_bodies_and_trims(client, anon_client):
     machine = make_machine(client)
-    response = anon_client.post("/api/v1/auth/universal-auth/login",
-                                data={"clientId": f" {machine.client_id} ", "clientSecret": machine.client_secret,
-                                      "organizationSlug": "ignored"})
+    response = anon_client.post(
+        "/api/v1/auth/universal-auth/login",
+        data={
+            "clientId": f" {machine.client_id} ",
+            "clientSecret": machine.client_secret,
+            "organizationSlug": "ignored",
+        },
+    )
     assert response.status_code == 200, response.text
     token = response.json()["accessToken"]
     renewed = anon_client.post("/api/v1/auth/token/revoke", data={"accessToken": token})
@@ -156,8 +189,9 @@ def test_login_failures(client, anon_client):
     machine = make_machine(client)
     for body in ({"clientId": machine.client_id}, {"clientSecret": "x"}, {}):
         assert anon_client.post("/api/v1/auth/universal-auth/login", json=body).status_code == 422
-    unknown = anon_client.post("/api/v1/auth/universal-auth/login",
-                               json={"clientId": str(uuid.uuid4()), "clientSecret": machine.client_secret})
+    unknown = anon_client.post(
+        "/api/v1/auth/universal-auth/login", json={"clientId": str(uuid.uuid4()), "clientSecret": machine.client_secret}
+    )
     assert unknown.status_code == 401 and unknown.json()["message"] == "Invalid credentials"
     assert unknown.json()["error"] == "UnauthorizedError"
     wrong = login(anon_client, machine, secret="zz")
@@ -173,8 +207,12 @@ def test_client_secret_use_limit_and_ttl(client, anon_client, clock):
     used_up = anon_client.post("/api/v1/auth/universal-auth/login", json=once)
     assert used_up.status_code == 401
     assert used_up.json()["message"] == "Access denied due to client secret usage limit reached"
-    assert client.get(f"{UA}/{machine.identity_id}/client-secrets/{limited['clientSecretData']['id']}").json()[
-        "clientSecretData"]["isClientSecretRevoked"] is True
+    assert (
+        client.get(f"{UA}/{machine.identity_id}/client-secrets/{limited['clientSecretData']['id']}").json()[
+            "clientSecretData"
+        ]["isClientSecretRevoked"]
+        is True
+    )
 
     timed = client.post(f"{UA}/{machine.identity_id}/client-secrets", json={"ttl": 60}).json()
     body = {"clientId": machine.client_id, "clientSecret": timed["clientSecret"]}
@@ -195,8 +233,9 @@ def test_access_token_trusted_ips_apply_to_existing_tokens(client, anon_client, 
     machine = make_machine(client)
     token = token_for(anon_client, machine)
     url = f"/api/v1/projects/{project['id']}"
-    client.post(f"/api/v1/projects/{project['id']}/memberships/identities/{machine.identity_id}",
-                json={"role": "viewer"})
+    client.post(
+        f"/api/v1/projects/{project['id']}/memberships/identities/{machine.identity_id}", json={"role": "viewer"}
+    )
     assert anon_client.get(url, headers=bearer(token)).status_code == 200
     client.patch(f"{UA}/{machine.identity_id}", json={"accessTokenTrustedIps": [{"ipAddress": "192.0.2.0/24"}]})
     refused = anon_client.get(url, headers=bearer(token))
@@ -220,43 +259,66 @@ def test_curl_walkthrough(client, anon_client, connection):
     org_id = client.get("/api/v1/organization").json()["organizations"][0]["id"]
     project_id = connection["projectId"]  # §12.4: the `project` fixture, billing-app
     envs = client.get(f"/api/v1/projects/{project_id}").json()["project"]["environments"]
-    assert [(e["slug"], e["name"]) for e in envs] == [("dev", "Development"), ("staging", "Staging"),
-                                                      ("prod", "Production")]
+    assert [(e["slug"], e["name"]) for e in envs] == [
+        ("dev", "Development"),
+        ("staging", "Staging"),
+        ("prod", "Production"),
+    ]
     # §12.5
-    identity_id = client.post("/api/v1/identities", json={"name": "billing-api", "organizationId": org_id,
-                                                           "role": "no-access"}).json()["identity"]["id"]
+    identity_id = client.post(
+        "/api/v1/identities", json={"name": "billing-api", "organizationId": org_id, "role": "no-access"}
+    ).json()["identity"]["id"]
     assert client.get(f"/api/v1/identities/{identity_id}").json()["identity"]["identityId"] == identity_id
     # §12.6
-    client_id = client.post(f"{UA}/{identity_id}", json={"accessTokenTTL": 3600, "accessTokenMaxTTL": 86400}
-                            ).json()["identityUniversalAuth"]["clientId"]
+    client_id = client.post(f"{UA}/{identity_id}", json={"accessTokenTTL": 3600, "accessTokenMaxTTL": 86400}).json()[
+        "identityUniversalAuth"
+    ]["clientId"]
     # §12.7
-    client_secret = client.post(f"{UA}/{identity_id}/client-secrets",
-                                json={"description": "billing-api prod"}).json()["clientSecret"]
+    client_secret = client.post(f"{UA}/{identity_id}/client-secrets", json={"description": "billing-api prod"}).json()[
+        "clientSecret"
+    ]
     listed = client.get(f"{UA}/{identity_id}/client-secrets").json()["clientSecretData"]
     assert [(s["clientSecretPrefix"], s["description"]) for s in listed] == [(client_secret[:4], "billing-api prod")]
     # §12.8
-    granted = client.post(f"/api/v1/projects/{project_id}/memberships/identities/{identity_id}", json={
-        "roles": [{"role": "viewer", "isTemporary": False}],
-        "scope": {"environments": ["prod"], "secretPaths": ["/openrouter/**"]}})
+    granted = client.post(
+        f"/api/v1/projects/{project_id}/memberships/identities/{identity_id}",
+        json={
+            "roles": [{"role": "viewer", "isTemporary": False}],
+            "scope": {"environments": ["prod"], "secretPaths": ["/openrouter/**"]},
+        },
+    )
     assert granted.status_code == 200, granted.text
     got = client.get(f"/api/v1/projects/{project_id}/memberships/identities/{identity_id}").json()
     assert [r["role"] for r in got["identityMembership"]["roles"]] == ["viewer"]
     # §12.9
-    rotation = client.post("/api/v2/secret-rotations/open-router-api-key", json={
-        "name": "billing-openrouter", "projectId": project_id, "connectionId": connection["id"],
-        "environment": "prod", "secretPath": "/openrouter", "rotationInterval": 30,
-        "parameters": {"name": "billing-api"}, "secretsMapping": {"apiKey": "OPENROUTER_API_KEY"}})
+    rotation = client.post(
+        "/api/v2/secret-rotations/open-router-api-key",
+        json={
+            "name": "billing-openrouter",
+            "projectId": project_id,
+            "connectionId": connection["id"],
+            "environment": "prod",
+            "secretPath": "/openrouter",
+            "rotationInterval": 30,
+            "parameters": {"name": "billing-api"},
+            "secretsMapping": {"apiKey": "OPENROUTER_API_KEY"},
+        },
+    )
     assert rotation.status_code == 200, rotation.text
     # §12.10: no admin token from here on
     anon_client.headers.pop("Authorization", None)
-    login_response = anon_client.post("/api/v1/auth/universal-auth/login",
-                                      json={"clientId": client_id, "clientSecret": client_secret})
+    login_response = anon_client.post(
+        "/api/v1/auth/universal-auth/login", json={"clientId": client_id, "clientSecret": client_secret}
+    )
     assert login_response.status_code == 200, login_response.text
     access_token = login_response.json()["accessToken"]
 
     def read_secret(environment: str, path: str):
-        return anon_client.get("/api/v3/secrets/raw/OPENROUTER_API_KEY", headers=bearer(access_token),
-                               params={"workspaceId": project_id, "environment": environment, "secretPath": path})
+        return anon_client.get(
+            "/api/v3/secrets/raw/OPENROUTER_API_KEY",
+            headers=bearer(access_token),
+            params={"workspaceId": project_id, "environment": environment, "secretPath": path},
+        )
 
     prod = read_secret("prod", "/openrouter")
     assert prod.status_code == 200, prod.text
@@ -265,7 +327,8 @@ def test_curl_walkthrough(client, anon_client, connection):
     assert dev.status_code == 403 and dev.json()["error"] == "PermissionDenied"
     assert dev.json()["message"] == (
         "You are not allowed to readValue on secrets in environment 'dev' at path '/openrouter': "
-        "outside the membership scope (environments: prod; secretPaths: /openrouter/**)")
+        "outside the membership scope (environments: prod; secretPaths: /openrouter/**)"
+    )
     # §12.12
     renewed = anon_client.post("/api/v1/auth/token/renew", json={"accessToken": access_token})
     assert renewed.status_code == 200 and renewed.json()["expiresIn"] == 3600
@@ -277,8 +340,9 @@ def test_curl_walkthrough(client, anon_client, connection):
     secret_id = secrets[0]["id"]
     retired = client.post(f"{UA}/{identity_id}/client-secrets/{secret_id}/revoke", headers=bearer(ADMIN)).json()
     assert retired["clientSecretData"]["isClientSecretRevoked"] is True
-    removed = client.delete(f"/api/v1/projects/{project_id}/memberships/identities/{identity_id}",
-                            headers=bearer(ADMIN))
+    removed = client.delete(
+        f"/api/v1/projects/{project_id}/memberships/identities/{identity_id}", headers=bearer(ADMIN)
+    )
     assert removed.status_code == 200 and removed.json()["identityMembership"]["id"]
 
 
@@ -295,6 +359,7 @@ def test_org_admin_identity_has_the_admin_tokens_rights(client, anon_client, pro
     # It can rotate its own client secret.
     minted = anon_client.post(f"{UA}/{machine.identity_id}/client-secrets", json={}, headers=bearer(token))
     assert minted.status_code == 200
-    entry = client.get("/api/v1/audit-logs", params={"eventType": "create-identity", "limit": 1},
-                       headers=bearer(ADMIN)).json()["auditLogs"][0]
+    entry = client.get(
+        "/api/v1/audit-logs", params={"eventType": "create-identity", "limit": 1}, headers=bearer(ADMIN)
+    ).json()["auditLogs"][0]
     assert entry["actor"] == f"identity:{machine.identity_id}"

@@ -12,8 +12,10 @@ BASE = "/api/v1/projects/{p}/memberships/identities"
 def test_grant_get_list_update_delete(client, project):
     identity_id = create_identity(client)
     url = BASE.format(p=project["id"]) + f"/{identity_id}"
-    body = {"roles": [{"role": "viewer", "isTemporary": False}, {"role": "viewer"}],
-            "scope": {"environments": ["prod"], "secretPaths": ["/openrouter/**"]}}
+    body = {
+        "roles": [{"role": "viewer", "isTemporary": False}, {"role": "viewer"}],
+        "scope": {"environments": ["prod"], "secretPaths": ["/openrouter/**"]},
+    }
     created = client.post(url, json=body)
     assert created.status_code == 200, created.text
     membership = created.json()["identityMembership"]
@@ -52,8 +54,10 @@ def test_legacy_paths_and_default_role(client, project):
     v1 = client.post(f"/api/v1/projects/{project['id']}/identity-memberships/{b}")
     assert v1.status_code == 200, v1.text
     client.post(BASE.format(p=project["id"]) + f"/{c}", json={"role": "admin"})
-    roles = {m["identityId"]: [r["role"] for r in m["roles"]]
-             for m in client.get(BASE.format(p=project["id"])).json()["identityMemberships"]}
+    roles = {
+        m["identityId"]: [r["role"] for r in m["roles"]]
+        for m in client.get(BASE.format(p=project["id"])).json()["identityMemberships"]
+    }
     assert roles == {a: ["viewer"], b: ["no-access"], c: ["admin"]}
     assert client.get(f"/api/v2/workspace/{project['id']}/identity-memberships/{a}").status_code in (404, 405)
 
@@ -79,12 +83,18 @@ def test_validation(client, project):
     assert bad.json()["message"][0]["message"] == "Invalid role 'viewr'. Expected admin, member, viewer or no-access"
     temporary = client.post(url, json={"roles": [{"role": "viewer", "isTemporary": True}]})
     assert temporary.json()["message"][0]["message"] == "Temporary roles are not supported by keyturn"
-    for scope in ({"environments": []}, {"secretPaths": ["openrouter"]}, {"secretPaths": ["/a**"]},
-                  {"environments": ["Prod!"]}):
+    for scope in (
+        {"environments": []},
+        {"secretPaths": ["openrouter"]},
+        {"secretPaths": ["/a**"]},
+        {"environments": ["Prod!"]},
+    ):
         assert client.post(url, json={"role": "viewer", "scope": scope}).status_code == 422, scope
     assert client.post(url, json={"roles": []}).status_code == 422
     unknown_project = client.post(BASE.format(p="nope") + f"/{identity_id}", json={})
-    assert unknown_project.status_code == 404 and unknown_project.json()["message"] == "Project with ID 'nope' not found"
+    assert (
+        unknown_project.status_code == 404 and unknown_project.json()["message"] == "Project with ID 'nope' not found"
+    )
     unknown_identity = client.post(BASE.format(p=project["id"]) + f"/{uuid.uuid4()}", json={})
     assert unknown_identity.status_code == 404
 

@@ -11,10 +11,29 @@ from app.db import engine
 from app.models import AppConnection, RotationCredential, SecretRotation
 from app.timeutil import utcnow
 
-PROJECT_KEYS = {"id", "_id", "name", "description", "type", "defaultProduct", "slug", "autoCapitalization",
-                "orgId", "createdAt", "updatedAt", "version", "upgradeStatus", "pitVersionLimit",
-                "kmsCertificateKeyId", "auditLogsRetentionDays", "hasDeleteProtection", "secretSharing",
-                "showSnapshotsLegacy", "secretDetectionIgnoreValues", "environments"}
+PROJECT_KEYS = {
+    "id",
+    "_id",
+    "name",
+    "description",
+    "type",
+    "defaultProduct",
+    "slug",
+    "autoCapitalization",
+    "orgId",
+    "createdAt",
+    "updatedAt",
+    "version",
+    "upgradeStatus",
+    "pitVersionLimit",
+    "kmsCertificateKeyId",
+    "auditLogsRetentionDays",
+    "hasDeleteProtection",
+    "secretSharing",
+    "showSnapshotsLegacy",
+    "secretDetectionIgnoreValues",
+    "environments",
+}
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
@@ -23,6 +42,7 @@ def _create(client, **body):
 
 
 # --- P1 / P2 ---------------------------------------------------------------------------------
+
 
 def test_p1_creates_a_project_with_default_environments(client):
     response = _create(client, slug="billing-app", projectDescription="  Keys used by billing  ")
@@ -35,7 +55,10 @@ def test_p1_creates_a_project_with_default_environments(client):
     assert project["secretSharing"] is True and project["hasDeleteProtection"] is False
     assert ISO.match(project["createdAt"]) and ISO.match(project["updatedAt"])
     assert [(e["name"], e["slug"]) for e in project["environments"]] == [
-        ("Development", "dev"), ("Staging", "staging"), ("Production", "prod")]
+        ("Development", "dev"),
+        ("Staging", "staging"),
+        ("Production", "prod"),
+    ]
 
 
 def test_p2_legacy_alias_adds_kms_field(client):
@@ -51,17 +74,25 @@ def test_p1_generates_a_slug_that_fits(client):
 
 
 def test_p1_without_default_envs_and_with_protection(client):
-    project = _create(client, shouldCreateDefaultEnvs=False, hasDeleteProtection=True,
-                      unknownField="dropped", organizationId="ignored").json()["project"]
+    project = _create(
+        client,
+        shouldCreateDefaultEnvs=False,
+        hasDeleteProtection=True,
+        unknownField="dropped",
+        organizationId="ignored",
+    ).json()["project"]
     assert project["environments"] == [] and project["hasDeleteProtection"] is True
 
 
 def test_p1_duplicate_slug_is_400(client, project):
     response = _create(client, slug=project["slug"])
     assert response.status_code == 400
-    assert response.json() == {**response.json(), "error": "BadRequest", "message":
-                               'A project with the slug "billing-app" already exists in your organization. '
-                               "Please choose a different name or slug."}
+    assert response.json() == {
+        **response.json(),
+        "error": "BadRequest",
+        "message": 'A project with the slug "billing-app" already exists in your organization. '
+        "Please choose a different name or slug.",
+    }
 
 
 def test_p1_validation_reports_every_issue(client):
@@ -74,24 +105,30 @@ def test_p1_validation_reports_every_issue(client):
     assert issues[("slug",)]["message"] == "Slug field must be at least 5 lowercase characters"
 
 
-@pytest.mark.parametrize("body, path", [
-    ({"projectName": "   "}, "projectName"),
-    ({"projectName": "x" * 65}, "projectName"),
-    ({"projectName": 5}, "projectName"),
-    ({"projectName": "ok", "slug": "Bad_Slug"}, "slug"),
-    ({"projectName": "ok", "type": "kms"}, "type"),
-    ({"projectName": "ok", "shouldCreateDefaultEnvs": "yes"}, "shouldCreateDefaultEnvs"),
-])
+@pytest.mark.parametrize(
+    "body, path",
+    [
+        ({"projectName": "   "}, "projectName"),
+        ({"projectName": "x" * 65}, "projectName"),
+        ({"projectName": 5}, "projectName"),
+        ({"projectName": "ok", "slug": "Bad_Slug"}, "slug"),
+        ({"projectName": "ok", "type": "kms"}, "type"),
+        ({"projectName": "ok", "shouldCreateDefaultEnvs": "yes"}, "shouldCreateDefaultEnvs"),
+    ],
+)
 def test_p1_field_rules(client, body, path):
     response = client.post("/api/v1/projects", json=body)
     assert response.status_code == 422
     assert [i["path"] for i in response.json()["message"]] == [[path]]
 
 
-@pytest.mark.parametrize("extra, message", [
-    ({"template": "custom"}, "Project templates are not supported by keyturn"),
-    ({"kmsKeyId": "abc"}, "kmsKeyId is not supported by keyturn"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"template": "custom"}, "Project templates are not supported by keyturn"),
+        ({"kmsKeyId": "abc"}, "kmsKeyId is not supported by keyturn"),
+    ],
+)
 def test_p1_unsupported_options_are_400(client, extra, message):
     response = _create(client, **extra)
     assert (response.status_code, response.json()["message"]) == (400, message)
@@ -102,6 +139,7 @@ def test_p1_needs_a_token(anon_client):
 
 
 # --- P3 / P4 ---------------------------------------------------------------------------------
+
 
 def test_p3_lists_projects_in_creation_order(client, project):
     second = _create(client, slug="second-one").json()["project"]
@@ -131,15 +169,27 @@ def test_p4_unknown_project_is_404(client):
 
 # --- P5 --------------------------------------------------------------------------------------
 
+
 def test_p5_updates_fields(client, project):
-    response = client.patch(f"/api/v1/projects/{project['id']}", json={
-        "name": " renamed ", "description": None, "slug": "renamed-app", "hasDeleteProtection": True,
-        "autoCapitalization": True})
+    response = client.patch(
+        f"/api/v1/projects/{project['id']}",
+        json={
+            "name": " renamed ",
+            "description": None,
+            "slug": "renamed-app",
+            "hasDeleteProtection": True,
+            "autoCapitalization": True,
+        },
+    )
     assert response.status_code == 200
     updated = response.json()["project"]
     assert "environments" not in updated and "_id" not in updated
-    assert (updated["name"], updated["slug"], updated["description"], updated["hasDeleteProtection"]) == \
-        ("renamed", "renamed-app", None, True)
+    assert (updated["name"], updated["slug"], updated["description"], updated["hasDeleteProtection"]) == (
+        "renamed",
+        "renamed-app",
+        None,
+        True,
+    )
     assert updated["createdAt"] == project["createdAt"]
 
 
@@ -157,6 +207,7 @@ def test_p5_duplicate_slug_and_unknown_project(client, project):
 
 
 # --- P6 --------------------------------------------------------------------------------------
+
 
 def test_p6_deletes_the_project_and_what_it_owns(client, project, connection):
     response = client.delete(f"/api/v1/projects/{project['id']}")
@@ -176,18 +227,34 @@ def test_p6_refuses_when_delete_protection_is_on(client):
 
 
 def _credential(connection_id: str, state: str) -> RotationCredential:
-    return RotationCredential(rotation_id="00000000-0000-4000-8000-000000000000", connection_id=connection_id,
-                              provider="open-router", generation=1, key_name="k-g1", state=state)
+    return RotationCredential(
+        rotation_id="00000000-0000-4000-8000-000000000000",
+        connection_id=connection_id,
+        provider="open-router",
+        generation=1,
+        key_name="k-g1",
+        state=state,
+    )
 
 
 def test_p6_refuses_while_rotations_exist(client, project, connection):
     now = utcnow()
     with Session(engine()) as session:
-        session.add(SecretRotation(
-            project_id=project["id"], environment_id=project["environments"][0]["id"], secret_path="/",
-            name="rot", type="open-router-api-key", connection_id=connection["id"], parameters={"name": "k"},
-            secrets_mapping={"apiKey": "K"}, rotation_interval=30, last_rotation_attempted_at=now,
-            last_rotated_at=now))
+        session.add(
+            SecretRotation(
+                project_id=project["id"],
+                environment_id=project["environments"][0]["id"],
+                secret_path="/",
+                name="rot",
+                type="open-router-api-key",
+                connection_id=connection["id"],
+                parameters={"name": "k"},
+                secrets_mapping={"apiKey": "K"},
+                rotation_interval=30,
+                last_rotation_attempted_at=now,
+                last_rotated_at=now,
+            )
+        )
         session.commit()
     response = client.delete(f"/api/v1/projects/{project['id']}")
     assert response.status_code == 400
@@ -201,8 +268,9 @@ def test_p6_refuses_while_revocations_are_pending(client, project, connection, s
         session.commit()
     response = client.delete(f"/api/v1/projects/{project['id']}")
     assert response.status_code == 400
-    assert response.json()["message"] == \
-        "Cannot delete a project while key revocations are pending for its connections."
+    assert (
+        response.json()["message"] == "Cannot delete a project while key revocations are pending for its connections."
+    )
 
 
 def test_p6_closed_key_history_does_not_block(client, project, connection):
@@ -219,6 +287,7 @@ def test_p6_unknown_project_is_404(client):
 
 
 # --- E1 --------------------------------------------------------------------------------------
+
 
 def _env(client, project, **body):
     return client.post(f"/api/v1/projects/{project['id']}/environments", json=body)

@@ -50,20 +50,32 @@ def issues(response) -> list[tuple[tuple, str]]:
 
 def insert_rotation(project: dict, connection: dict, *, rotation_type: str, name: str = "stored") -> str:
     """A rotation row written straight to the database, for look-ups that need no provider."""
-    from app.models import Environment
     from sqlmodel import Session, select
 
+    from app.models import Environment
+
     with Session(db.engine()) as session:
-        env = session.exec(select(Environment).where(Environment.project_id == project["id"],
-                                                     Environment.slug == "dev")).one()
+        env = session.exec(
+            select(Environment).where(Environment.project_id == project["id"], Environment.slug == "dev")
+        ).one()
         now = utcnow()
         row = SecretRotation(
-            project_id=project["id"], environment_id=env.id, secret_path="/", name=name, type=rotation_type,
-            connection_id=connection["id"], parameters={"name": "k"}, secrets_mapping={"apiKey": "K"},
-            rotation_interval=30, last_rotation_attempted_at=now, last_rotated_at=now, rotation_status="failed",
+            project_id=project["id"],
+            environment_id=env.id,
+            secret_path="/",
+            name=name,
+            type=rotation_type,
+            connection_id=connection["id"],
+            parameters={"name": "k"},
+            secrets_mapping={"apiKey": "K"},
+            rotation_interval=30,
+            last_rotation_attempted_at=now,
+            last_rotated_at=now,
+            rotation_status="failed",
         )
-        row.last_rotation_message = keyring().encrypt("boom", table="secret_rotation",
-                                                      column="last_rotation_message", row_id=row.id)
+        row.last_rotation_message = keyring().encrypt(
+            "boom", table="secret_rotation", column="last_rotation_message", row_id=row.id
+        )
         session.add(row)
         session.commit()
         return row.id
@@ -71,12 +83,23 @@ def insert_rotation(project: dict, connection: dict, *, rotation_type: str, name
 
 # --- authentication and routing ---------------------------------------------------------------
 
-@pytest.mark.parametrize("method, path", [
-    ("GET", f"{BASE}/options"), ("GET", f"{BASE}?projectId=x"), ("GET", f"{OR}?projectId=x"),
-    ("GET", f"{OR}/{UNKNOWN_ID}"), ("POST", OR), ("PATCH", f"{OR}/{UNKNOWN_ID}"), ("DELETE", f"{OR}/{UNKNOWN_ID}"),
-    ("GET", f"{OR}/{UNKNOWN_ID}/generated-credentials"), ("POST", f"{OR}/{UNKNOWN_ID}/rotate-secrets"),
-    ("POST", f"{OR}/{UNKNOWN_ID}/check-credentials"), ("GET", f"{OR}/{UNKNOWN_ID}/history"),
-])
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", f"{BASE}/options"),
+        ("GET", f"{BASE}?projectId=x"),
+        ("GET", f"{OR}?projectId=x"),
+        ("GET", f"{OR}/{UNKNOWN_ID}"),
+        ("POST", OR),
+        ("PATCH", f"{OR}/{UNKNOWN_ID}"),
+        ("DELETE", f"{OR}/{UNKNOWN_ID}"),
+        ("GET", f"{OR}/{UNKNOWN_ID}/generated-credentials"),
+        ("POST", f"{OR}/{UNKNOWN_ID}/rotate-secrets"),
+        ("POST", f"{OR}/{UNKNOWN_ID}/check-credentials"),
+        ("GET", f"{OR}/{UNKNOWN_ID}/history"),
+    ],
+)
 def test_every_endpoint_needs_a_token(anon_client, method, path):
     response = anon_client.request(method, path, json={} if method in ("POST", "PATCH") else None)
     assert response.status_code == 401
@@ -94,6 +117,7 @@ def test_unknown_rotation_type_is_404(client, project):
 
 # --- R1 options ---------------------------------------------------------------------------------
 
+
 def test_options_list_every_type_sorted_by_name(client):
     response = client.get(f"{BASE}/options")
     assert response.status_code == 200
@@ -101,7 +125,9 @@ def test_options_list_every_type_sorted_by_name(client):
     assert [o["name"] for o in options] == sorted(o["name"] for o in options)
     by_type = {o["type"]: o for o in options}
     assert by_type["open-router-api-key"] == {
-        "name": "OpenRouter API Key", "type": "open-router-api-key", "connection": "open-router",
+        "name": "OpenRouter API Key",
+        "type": "open-router-api-key",
+        "connection": "open-router",
         "template": {"secretsMapping": {"apiKey": "OPEN_ROUTER_API_KEY"}},
     }
     assert by_type["arouter-api-key"]["connection"] == "arouter"
@@ -109,6 +135,7 @@ def test_options_list_every_type_sorted_by_name(client):
 
 
 # --- R2/R3 lists, R4/R5 look-ups ------------------------------------------------------------------
+
 
 def test_lists_are_empty_for_a_new_project(client, project):
     for url in (BASE, OR, AR):
@@ -147,22 +174,32 @@ def test_rotation_id_must_be_a_uuid(client):
     assert issues(client.get(f"{OR}/not-a-uuid"))[0][0] == ("rotationId",)
 
 
-@pytest.mark.parametrize("suffix, method", [
-    ("", "GET"), ("", "PATCH"), ("", "DELETE"), ("/generated-credentials", "GET"), ("/rotate-secrets", "POST"),
-    ("/check-credentials", "POST"), ("/history", "GET"),
-])
+@pytest.mark.parametrize(
+    "suffix, method",
+    [
+        ("", "GET"),
+        ("", "PATCH"),
+        ("", "DELETE"),
+        ("/generated-credentials", "GET"),
+        ("/rotate-secrets", "POST"),
+        ("/check-credentials", "POST"),
+        ("/history", "GET"),
+    ],
+)
 def test_rotation_of_another_type_is_400(client, project, connection, suffix, method):
     rotation_id = insert_rotation(project, connection, rotation_type="arouter-api-key")
     response = client.request(method, f"{OR}/{rotation_id}{suffix}", json={} if method == "PATCH" else None)
     assert response.status_code == 400, response.text
     assert response.json()["message"] == (
-        f'Secret Rotation with ID "{rotation_id}" is not configured for OpenRouter API Key')
+        f'Secret Rotation with ID "{rotation_id}" is not configured for OpenRouter API Key'
+    )
 
 
 def test_get_by_name_finds_the_rotation_and_normalises_the_path(client, project, connection):
     rotation_id = insert_rotation(project, connection, rotation_type="open-router-api-key", name="by-name")
-    response = client.get(f"{OR}/rotation-name/by-name",
-                          params={"projectId": project["id"], "environment": "dev", "secretPath": " / "})
+    response = client.get(
+        f"{OR}/rotation-name/by-name", params={"projectId": project["id"], "environment": "dev", "secretPath": " / "}
+    )
     assert response.status_code == 200, response.text
     assert response.json()["secretRotation"]["id"] == rotation_id
 
@@ -182,11 +219,20 @@ def test_get_by_name_errors(client, project, connection):
 
 # --- R6 validation (422) ---------------------------------------------------------------------------
 
+
 def test_create_reports_every_invalid_field_with_its_path(client, project, connection):
-    body = seed_body(project, connection, name="Bad_Name", projectId=" ", connectionId="nope", secretPath=" ",
-                     rotationInterval=0, rotateAtUtc={"hours": 24, "minutes": -1},
-                     parameters={"name": " ", "limit": 0, "limitReset": "never", "includeByokInLimit": "yes"},
-                     secretsMapping={"apiKey": "A:B"})
+    body = seed_body(
+        project,
+        connection,
+        name="Bad_Name",
+        projectId=" ",
+        connectionId="nope",
+        secretPath=" ",
+        rotationInterval=0,
+        rotateAtUtc={"hours": 24, "minutes": -1},
+        parameters={"name": " ", "limit": 0, "limitReset": "never", "includeByokInLimit": "yes"},
+        secretsMapping={"apiKey": "A:B"},
+    )
     found = dict(issues(client.post(OR, json=body)))
     assert found[("name",)] == "name field can only contain lowercase letters, numbers, and hyphens"
     assert found[("projectId",)] == "Project ID required"
@@ -202,25 +248,36 @@ def test_create_reports_every_invalid_field_with_its_path(client, project, conne
     assert found[("secretsMapping", "apiKey")] == "Secret name cannot contain colon or forward slash."
 
 
-@pytest.mark.parametrize("field, value, path, message", [
-    ("rotationInterval", 30.5, ("rotationInterval",), "Expected integer, received float"),
-    ("rotationInterval", "abc", ("rotationInterval",), "Expected number, received nan"),
-    ("rotationInterval", 10 ** 30, ("rotationInterval",), "Number must be less than or equal to 3650"),
-    ("rotationInterval", True, ("rotationInterval",), "Expected number, received boolean"),
-    ("name", "x" * 65, ("name",), "name field must be at most 64 lowercase characters"),
-    ("name", "", ("name",), "name field must be at least 1 lowercase character"),
-    ("description", "d" * 257, ("description",), "Description cannot exceed 256 characters"),
-    ("environment", "Dev", ("environment",),
-     "environment field can only contain lowercase letters, numbers, and hyphens"),
-    ("isAutoRotationEnabled", "true", ("isAutoRotationEnabled",), None),
-    ("rotateAtUtc", {"hours": 1.5, "minutes": 0}, ("rotateAtUtc", "hours"), "Expected integer, received float"),
-    ("parameters", {"name": "k" * 101}, ("parameters", "name"), "Key name must be 100 characters or fewer"),
-    ("parameters", {"limit": 5}, ("parameters", "name"), None),
-    ("parameters", {"name": "k", "limit": "5"}, ("parameters", "limit"), "Expected number, received string"),
-    ("secretsMapping", {"apiKey": "A/B"}, ("secretsMapping", "apiKey"),
-     "Secret name cannot contain colon or forward slash."),
-    ("secretsMapping", {}, ("secretsMapping", "apiKey"), None),
-])
+@pytest.mark.parametrize(
+    "field, value, path, message",
+    [
+        ("rotationInterval", 30.5, ("rotationInterval",), "Expected integer, received float"),
+        ("rotationInterval", "abc", ("rotationInterval",), "Expected number, received nan"),
+        ("rotationInterval", 10**30, ("rotationInterval",), "Number must be less than or equal to 3650"),
+        ("rotationInterval", True, ("rotationInterval",), "Expected number, received boolean"),
+        ("name", "x" * 65, ("name",), "name field must be at most 64 lowercase characters"),
+        ("name", "", ("name",), "name field must be at least 1 lowercase character"),
+        ("description", "d" * 257, ("description",), "Description cannot exceed 256 characters"),
+        (
+            "environment",
+            "Dev",
+            ("environment",),
+            "environment field can only contain lowercase letters, numbers, and hyphens",
+        ),
+        ("isAutoRotationEnabled", "true", ("isAutoRotationEnabled",), None),
+        ("rotateAtUtc", {"hours": 1.5, "minutes": 0}, ("rotateAtUtc", "hours"), "Expected integer, received float"),
+        ("parameters", {"name": "k" * 101}, ("parameters", "name"), "Key name must be 100 characters or fewer"),
+        ("parameters", {"limit": 5}, ("parameters", "name"), None),
+        ("parameters", {"name": "k", "limit": "5"}, ("parameters", "limit"), "Expected number, received string"),
+        (
+            "secretsMapping",
+            {"apiKey": "A/B"},
+            ("secretsMapping", "apiKey"),
+            "Secret name cannot contain colon or forward slash.",
+        ),
+        ("secretsMapping", {}, ("secretsMapping", "apiKey"), None),
+    ],
+)
 def test_create_rejects_one_bad_field(client, project, connection, field, value, path, message):
     found = dict(issues(client.post(OR, json=seed_body(project, connection, **{field: value}))))
     assert list(found) == [path]
@@ -233,14 +290,16 @@ def test_create_without_a_body_is_422(client):
     assert client.post(OR, json=[1, 2]).status_code == 422
 
 
-@pytest.mark.parametrize("bad", [{"name": ""}, {"name": "k", "spendingLimit": -1},
-                                 {"name": "k", "allowedProviders": "openai"}])
+@pytest.mark.parametrize(
+    "bad", [{"name": ""}, {"name": "k", "spendingLimit": -1}, {"name": "k", "allowedProviders": "openai"}]
+)
 def test_arouter_parameters_are_validated(client, project, connection, bad):
     body = seed_body(project, connection, parameters=bad, secretsMapping={"apiKey": "AROUTER_API_KEY"})
     assert issues(client.post(AR, json=body))[0][0][0] == "parameters"
 
 
 # --- R6 checks before the provider (404/400) ---------------------------------------------------------
+
 
 def test_create_in_unknown_environment_is_404(client, project, connection, openrouter):
     response = client.post(OR, json=seed_body(project, connection, environment="qa"))
@@ -265,7 +324,8 @@ def test_create_with_a_connection_of_another_app_is_400(client, project, connect
     response = client.post(AR, json=body)
     assert response.status_code == 400
     assert response.json()["message"] == (
-        f"OpenRouter Connection with ID {connection['id']} cannot be used to connect to ARouter")
+        f"OpenRouter Connection with ID {connection['id']} cannot be used to connect to ARouter"
+    )
     assert openrouter.create_count == 0
 
 
@@ -282,7 +342,8 @@ def test_create_with_a_duplicate_name_is_400_before_minting(client, project, con
     response = client.post(OR, json=seed_body(project, connection, secretPath="/"))
     assert response.status_code == 400
     assert response.json()["message"] == (
-        'A Secret Rotation with the name "my-open-router-rotation" already exists at the secret path "/"')
+        'A Secret Rotation with the name "my-open-router-rotation" already exists at the secret path "/"'
+    )
     assert openrouter.create_count == 0
 
 
@@ -290,13 +351,20 @@ def test_create_over_an_existing_secret_is_400_before_minting(client, project, c
     from sqlmodel import Session, select
 
     from app.models import Environment
-    from app.services import secrets_store
+    from app.store import secrets as secrets_store
 
     with Session(db.engine()) as session:
-        env = session.exec(select(Environment).where(Environment.project_id == project["id"],
-                                                     Environment.slug == "dev")).one()
-        secrets_store.create_secret(session, project_id=project["id"], environment_id=env.id, path="/app",
-                                    key="OPEN_ROUTER_API_KEY", value="by hand")
+        env = session.exec(
+            select(Environment).where(Environment.project_id == project["id"], Environment.slug == "dev")
+        ).one()
+        secrets_store.create_secret(
+            session,
+            project_id=project["id"],
+            environment_id=env.id,
+            path="/app",
+            key="OPEN_ROUTER_API_KEY",
+            value="by hand",
+        )
         session.commit()
     response = client.post(OR, json=seed_body(project, connection, secretPath="/app/"))
     assert response.status_code == 400
@@ -306,11 +374,15 @@ def test_create_over_an_existing_secret_is_400_before_minting(client, project, c
 
 # --- R7/R8 validation -----------------------------------------------------------------------------
 
+
 def test_update_validation(client, project, connection):
     rotation_id = insert_rotation(project, connection, rotation_type="open-router-api-key")
-    for body, path in [({"name": None}, ("name",)), ({"rotationInterval": 1.5}, ("rotationInterval",)),
-                       ({"parameters": {"limit": 3}}, ("parameters", "name")),
-                       ({"parameters": None}, ("parameters",))]:
+    for body, path in [
+        ({"name": None}, ("name",)),
+        ({"rotationInterval": 1.5}, ("rotationInterval",)),
+        ({"parameters": {"limit": 3}}, ("parameters", "name")),
+        ({"parameters": None}, ("parameters",)),
+    ]:
         assert issues(client.patch(f"{OR}/{rotation_id}", json=body))[0][0] == path
 
 
@@ -324,9 +396,17 @@ def test_delete_flags_must_be_exactly_true_or_false(client, project, connection,
 def test_unknown_body_keys_are_dropped(client, project, connection):
     rotation_id = insert_rotation(project, connection, rotation_type="open-router-api-key")
     before = client.get(f"{OR}/{rotation_id}").json()["secretRotation"]
-    response = client.patch(f"{OR}/{rotation_id}", json={
-        "surprise": 1, "environment": "prod", "secretPath": "/elsewhere", "projectId": "x",
-        "connectionId": str(uuid.uuid4()), "description": "changed"})
+    response = client.patch(
+        f"{OR}/{rotation_id}",
+        json={
+            "surprise": 1,
+            "environment": "prod",
+            "secretPath": "/elsewhere",
+            "projectId": "x",
+            "connectionId": str(uuid.uuid4()),
+            "description": "changed",
+        },
+    )
     assert response.status_code == 200, response.text
     after = response.json()["secretRotation"]
     assert after["description"] == "changed"

@@ -13,15 +13,36 @@ from sqlmodel import Session
 from app import db
 from app.rotation import lease
 from app.services import rotations as rotation_service
-from app.services import secrets_store
+from app.store import secrets as secrets_store
 from tests.api.test_rotations import OR, seed_body
 
 # The field set of the §5.5 example response.
 SPEC_FIELDS = {
-    "id", "name", "description", "type", "parameters", "secretsMapping", "isAutoRotationEnabled", "activeIndex",
-    "folderId", "connectionId", "createdAt", "updatedAt", "rotationInterval", "rotateAtUtc", "rotationStatus",
-    "lastRotationAttemptedAt", "lastRotatedAt", "lastRotationJobId", "nextRotationAt", "isLastRotationManual",
-    "lastRotationMessage", "connection", "environment", "projectId", "folder",
+    "id",
+    "name",
+    "description",
+    "type",
+    "parameters",
+    "secretsMapping",
+    "isAutoRotationEnabled",
+    "activeIndex",
+    "folderId",
+    "connectionId",
+    "createdAt",
+    "updatedAt",
+    "rotationInterval",
+    "rotateAtUtc",
+    "rotationStatus",
+    "lastRotationAttemptedAt",
+    "lastRotatedAt",
+    "lastRotationJobId",
+    "nextRotationAt",
+    "isLastRotationManual",
+    "lastRotationMessage",
+    "connection",
+    "environment",
+    "projectId",
+    "folder",
 }
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
@@ -49,6 +70,7 @@ def rotate(client, rotation_id: str) -> dict:
 
 # --- R6 create ----------------------------------------------------------------------------------
 
+
 def test_seed_request_answers_200_in_spec_shape(client, project, connection, openrouter):
     response = client.post(OR, json=seed_body(project, connection))
     assert response.status_code == 200, response.text
@@ -58,8 +80,12 @@ def test_seed_request_answers_200_in_spec_shape(client, project, connection, ope
     assert rotation["name"] == "my-open-router-rotation"
     assert rotation["description"] == "OpenRouter API key rotation"
     assert rotation["type"] == "open-router-api-key"
-    assert rotation["parameters"] == {"name": "my-app-key", "limit": 100, "limitReset": "monthly",
-                                      "includeByokInLimit": False}
+    assert rotation["parameters"] == {
+        "name": "my-app-key",
+        "limit": 100,
+        "limitReset": "monthly",
+        "includeByokInLimit": False,
+    }
     assert rotation["secretsMapping"] == {"apiKey": "OPEN_ROUTER_API_KEY"}
     assert rotation["isAutoRotationEnabled"] is True
     assert rotation["activeIndex"] == 0
@@ -92,8 +118,10 @@ def test_created_rotation_reads_back_the_same_everywhere(client, project, connec
     rotation = create(client, project, connection, secretPath="/billing/", rotationInterval="30")
     assert rotation["folder"]["path"] == "/billing" and rotation["rotationInterval"] == 30
     by_id = client.get(f"{OR}/{rotation['id']}").json()["secretRotation"]
-    by_name = client.get(f"{OR}/rotation-name/{rotation['name']}", params={
-        "projectId": project["id"], "environment": "dev", "secretPath": "/billing"}).json()["secretRotation"]
+    by_name = client.get(
+        f"{OR}/rotation-name/{rotation['name']}",
+        params={"projectId": project["id"], "environment": "dev", "secretPath": "/billing"},
+    ).json()["secretRotation"]
     listed = client.get(OR, params={"projectId": project["id"]}).json()["secretRotations"]
     generic = client.get("/api/v2/secret-rotations", params={"projectId": project["id"]}).json()["secretRotations"]
     assert by_id == by_name == listed[0] == generic[0] == rotation
@@ -114,8 +142,7 @@ def test_conflicts_after_create_are_400_without_minting(client, project, connect
     assert "already exists at the secret path" in same_name.json()["message"]
     same_secret = client.post(OR, json=seed_body(project, connection, name="another"))
     assert same_secret.status_code == 400
-    assert same_secret.json()["message"] == (
-        'The following secrets already exist at the path "/": OPEN_ROUTER_API_KEY')
+    assert same_secret.json()["message"] == ('The following secrets already exist at the path "/": OPEN_ROUTER_API_KEY')
     assert openrouter.create_count == minted
     # The same name in another folder is fine.
     create(client, project, connection, secretPath="/other")
@@ -142,11 +169,19 @@ def test_verification_failure_on_create_leaves_no_live_key(client, project, conn
 
 # --- R7 update ------------------------------------------------------------------------------------
 
+
 def test_update_merges_fields_and_recomputes_the_schedule(client, project, connection):
     rotation = create(client, project, connection)
-    response = client.patch(f"{OR}/{rotation['id']}", json={
-        "name": "renamed", "description": None, "rotationInterval": 7, "rotateAtUtc": {"hours": 23, "minutes": 59},
-        "parameters": {"name": "new-prefix"}})
+    response = client.patch(
+        f"{OR}/{rotation['id']}",
+        json={
+            "name": "renamed",
+            "description": None,
+            "rotationInterval": 7,
+            "rotateAtUtc": {"hours": 23, "minutes": 59},
+            "parameters": {"name": "new-prefix"},
+        },
+    )
     assert response.status_code == 200, response.text
     updated = response.json()["secretRotation"]
     assert updated["name"] == "renamed" and updated["description"] is None
@@ -200,6 +235,7 @@ def test_update_while_a_rotation_runs_is_400(client, project, connection, monkey
 
 # --- R10 rotate, R9 generated credentials, X1 history, R11 check -------------------------------------
 
+
 def test_rotate_now_publishes_a_new_working_key(client, project, connection, openrouter):
     rotation = create(client, project, connection)
     first_value, _, _ = published(project)
@@ -239,10 +275,20 @@ def test_two_rotations_show_generations_two_and_three(client, project, connectio
     assert [e["generation"] for e in entries] == [3, 2, 1]
     assert [e["state"] for e in entries] == ["active", "inactive", "revoked"]
     assert entries[2]["revokedAt"] is not None and entries[0]["revokedAt"] is None
-    assert all(e["keyId"] and e["publishedAt"] and e["keyName"].endswith(f"-g{e['generation']}-{rotation['id'][:8]}")
-               for e in entries)
-    assert set(entries[0]) == {"generation", "keyName", "keyId", "state", "createdAt", "publishedAt", "revokedAt",
-                               "lastError"}
+    assert all(
+        e["keyId"] and e["publishedAt"] and e["keyName"].endswith(f"-g{e['generation']}-{rotation['id'][:8]}")
+        for e in entries
+    )
+    assert set(entries[0]) == {
+        "generation",
+        "keyName",
+        "keyId",
+        "state",
+        "createdAt",
+        "publishedAt",
+        "revokedAt",
+        "lastError",
+    }
     for value in (first_value, second_value, third_value):
         assert value not in history.text  # no key material
 
@@ -275,6 +321,7 @@ def test_check_credentials_is_204_then_400_once_the_key_is_gone(client, project,
 
 
 # --- R8 delete --------------------------------------------------------------------------------------
+
 
 def test_delete_with_revoke_removes_every_key_and_keeps_the_secret(client, project, connection, openrouter):
     rotation = create(client, project, connection)
@@ -322,13 +369,24 @@ AR = "/api/v2/secret-rotations/arouter-api-key"
 
 
 def test_arouter_rotation_lifecycle(client, project, arouter):
-    response = client.post("/api/v1/app-connections/arouter", json={
-        "name": "my-arouter-connection", "method": "api-key", "projectId": project["id"],
-        "credentials": {"apiKey": arouter.create_management_key()}})
+    response = client.post(
+        "/api/v1/app-connections/arouter",
+        json={
+            "name": "my-arouter-connection",
+            "method": "api-key",
+            "projectId": project["id"],
+            "credentials": {"apiKey": arouter.create_management_key()},
+        },
+    )
     assert response.status_code == 200, response.text
     connection = response.json()["appConnection"]
-    body = seed_body(project, connection, name="arouter-rotation", secretsMapping={"apiKey": "AROUTER_API_KEY"},
-                     parameters={"name": "my-app", "allowedProviders": ["openai"], "spendingLimit": 50})
+    body = seed_body(
+        project,
+        connection,
+        name="arouter-rotation",
+        secretsMapping={"apiKey": "AROUTER_API_KEY"},
+        parameters={"name": "my-app", "allowedProviders": ["openai"], "spendingLimit": 50},
+    )
     created = client.post(AR, json=body)
     assert created.status_code == 200, created.text
     rotation = created.json()["secretRotation"]

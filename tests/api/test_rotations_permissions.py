@@ -15,8 +15,7 @@ def rotations(client, project, connection) -> dict:
     """One rotation in dev at / and one in prod at /openrouter."""
     return {
         "dev": create(client, project, connection, name="dev-rotation", secretsMapping={"apiKey": "DEV_KEY"}),
-        "prod": create(client, project, connection, name="prod-rotation", environment="prod",
-                       secretPath="/openrouter"),
+        "prod": create(client, project, connection, name="prod-rotation", environment="prod", secretPath="/openrouter"),
     }
 
 
@@ -34,10 +33,16 @@ def test_viewer_reads_but_cannot_touch_credentials_or_write(client, project, con
     assert len(listed) == 2
     assert client.get(f"{OR}/{rotation_id}", headers=headers).status_code == 200
     assert client.get(f"{OR}/{rotation_id}/history", headers=headers).status_code == 200
-    for method, suffix in [("GET", "/generated-credentials"), ("POST", "/check-credentials"),
-                           ("POST", "/rotate-secrets"), ("PATCH", ""), ("DELETE", "")]:
-        response = client.request(method, f"{OR}/{rotation_id}{suffix}", headers=headers,
-                                  json={} if method == "PATCH" else None)
+    for method, suffix in [
+        ("GET", "/generated-credentials"),
+        ("POST", "/check-credentials"),
+        ("POST", "/rotate-secrets"),
+        ("PATCH", ""),
+        ("DELETE", ""),
+    ]:
+        response = client.request(
+            method, f"{OR}/{rotation_id}{suffix}", headers=headers, json={} if method == "PATCH" else None
+        )
         assert response.status_code == 403, (method, suffix, response.text)
         assert response.json()["error"] == "PermissionDenied"
     create_attempt = client.post(OR, json=seed_body(project, connection, name="mine"), headers=headers)
@@ -58,12 +63,22 @@ def test_scoped_membership_sees_only_its_folder(client, project, connection, rot
         assert [r["id"] for r in listed] == [rotations["prod"]["id"]]
     assert client.get(f"{OR}/{rotations['dev']['id']}", headers=headers).status_code == 403
     assert client.get(f"{OR}/{rotations['prod']['id']}/generated-credentials", headers=headers).status_code == 200
-    outside = client.post(OR, json=seed_body(project, connection, name="elsewhere", secretsMapping={"apiKey": "X"}),
-                          headers=headers)
+    outside = client.post(
+        OR, json=seed_body(project, connection, name="elsewhere", secretsMapping={"apiKey": "X"}), headers=headers
+    )
     assert outside.status_code == 403
-    inside = client.post(OR, json=seed_body(project, connection, name="inside", environment="prod",
-                                            secretPath="/openrouter/team", secretsMapping={"apiKey": "X"}),
-                         headers=headers)
+    inside = client.post(
+        OR,
+        json=seed_body(
+            project,
+            connection,
+            name="inside",
+            environment="prod",
+            secretPath="/openrouter/team",
+            secretsMapping={"apiKey": "X"},
+        ),
+        headers=headers,
+    )
     assert inside.status_code == 200, inside.text
 
 

@@ -21,11 +21,23 @@ from app.auth.trusted_ips import ANYWHERE
 from app.db import normalise_url
 from app.models import AccessToken, AuditLog, Environment, Identity, IdentityMembership, Secret, UniversalAuth
 from app.models.base import new_id
-from app.services import change_feed_schema, read_audit, secrets_store
+from app.services import change_feed_schema, read_audit
 from app.services.read_cache import cache_for
+from app.store import secrets as secrets_store
 
-REQUIRED_FIELDS = {"id", "_id", "workspace", "environment", "version", "type", "secretKey", "secretValue",
-                   "secretComment", "createdAt", "updatedAt"}
+REQUIRED_FIELDS = {
+    "id",
+    "_id",
+    "workspace",
+    "environment",
+    "version",
+    "type",
+    "secretKey",
+    "secretValue",
+    "secretComment",
+    "createdAt",
+    "updatedAt",
+}
 PYTHON_SDK_QUERY = "viewSecretValue=true&secretPath=%2F&expandSecretReferences=true&include_imports=true"
 
 
@@ -38,16 +50,22 @@ def writer(db_url):
 
 
 def _env_id(session: Session, project_id: str, slug: str) -> str:
-    return session.exec(select(Environment.id).where(Environment.project_id == project_id,
-                                                     Environment.slug == slug)).one()
+    return session.exec(
+        select(Environment.id).where(Environment.project_id == project_id, Environment.slug == slug)
+    ).one()
 
 
 @pytest.fixture
 def secret(project) -> dict:
     with db.session_scope() as session:
-        row = secrets_store.create_secret(session, project_id=project["id"],
-                                          environment_id=_env_id(session, project["id"], "prod"),
-                                          path="/", key="OPENROUTER_API_KEY", value="sk-or-v1-first")
+        row = secrets_store.create_secret(
+            session,
+            project_id=project["id"],
+            environment_id=_env_id(session, project["id"], "prod"),
+            path="/",
+            key="OPENROUTER_API_KEY",
+            value="sk-or-v1-first",
+        )
         return {"id": row.id, "project_id": project["id"]}
 
 
@@ -60,15 +78,27 @@ def _identity(project_id: str, roles=("viewer",), scope=None, uses_limit: int = 
     with db.session_scope() as session:
         identity = Identity(name="svc-" + new_id()[:8])
         ua = UniversalAuth(identity_id=identity.id, access_token_trusted_ips=ANYWHERE)
-        row = AccessToken(token_hash=hash_token(token), identity_id=identity.id, ua_id=ua.id, ttl=3600,
-                          max_ttl=86400, num_uses_limit=uses_limit)
+        row = AccessToken(
+            token_hash=hash_token(token),
+            identity_id=identity.id,
+            ua_id=ua.id,
+            ttl=3600,
+            max_ttl=86400,
+            num_uses_limit=uses_limit,
+        )
         session.add(identity)
         session.flush()
         session.add(ua)
         session.flush()
         session.add(row)
-        session.add(IdentityMembership(project_id=project_id, identity_id=identity.id, scope=scope,
-                                       roles=[{"id": new_id(), "role": role} for role in roles]))
+        session.add(
+            IdentityMembership(
+                project_id=project_id,
+                identity_id=identity.id,
+                scope=scope,
+                roles=[{"id": new_id(), "role": role} for role in roles],
+            )
+        )
     return {"identity_id": identity.id, "token_id": row.id, "headers": {"Authorization": f"Bearer {token}"}}
 
 
@@ -84,11 +114,14 @@ def test_get_secret_has_every_field_the_sdks_need(client, secret):
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
     body = response.json()["secret"]
-    assert REQUIRED_FIELDS <= body.keys()
+    assert body.keys() >= REQUIRED_FIELDS
     assert body["id"] == body["_id"] == secret["id"]
     assert body["workspace"] == secret["project_id"]
-    assert (body["environment"], body["secretKey"], body["secretValue"]) == ("prod", "OPENROUTER_API_KEY",
-                                                                          "sk-or-v1-first")
+    assert (body["environment"], body["secretKey"], body["secretValue"]) == (
+        "prod",
+        "OPENROUTER_API_KEY",
+        "sk-or-v1-first",
+    )
     assert (body["version"], body["type"], body["secretComment"], body["secretPath"]) == (1, "shared", "", "/")
     assert body["secretValueHidden"] is False and body["tags"] == [] and body["isRotatedSecret"] is False
     assert body["createdAt"].endswith("Z") and body["updatedAt"].endswith("Z")
@@ -96,10 +129,14 @@ def test_get_secret_has_every_field_the_sdks_need(client, secret):
 
 def test_node_and_go_queries_with_unknown_and_empty_params_are_accepted(client, secret):
     pid = secret["project_id"]
-    node = (f"/api/v3/secrets/raw/OPENROUTER_API_KEY?secretName=OPENROUTER_API_KEY&workspaceId={pid}"
-            "&environment=prod&expandSecretReferences=true&includeImports=false&secretPath=%2F&viewSecretValue=true")
-    go = (f"/api/v3/secrets/raw/OPENROUTER_API_KEY?workspaceId={pid}&workspaceSlug=&environment=prod"
-          "&secretPath=%2F&type=shared&version=&include_imports=false&somethingNew=1")
+    node = (
+        f"/api/v3/secrets/raw/OPENROUTER_API_KEY?secretName=OPENROUTER_API_KEY&workspaceId={pid}"
+        "&environment=prod&expandSecretReferences=true&includeImports=false&secretPath=%2F&viewSecretValue=true"
+    )
+    go = (
+        f"/api/v3/secrets/raw/OPENROUTER_API_KEY?workspaceId={pid}&workspaceSlug=&environment=prod"
+        "&secretPath=%2F&type=shared&version=&include_imports=false&somethingNew=1"
+    )
     for url in (node, go):
         response = client.get(url)
         assert response.status_code == 200, response.text
@@ -107,8 +144,9 @@ def test_node_and_go_queries_with_unknown_and_empty_params_are_accepted(client, 
 
 
 def test_project_by_slug_and_path_without_leading_slash(client, secret, project):
-    response = client.get(f"/api/v3/secrets/raw/OPENROUTER_API_KEY?workspaceSlug={project['slug']}"
-                          "&environment=prod&secretPath=")
+    response = client.get(
+        f"/api/v3/secrets/raw/OPENROUTER_API_KEY?workspaceSlug={project['slug']}&environment=prod&secretPath="
+    )
     assert response.status_code == 200, response.text
 
 
@@ -139,8 +177,14 @@ def test_missing_secret_environment_and_project_are_404(client, secret):
 
 def test_percent_encoded_name_is_decoded(client, project):
     with db.session_scope() as session:
-        secrets_store.create_secret(session, project_id=project["id"], path="/", key="MY KEY.v2",
-                                    environment_id=_env_id(session, project["id"], "prod"), value="v")
+        secrets_store.create_secret(
+            session,
+            project_id=project["id"],
+            path="/",
+            key="MY KEY.v2",
+            environment_id=_env_id(session, project["id"], "prod"),
+            value="v",
+        )
     response = client.get(_url(project["id"], name="MY%20KEY.v2"))
     assert response.status_code == 200 and response.json()["secret"]["secretKey"] == "MY KEY.v2"
 
@@ -154,7 +198,7 @@ def test_etag_and_if_none_match_answer_304_without_body(client, secret, writer):
     url = _url(secret["project_id"])
     first = client.get(url)
     etag = first.headers["etag"]
-    assert etag.startswith('"') and not etag.startswith('W/')
+    assert etag.startswith('"') and not etag.startswith("W/")
     again = client.get(url, headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
     _rotate(writer, secret["id"], "sk-or-v1-second")
@@ -240,10 +284,13 @@ def test_list_has_imports_and_leaves_out_paths_outside_the_scope(anon_client, cl
     flat = client.get(base + "&secretPath=%2F&recursive=false")
     assert flat.status_code == 200 and flat.json()["imports"] == []
     assert [s["secretKey"] for s in flat.json()["secrets"]] == ["OPENROUTER_API_KEY"]
-    assert REQUIRED_FIELDS <= flat.json()["secrets"][0].keys()
+    assert flat.json()["secrets"][0].keys() >= REQUIRED_FIELDS
     everything = client.get(base + "&secretPath=/&recursive=true").json()["secrets"]
     assert {(s["secretPath"], s["secretKey"]) for s in everything} == {
-        ("/", "OPENROUTER_API_KEY"), ("/team/a", "A"), ("/other", "B")}
+        ("/", "OPENROUTER_API_KEY"),
+        ("/team/a", "A"),
+        ("/other", "B"),
+    }
     scoped = _identity(pid, scope={"environments": None, "secretPaths": ["/team/**"]})
     assert anon_client.get(base + "&secretPath=/&recursive=true", headers=scoped["headers"]).status_code == 403
     under = anon_client.get(base + "&secretPath=/team&recursive=true", headers=scoped["headers"])
@@ -274,7 +321,9 @@ def test_without_change_triggers_reads_stay_correct(client, secret, writer, db_u
         assert client.get(url).json()["secret"]["version"] == 2
     finally:  # the migrated schema is shared by later tests on PostgreSQL
         with writer.begin() as conn:
-            conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS keyturn_change (id INTEGER NOT NULL PRIMARY KEY, n BIGINT NOT NULL)")
+            conn.exec_driver_sql(
+                "CREATE TABLE IF NOT EXISTS keyturn_change (id INTEGER NOT NULL PRIMARY KEY, n BIGINT NOT NULL)"
+            )
             change_feed_schema.install(conn)
 
 
@@ -284,8 +333,10 @@ def test_feed_loss_turns_the_cache_off_until_it_reconnects(client, secret, write
     url = _url(secret["project_id"])
     _eventually(lambda: client.get(url), lambda r: cache_for(db.engine()).stamp() is not None, timeout=3)
     with writer.begin() as conn:
-        conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                             "WHERE query LIKE 'LISTEN keyturn_change%%' AND pid <> pg_backend_pid()")
+        conn.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE query LIKE 'LISTEN keyturn_change%%' AND pid <> pg_backend_pid()"
+        )
     _rotate(writer, secret["id"], "sk-or-v1-second")  # its notice may be lost with the connection
     assert _eventually(lambda: client.get(url).json()["secret"]["version"], lambda v: v == 2) == 2
     assert _eventually(lambda: cache_for(db.engine()).stamp(), lambda s: s is not None, timeout=5) is not None
@@ -299,19 +350,45 @@ def test_rotation_is_seen_by_every_worker_process(secret, writer, db_url, tmp_pa
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "KEYTURN_DATABASE_URL": db_url, "KEYTURN_ROOT_KEY": ROOT_KEY,
-           "KEYTURN_ADMIN_TOKEN": ADMIN_TOKEN, "KEYTURN_WORKER": "off", "KEYTURN_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "KEYTURN_DATABASE_URL": db_url,
+        "KEYTURN_ROOT_KEY": ROOT_KEY,
+        "KEYTURN_ADMIN_TOKEN": ADMIN_TOKEN,
+        "KEYTURN_WORKER": "off",
+        "KEYTURN_LOG_LEVEL": "WARNING",
+    }
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--workers", "2",
-         "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"],
-        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:create_app",
+            "--factory",
+            "--workers",
+            "2",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
     def versions(count: int = 40) -> set[int]:
         # A new connection per request, so both workers answer.
-        return {httpx.get(base + _url(secret["project_id"]), headers=headers).json()["secret"]["version"]
-                for _ in range(count)}
+        return {
+            httpx.get(base + _url(secret["project_id"]), headers=headers).json()["secret"]["version"]
+            for _ in range(count)
+        }
 
     try:
         deadline = time.monotonic() + 20

@@ -3,31 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 
-import pytest
 from fastapi.testclient import TestClient
-
-from app.auth import clock as clock_module
-
-
-class FakeClock:
-    def __init__(self, start: datetime):
-        self.current = start
-
-    def __call__(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock(monkeypatch) -> FakeClock:
-    """Freeze `app.auth.clock.now` (expiry, renewal, lockout) at a fixed instant; `advance()` moves it."""
-    fake = FakeClock(datetime.now(timezone.utc).replace(microsecond=0))
-    monkeypatch.setattr(clock_module, "now", fake)
-    return fake
 
 
 @dataclass
@@ -59,9 +36,14 @@ def make_machine(client: TestClient, name: str = "billing-api", ua: dict | None 
 
 
 def login(anon: TestClient, machine: Machine, secret: str | None = None):
-    return anon.post("/api/v1/auth/universal-auth/login", json={
-        "clientId": machine.client_id, "clientSecret": machine.client_secret if secret is None else secret,
-    }, headers={"Authorization": ""})
+    return anon.post(
+        "/api/v1/auth/universal-auth/login",
+        json={
+            "clientId": machine.client_id,
+            "clientSecret": machine.client_secret if secret is None else secret,
+        },
+        headers={"Authorization": ""},
+    )
 
 
 def token_for(anon: TestClient, machine: Machine) -> str:
@@ -70,8 +52,9 @@ def token_for(anon: TestClient, machine: Machine) -> str:
     return response.json()["accessToken"]
 
 
-def grant(client: TestClient, project_id: str, identity_id: str, roles: list[str] | str,
-          scope: dict | None = None) -> dict:
+def grant(
+    client: TestClient, project_id: str, identity_id: str, roles: list[str] | str, scope: dict | None = None
+) -> dict:
     roles = [roles] if isinstance(roles, str) else roles
     body = {"roles": [{"role": r, "isTemporary": False} for r in roles]}
     if scope is not None:

@@ -52,7 +52,8 @@ def test_role_matrix(role, subject, action):
 @pytest.mark.parametrize(("subject", "action"), sorted(MATRIX))
 def test_roles_combine(subject, action):
     assert can(identity(["viewer", "member"]), action, subject, project_id=P, **TARGET) is bool(
-        MATRIX[(subject, action)] & {"viewer", "member"})
+        MATRIX[(subject, action)] & {"viewer", "member"}
+    )
 
 
 def test_org_admin_identity_is_admin():
@@ -84,8 +85,10 @@ def test_not_a_member():
 def test_role_messages():
     with pytest.raises(PermissionDenied) as exc:
         require(identity(["viewer"]), "rotate-secrets", "secret-rotation", project_id=P, **TARGET)
-    assert exc.value.message == ("You are not allowed to rotate-secrets on secret-rotation in environment 'prod' "
-                                 "at path '/openrouter': role 'viewer' does not include this action")
+    assert exc.value.message == (
+        "You are not allowed to rotate-secrets on secret-rotation in environment 'prod' "
+        "at path '/openrouter': role 'viewer' does not include this action"
+    )
     with pytest.raises(PermissionDenied) as exc:
         require(identity(["viewer", "member"]), "create", "secret-rotation", project_id=P, **TARGET)
     assert exc.value.message.endswith("roles 'member', 'viewer' do not include this action")
@@ -94,16 +97,19 @@ def test_role_messages():
     assert exc.value.message == "You are not allowed to read on project: role 'no-access' does not include this action"
 
 
-@pytest.mark.parametrize(("environment", "path", "allowed"), [
-    ("prod", "/openrouter", True),
-    ("prod", "/openrouter/a/b", True),
-    ("prod", "/openrouter/", True),
-    ("dev", "/openrouter", False),
-    ("prod", "/", False),
-    ("prod", "/openrouter-old", False),
-    (None, "/openrouter", False),
-    ("prod", None, False),
-])
+@pytest.mark.parametrize(
+    ("environment", "path", "allowed"),
+    [
+        ("prod", "/openrouter", True),
+        ("prod", "/openrouter/a/b", True),
+        ("prod", "/openrouter/", True),
+        ("dev", "/openrouter", False),
+        ("prod", "/", False),
+        ("prod", "/openrouter-old", False),
+        (None, "/openrouter", False),
+        ("prod", None, False),
+    ],
+)
 def test_scope_narrows_scoped_subjects(environment, path, allowed):
     principal = identity(["viewer"], PROD_OPENROUTER)
     conditions = {k: v for k, v in {"environment": environment, "secretPath": path}.items() if v is not None}
@@ -113,13 +119,21 @@ def test_scope_narrows_scoped_subjects(environment, path, allowed):
 
 def test_scope_message_and_details():
     with pytest.raises(PermissionDenied) as exc:
-        require(identity(["viewer"], PROD_OPENROUTER), "readValue", "secrets", project_id=P,
-                environment="dev", secretPath="/openrouter")
+        require(
+            identity(["viewer"], PROD_OPENROUTER),
+            "readValue",
+            "secrets",
+            project_id=P,
+            environment="dev",
+            secretPath="/openrouter",
+        )
     assert exc.value.message == (
         "You are not allowed to readValue on secrets in environment 'dev' at path '/openrouter': "
-        "outside the membership scope (environments: prod; secretPaths: /openrouter/**)")
-    assert exc.value.details == [{"action": "readValue", "subject": "secrets",
-                                  "conditions": {"environment": "dev", "secretPath": "/openrouter"}}]
+        "outside the membership scope (environments: prod; secretPaths: /openrouter/**)"
+    )
+    assert exc.value.details == [
+        {"action": "readValue", "subject": "secrets", "conditions": {"environment": "dev", "secretPath": "/openrouter"}}
+    ]
 
 
 def test_scope_with_environments_only():

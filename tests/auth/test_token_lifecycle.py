@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.auth.helpers import bearer, clock, grant, login, make_machine, token_for  # noqa: F401
+from tests.auth.helpers import bearer, grant, login, make_machine, token_for
 
 UA = "/api/v1/auth/universal-auth/identities"
 RENEW = "/api/v1/auth/token/renew"
@@ -91,8 +91,9 @@ def test_revoked_client_secret_keeps_issued_tokens(client, anon_client, project)
 
 
 def test_token_use_limit_is_exact(client, anon_client, project):
-    _, token = _setup(client, anon_client, project, accessTokenTTL=3600, accessTokenMaxTTL=7200,
-                      accessTokenNumUsesLimit=2)
+    _, token = _setup(
+        client, anon_client, project, accessTokenTTL=3600, accessTokenMaxTTL=7200, accessTokenNumUsesLimit=2
+    )
     assert _probe(anon_client, project, token).status_code == 200
     assert _probe(anon_client, project, token).status_code == 200
     spent = _probe(anon_client, project, token)
@@ -160,6 +161,8 @@ def test_lockout_disabled_never_locks(client, anon_client):
 def test_unknown_client_id_counts_nowhere(client, anon_client):
     machine = make_machine(client)
     for _ in range(3):
-        anon_client.post("/api/v1/auth/universal-auth/login",
-                         json={"clientId": "0b6d3e2f-7a1c-4f9e-8d2b-5c4a3e1f0d97", "clientSecret": "bad"})
+        anon_client.post(
+            "/api/v1/auth/universal-auth/login",
+            json={"clientId": "0b6d3e2f-7a1c-4f9e-8d2b-5c4a3e1f0d97", "clientSecret": "bad"},
+        )
     assert login(anon_client, machine).status_code == 200

@@ -7,17 +7,20 @@ import pytest
 from app.auth.trusted_ips import ANYWHERE, allows, describe, parse_network
 
 
-@pytest.mark.parametrize(("entries", "ip", "expected"), [
-    (ANYWHERE, "203.0.113.7", True),
-    (ANYWHERE, "testclient", True),
-    ([{"ipAddress": "10.0.0.0/8"}], "10.9.8.7", True),
-    ([{"ipAddress": "10.0.0.0/8"}], "11.0.0.1", False),
-    ([{"ipAddress": "10.0.0.0/8"}], "::ffff:10.1.1.1", True),
-    ([{"ipAddress": "10.0.0.0/8"}], None, False),
-    ([{"ipAddress": "203.0.113.7"}], "203.0.113.7", True),
-    ([{"ipAddress": "2001:db8::/32"}], "2001:db8::1", True),
-    ([{"ipAddress": "2001:db8::/32"}], "10.0.0.1", False),
-])
+@pytest.mark.parametrize(
+    ("entries", "ip", "expected"),
+    [
+        (ANYWHERE, "203.0.113.7", True),
+        (ANYWHERE, "testclient", True),
+        ([{"ipAddress": "10.0.0.0/8"}], "10.9.8.7", True),
+        ([{"ipAddress": "10.0.0.0/8"}], "11.0.0.1", False),
+        ([{"ipAddress": "10.0.0.0/8"}], "::ffff:10.1.1.1", True),
+        ([{"ipAddress": "10.0.0.0/8"}], None, False),
+        ([{"ipAddress": "203.0.113.7"}], "203.0.113.7", True),
+        ([{"ipAddress": "2001:db8::/32"}], "2001:db8::1", True),
+        ([{"ipAddress": "2001:db8::/32"}], "10.0.0.1", False),
+    ],
+)
 def test_allows(entries, ip, expected):
     assert allows(entries, ip) is expected
 

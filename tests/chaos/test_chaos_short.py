@@ -22,10 +22,23 @@ def test_chaos_short_keeps_every_invariant(capsys):
     if not POSTGRES_URL:
         if REQUIRED:
             pytest.fail("KEYTURN_TEST_POSTGRES_URL is not set but PostgreSQL tests are required")
-        pytest.skip("chaos test skipped: set KEYTURN_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)")
-    cfg = ChaosConfig(postgres_url=POSTGRES_URL, workers=2, rotations=40, interval=8, duration=35.0,
-                      kill_min=4.0, kill_max=9.0, restart_min=0.5, restart_max=2.0, consumers=6,
-                      settle_timeout=45.0, seed=11)
+        pytest.skip(
+            "chaos test skipped: set KEYTURN_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        )
+    cfg = ChaosConfig(
+        postgres_url=POSTGRES_URL,
+        workers=2,
+        rotations=40,
+        interval=8,
+        duration=35.0,
+        kill_min=4.0,
+        kill_max=9.0,
+        restart_min=0.5,
+        restart_max=2.0,
+        consumers=6,
+        settle_timeout=45.0,
+        seed=11,
+    )
     report = run_chaos(cfg)
     with capsys.disabled():
         print_report(report)

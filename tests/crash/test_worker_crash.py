@@ -39,29 +39,36 @@ GRACE_SECONDS = 1.0
 
 def worker_env(settings, kill_at: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_")}
-    env.update({
-        "KEYTURN_DATABASE_URL": settings.database_url,
-        "KEYTURN_ROOT_KEY": ROOT_KEY,
-        "KEYTURN_ADMIN_TOKEN": ADMIN_TOKEN,
-        "KEYTURN_OPENROUTER_BASE_URL": settings.openrouter_base_url,
-        "KEYTURN_AROUTER_BASE_URL": settings.arouter_base_url,
-        "KEYTURN_ROTATION_INTERVAL_UNIT": "seconds",
-        "KEYTURN_WORKER_POLL_SECONDS": "0.1",
-        "KEYTURN_LEASE_SECONDS": str(LEASE_SECONDS),
-        "KEYTURN_HTTP_TIMEOUT_SECONDS": "1",
-        "KEYTURN_INTENT_GRACE_SECONDS": str(GRACE_SECONDS),
-        "KEYTURN_REVOKE_RETRY_BASE_SECONDS": "0.2",
-        "KEYTURN_REVOKE_RETRY_MAX_SECONDS": "0.5",
-        "KEYTURN_LOG_LEVEL": "INFO",
-    })
+    env.update(
+        {
+            "KEYTURN_DATABASE_URL": settings.database_url,
+            "KEYTURN_ROOT_KEY": ROOT_KEY,
+            "KEYTURN_ADMIN_TOKEN": ADMIN_TOKEN,
+            "KEYTURN_OPENROUTER_BASE_URL": settings.openrouter_base_url,
+            "KEYTURN_AROUTER_BASE_URL": settings.arouter_base_url,
+            "KEYTURN_ROTATION_INTERVAL_UNIT": "seconds",
+            "KEYTURN_WORKER_POLL_SECONDS": "0.1",
+            "KEYTURN_LEASE_SECONDS": str(LEASE_SECONDS),
+            "KEYTURN_HTTP_TIMEOUT_SECONDS": "1",
+            "KEYTURN_INTENT_GRACE_SECONDS": str(GRACE_SECONDS),
+            "KEYTURN_REVOKE_RETRY_BASE_SECONDS": "0.2",
+            "KEYTURN_REVOKE_RETRY_MAX_SECONDS": "0.5",
+            "KEYTURN_LOG_LEVEL": "INFO",
+        }
+    )
     if kill_at:
         env["KEYTURN_TEST_KILL_AT"] = kill_at
     return env
 
 
 def start_worker(settings, log_path: Path, kill_at: str | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], cwd=ROOT, env=worker_env(settings, kill_at),
-                            stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker"],
+        cwd=ROOT,
+        env=worker_env(settings, kill_at),
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def all_credentials(rotation_id: str) -> list[RotationCredential]:
@@ -75,8 +82,9 @@ def settled_problems(rotation_id: str, case) -> list[str]:
     known = {c.key_id for c in creds if c.key_id}
     live = case.live_ids()
     problems = [f"unknown key at the emulator: {k[:12]}" for k in live - known]
-    problems += [f"open intent g{c.generation} ({c.state})" for c in creds
-                 if c.state in ("pending", "minted", "revoking")]
+    problems += [
+        f"open intent g{c.generation} ({c.state})" for c in creds if c.state in ("pending", "minted", "revoking")
+    ]
     published = {c.key_id for c in creds if c.state in ("active", "inactive")}
     if len(live) > 2 or live != published:
         problems.append(f"live keys {len(live)} differ from published {len(published)}")

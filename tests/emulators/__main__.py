@@ -1,7 +1,7 @@
 """Run a provider emulator as its own process, driven over its `/_emulator/` control API.
 
-    python -m tests.emulators openrouter --port 8090 [--management-key-file PATH]
-    python -m tests.emulators arouter --port 8091 [--variant openrouter-like]
+python -m tests.emulators openrouter --port 8090 [--management-key-file PATH]
+python -m tests.emulators arouter --port 8091 [--variant openrouter-like]
 """
 
 from __future__ import annotations
@@ -18,8 +18,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on start)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every API call")
-    parser.add_argument("--variant", choices=["seed", "openrouter-like"], default="seed",
-                        help="ARouter only: the seed contract or the public OpenRouter-like variant")
+    parser.add_argument(
+        "--variant",
+        choices=["seed", "openrouter-like"],
+        default="seed",
+        help="ARouter only: the seed contract or the public OpenRouter-like variant",
+    )
     parser.add_argument("--management-key-file", help="create a management key and write it to this file")
     args = parser.parse_args(argv)
 
@@ -37,8 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.management_key_file, "w") as handle:
             handle.write(emulator.create_management_key() + "\n")
     # One line others can parse; the management key itself goes only to the file.
-    print(f"{args.provider} emulator listening base_url={emulator.base_url} control={emulator.control_url}",
-          flush=True)
+    print(f"{args.provider} emulator listening base_url={emulator.base_url} control={emulator.control_url}", flush=True)
 
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

@@ -17,15 +17,31 @@ from typing import Any
 from tests.emulators.server import EmulatorServer, Request, Response
 
 VARIANTS = ("seed", "openrouter-like")
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-               404: "not_found_error", 405: "invalid_request_error", 409: "conflict_error",
-               429: "rate_limit_error"}
-MESSAGES = {400: "Invalid request", 401: "Invalid API key", 403: "Admin key required",
-            404: "Not found", 405: "Method not allowed", 429: "Rate limit exceeded",
-            500: "Internal server error", 502: "Bad gateway", 503: "Service unavailable",
-            504: "Gateway timeout"}
-MODELS = [{"id": "openai/gpt-4o", "object": "model", "owned_by": "openai"},
-          {"id": "anthropic/claude-sonnet-4", "object": "model", "owned_by": "anthropic"}]
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    429: "rate_limit_error",
+}
+MESSAGES = {
+    400: "Invalid request",
+    401: "Invalid API key",
+    403: "Admin key required",
+    404: "Not found",
+    405: "Method not allowed",
+    429: "Rate limit exceeded",
+    500: "Internal server error",
+    502: "Bad gateway",
+    503: "Service unavailable",
+    504: "Gateway timeout",
+}
+MODELS = [
+    {"id": "openai/gpt-4o", "object": "model", "owned_by": "openai"},
+    {"id": "anthropic/claude-sonnet-4", "object": "model", "owned_by": "anthropic"},
+]
 
 
 def _iso(moment: datetime) -> str:
@@ -47,15 +63,28 @@ class _Key:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def seed_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "created_at": _iso(self.created_at),
-                "last_used_at": _iso(self.last_used_at) if self.last_used_at else None,
-                "spending_limit": self.spending_limit, "allowed_providers": self.allowed_providers}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "created_at": _iso(self.created_at),
+            "last_used_at": _iso(self.last_used_at) if self.last_used_at else None,
+            "spending_limit": self.spending_limit,
+            "allowed_providers": self.allowed_providers,
+        }
 
     def variant_json(self) -> dict[str, Any]:
-        return {"hash": self.id, "name": self.name, "label": self.plaintext[:10] + "...",
-                "disabled": False, "limit": self.spending_limit, "limit_remaining": self.spending_limit,
-                "limit_reset": self.extra.get("limit_reset"), "usage": 0,
-                "created_at": _iso(self.created_at), "updated_at": None}
+        return {
+            "hash": self.id,
+            "name": self.name,
+            "label": self.plaintext[:10] + "...",
+            "disabled": False,
+            "limit": self.spending_limit,
+            "limit_remaining": self.spending_limit,
+            "limit_reset": self.extra.get("limit_reset"),
+            "usage": 0,
+            "created_at": _iso(self.created_at),
+            "updated_at": None,
+        }
 
 
 class _BadRequest(Exception):
@@ -96,8 +125,14 @@ class ARouterEmulator(EmulatorServer):
         """Create and store a key. Caller holds self._lock."""
         self._seq += 1
         plaintext = ("lr_admin_" if admin else "lr_live_") + secrets.token_hex(24)
-        key = _Key(seq=self._seq, id="key_" + secrets.token_hex(12), plaintext=plaintext, name=name,
-                   admin=admin, created_at=datetime.now(UTC))
+        key = _Key(
+            seq=self._seq,
+            id="key_" + secrets.token_hex(12),
+            plaintext=plaintext,
+            name=name,
+            admin=admin,
+            created_at=datetime.now(UTC),
+        )
         self._keys[key.id] = key
         self._by_plaintext[plaintext] = key
         return key
@@ -127,8 +162,7 @@ class ARouterEmulator(EmulatorServer):
 
     def error_response(self, status: int, message: str | None = None) -> Response:
         error_type = ERROR_TYPES.get(status, "api_error")
-        return Response(status, {"error": {"message": message or MESSAGES.get(status, "Error"),
-                                           "type": error_type}})
+        return Response(status, {"error": {"message": message or MESSAGES.get(status, "Error"), "type": error_type}})
 
     def handle(self, request: Request) -> Response:
         path, method = request.path.rstrip("/"), request.method
@@ -143,10 +177,10 @@ class ARouterEmulator(EmulatorServer):
                 operation = {"GET": self._list, "POST": self._create}.get(method)
                 return self._admin(request, operation) if operation else self.error_response(405)
             prefix = self.keys_path + "/"
-            if path.startswith(prefix) and "/" not in path[len(prefix):]:
+            if path.startswith(prefix) and "/" not in path[len(prefix) :]:
                 if method != "DELETE":
                     return self.error_response(405)
-                key_id = path[len(prefix):]
+                key_id = path[len(prefix) :]
                 return self._admin(request, lambda r: self._delete(r, key_id))
         except _BadRequest as exc:
             return self.error_response(400, str(exc))
@@ -187,10 +221,15 @@ class ARouterEmulator(EmulatorServer):
             return denied
         with self._lock:
             caller.last_used_at = datetime.now(UTC)
-        return Response(200, {"id": "chatcmpl-" + secrets.token_hex(8), "object": "chat.completion",
-                              "model": "openai/gpt-4o",
-                              "choices": [{"index": 0, "finish_reason": "stop",
-                                           "message": {"role": "assistant", "content": "ok"}}]})
+        return Response(
+            200,
+            {
+                "id": "chatcmpl-" + secrets.token_hex(8),
+                "object": "chat.completion",
+                "model": "openai/gpt-4o",
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+            },
+        )
 
     def _list(self, request: Request) -> Response:
         size_text = request.param("page_size") or str(self.page_size)
@@ -202,7 +241,7 @@ class ARouterEmulator(EmulatorServer):
         offset, size = int(token[4:]), int(size_text)
         with self._lock:
             keys = self._listable()
-            body: dict[str, Any] = {"data": [self._wire(k) for k in keys[offset:offset + size]]}
+            body: dict[str, Any] = {"data": [self._wire(k) for k in keys[offset : offset + size]]}
         if offset + size < len(keys):
             body["next_page_token"] = f"off-{offset + size}"
         return Response(200, body)
@@ -223,8 +262,9 @@ class ARouterEmulator(EmulatorServer):
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or limit < 0):
             raise _BadRequest("spending_limit must be a non-negative number")
         providers = body.get("allowed_providers")
-        if providers is not None and (not isinstance(providers, list)
-                                      or not all(isinstance(p, str) and p for p in providers)):
+        if providers is not None and (
+            not isinstance(providers, list) or not all(isinstance(p, str) and p for p in providers)
+        ):
             raise _BadRequest("allowed_providers must be a list of provider names")
         with self._lock:
             key = self._new_key(name, admin=False)

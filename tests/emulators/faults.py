@@ -36,13 +36,29 @@ class Fault:
         return self.kind in ("drop", "applied_then_drop")
 
     def describe(self) -> dict:
-        return {"method": self.method, "path_regex": self.path.pattern, "kind": self.kind,
-                "status": self.status, "times": self.times, "delay": self.delay,
-                "retry_after": self.retry_after, "probability": self.probability}
+        return {
+            "method": self.method,
+            "path_regex": self.path.pattern,
+            "kind": self.kind,
+            "status": self.status,
+            "times": self.times,
+            "delay": self.delay,
+            "retry_after": self.retry_after,
+            "probability": self.probability,
+        }
 
 
-def make_fault(method: str, path_regex: str, *, kind: str, status: int = 500, times: int | None = 1,
-               delay: float = 0.0, retry_after: float | None = None, probability: float = 1.0) -> Fault:
+def make_fault(
+    method: str,
+    path_regex: str,
+    *,
+    kind: str,
+    status: int = 500,
+    times: int | None = 1,
+    delay: float = 0.0,
+    retry_after: float | None = None,
+    probability: float = 1.0,
+) -> Fault:
     """Build a validated rule; raise ValueError on nonsense so a test typo fails loudly."""
     if kind not in KINDS:
         raise ValueError(f"unknown fault kind {kind!r}; expected one of {KINDS}")
@@ -54,10 +70,16 @@ def make_fault(method: str, path_regex: str, *, kind: str, status: int = 500, ti
         raise ValueError("probability must be in (0, 1]")
     if float(delay) < 0:
         raise ValueError("delay must be >= 0")
-    return Fault(method=method.upper(), path=re.compile(path_regex), kind=kind, status=int(status),
-                 times=None if times is None else int(times), delay=float(delay),
-                 retry_after=None if retry_after is None else float(retry_after),
-                 probability=float(probability))
+    return Fault(
+        method=method.upper(),
+        path=re.compile(path_regex),
+        kind=kind,
+        status=int(status),
+        times=None if times is None else int(times),
+        delay=float(delay),
+        retry_after=None if retry_after is None else float(retry_after),
+        probability=float(probability),
+    )
 
 
 class FaultPlan:

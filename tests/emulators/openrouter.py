@@ -23,11 +23,19 @@ WORKSPACE_ID = "0df9e665-d932-5740-b2c7-b52af166bc11"
 CREATOR_USER_ID = "user_2dHFtVWx2n56w6HkM0000000000"
 LIMIT_RESETS = ("daily", "weekly", "monthly")
 EXPIRES_AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
-MESSAGES = {400: "Invalid request parameters", 401: "Missing Authentication header",
-            403: "Only management keys can perform this operation", 404: "Resource not found",
-            405: "Method not allowed", 409: "Conflict", 429: "Rate limit exceeded",
-            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
-            504: "Gateway Timeout"}
+MESSAGES = {
+    400: "Invalid request parameters",
+    401: "Missing Authentication header",
+    403: "Only management keys can perform this operation",
+    404: "Resource not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    429: "Rate limit exceeded",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 UPDATE_FIELDS = ("name", "disabled", "limit", "limit_reset", "include_byok_in_limit", "workspace_id")
 
 
@@ -72,31 +80,56 @@ class _Key:
         return not self.deleted and not self.disabled and not self.expired
 
     def limits(self) -> dict[str, Any]:
-        return {"limit": self.limit, "limit_remaining": self.limit, "limit_reset": self.limit_reset,
-                "include_byok_in_limit": self.include_byok_in_limit,
-                "usage": 0, "usage_daily": 0, "usage_weekly": 0, "usage_monthly": 0,
-                "byok_usage": 0, "byok_usage_daily": 0, "byok_usage_weekly": 0, "byok_usage_monthly": 0}
+        return {
+            "limit": self.limit,
+            "limit_remaining": self.limit,
+            "limit_reset": self.limit_reset,
+            "include_byok_in_limit": self.include_byok_in_limit,
+            "usage": 0,
+            "usage_daily": 0,
+            "usage_weekly": 0,
+            "usage_monthly": 0,
+            "byok_usage": 0,
+            "byok_usage_daily": 0,
+            "byok_usage_weekly": 0,
+            "byok_usage_monthly": 0,
+        }
 
     def to_json(self) -> dict[str, Any]:
         """The §3 key object (full superset). Never the plaintext."""
-        return {"hash": self.hash, "name": self.name, "label": self.label, "disabled": self.disabled,
-                **self.limits(),
-                "created_at": _iso(self.created_at),
-                "updated_at": _iso(self.updated_at) if self.updated_at else None,
-                "last_used_at": _iso(self.last_used_at) if self.last_used_at else None,
-                "expires_at": self.expires_at, "creator_user_id": self.creator_user_id,
-                "external_user": None, "workspace_id": self.workspace_id}
+        return {
+            "hash": self.hash,
+            "name": self.name,
+            "label": self.label,
+            "disabled": self.disabled,
+            **self.limits(),
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at) if self.updated_at else None,
+            "last_used_at": _iso(self.last_used_at) if self.last_used_at else None,
+            "expires_at": self.expires_at,
+            "creator_user_id": self.creator_user_id,
+            "external_user": None,
+            "workspace_id": self.workspace_id,
+        }
 
     def current_key_json(self) -> dict[str, Any]:
         """The §8 /key object (full superset)."""
-        return {"label": self.label, "is_management_key": self.management,
-                "is_provisioning_key": self.management, "is_free_tier": False, **self.limits(),
-                "expires_at": self.expires_at, "creator_user_id": self.creator_user_id,
-                "organization_id": None, "workspace_id": self.workspace_id,
-                "allowed_data_regions": ["global"], "budgets": [], "effective_budget": None,
-                "free_model_daily_requests": {"limit": 1000, "remaining": 1000, "used": 0},
-                "rate_limit": {"requests": -1, "interval": "10s",
-                               "note": "This field is deprecated and safe to ignore."}}
+        return {
+            "label": self.label,
+            "is_management_key": self.management,
+            "is_provisioning_key": self.management,
+            "is_free_tier": False,
+            **self.limits(),
+            "expires_at": self.expires_at,
+            "creator_user_id": self.creator_user_id,
+            "organization_id": None,
+            "workspace_id": self.workspace_id,
+            "allowed_data_regions": ["global"],
+            "budgets": [],
+            "effective_budget": None,
+            "free_model_daily_requests": {"limit": 1000, "remaining": 1000, "used": 0},
+            "rate_limit": {"requests": -1, "interval": "10s", "note": "This field is deprecated and safe to ignore."},
+        }
 
 
 class _BadRequest(Exception):
@@ -121,8 +154,14 @@ class OpenRouterEmulator(EmulatorServer):
         """Create and store a key. Caller holds self._lock."""
         self._seq += 1
         plaintext = "sk-or-v1-" + secrets.token_hex(32)
-        key = _Key(seq=self._seq, hash=secrets.token_hex(32), plaintext=plaintext, name=name,
-                   management=management, created_at=datetime.now(UTC))
+        key = _Key(
+            seq=self._seq,
+            hash=secrets.token_hex(32),
+            plaintext=plaintext,
+            name=name,
+            management=management,
+            created_at=datetime.now(UTC),
+        )
         self._keys[key.hash] = key
         self._by_plaintext[plaintext] = key
         return key
@@ -145,14 +184,19 @@ class OpenRouterEmulator(EmulatorServer):
     # --- wire format -------------------------------------------------------------------------
 
     def error_response(self, status: int, message: str | None = None) -> Response:
-        return Response(status, {"error": {"code": status, "message": message or MESSAGES.get(status, "Error"),
-                                           "metadata": None},
-                                 "user_id": None, "openrouter_metadata": None})
+        return Response(
+            status,
+            {
+                "error": {"code": status, "message": message or MESSAGES.get(status, "Error"), "metadata": None},
+                "user_id": None,
+                "openrouter_metadata": None,
+            },
+        )
 
     def handle(self, request: Request) -> Response:
         if not request.path.startswith(API_PREFIX + "/"):
             return self.error_response(404)
-        path = request.path[len(API_PREFIX):].rstrip("/")
+        path = request.path[len(API_PREFIX) :].rstrip("/")
         method = request.method
         try:
             if path in ("/key", "/auth/key"):
@@ -166,7 +210,7 @@ class OpenRouterEmulator(EmulatorServer):
                     return self._managed(request, self._create)
                 return self.error_response(405)
             if path.startswith("/keys/") and path.count("/") == 2:
-                key_hash = path[len("/keys/"):]
+                key_hash = path[len("/keys/") :]
                 handler = {"GET": self._get, "PATCH": self._update, "DELETE": self._delete}.get(method)
                 if handler is None:
                     return self.error_response(405)
@@ -212,12 +256,18 @@ class OpenRouterEmulator(EmulatorServer):
             model = "openai/gpt-4o"
         with self._lock:
             caller.last_used_at = datetime.now(UTC)
-        return Response(200, {
-            "id": "gen-" + secrets.token_hex(12), "object": "chat.completion",
-            "created": int(datetime.now(UTC).timestamp()), "model": model, "provider": "emulator",
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": "ok"}}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+        return Response(
+            200,
+            {
+                "id": "gen-" + secrets.token_hex(12),
+                "object": "chat.completion",
+                "created": int(datetime.now(UTC).timestamp()),
+                "model": model,
+                "provider": "emulator",
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            },
+        )
 
     def _list(self, request: Request) -> Response:
         offset_text = request.param("offset") or "0"
@@ -226,19 +276,26 @@ class OpenRouterEmulator(EmulatorServer):
         include_disabled = request.param("include_disabled") == "true"
         include_expired = request.param("include_expired") == "true"
         with self._lock:
-            keys = [k for k in self._keys.values() if not k.deleted and not k.management
-                    and (include_disabled or not k.disabled) and (include_expired or not k.expired)]
+            keys = [
+                k
+                for k in self._keys.values()
+                if not k.deleted
+                and not k.management
+                and (include_disabled or not k.disabled)
+                and (include_expired or not k.expired)
+            ]
             keys.sort(key=lambda k: -k.seq)
             offset = int(offset_text)
-            return Response(200, {"data": [k.to_json() for k in keys[offset:offset + PAGE_SIZE]]})
+            return Response(200, {"data": [k.to_json() for k in keys[offset : offset + PAGE_SIZE]]})
 
     def _create(self, request: Request) -> Response:
         body = _json_object(request)
         name = body.get("name")
         if not isinstance(name, str) or not name:
             raise _BadRequest("name is required")
-        fields = _validated_fields(body, ("limit", "limit_reset", "include_byok_in_limit", "expires_at",
-                                          "workspace_id", "creator_user_id"))
+        fields = _validated_fields(
+            body, ("limit", "limit_reset", "include_byok_in_limit", "expires_at", "workspace_id", "creator_user_id")
+        )
         with self._lock:
             key = self._new_key(name, management=False)
             for field_name, value in fields.items():
@@ -295,15 +352,17 @@ def _validated_fields(body: dict[str, Any], allowed: tuple[str, ...]) -> dict[st
     for name, value in fields.items():
         if name == "name" and (not isinstance(value, str) or not value):
             raise _BadRequest("name must be a non-empty string")
-        if name == "limit" and value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
+        if (
+            name == "limit"
+            and value is not None
+            and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0)
+        ):
             raise _BadRequest("limit must be a non-negative number or null")
         if name == "limit_reset" and value is not None and value not in LIMIT_RESETS:
             raise _BadRequest("limit_reset must be daily, weekly, monthly or null")
         if name in ("include_byok_in_limit", "disabled") and not isinstance(value, bool):
             raise _BadRequest(f"{name} must be a boolean")
-        if name == "expires_at" and value is not None and (
-                not isinstance(value, str) or not EXPIRES_AT.match(value)):
+        if name == "expires_at" and value is not None and (not isinstance(value, str) or not EXPIRES_AT.match(value)):
             raise _BadRequest("expires_at must be ISO 8601 with seconds")
         if name == "workspace_id":
             try:

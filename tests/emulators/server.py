@@ -9,6 +9,7 @@ process (`python -m tests.emulators <name> --port N`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import socket
@@ -81,7 +82,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.untrack(self.connection)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: request lines could carry nothing secret, but test output stays readable
 
 
@@ -108,10 +109,8 @@ class _Server(ThreadingHTTPServer):
         with self._open_lock:
             sockets, self._open = list(self._open), set()
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class EmulatorServer:
@@ -138,8 +137,9 @@ class EmulatorServer:
             return self
         self._httpd = _Server((self._host, self._port), self)
         self._port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"{self.name}-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"{self.name}-emulator", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -182,11 +182,30 @@ class EmulatorServer:
             self.request_log.clear()
             self._reset_state()
 
-    def add_fault(self, method: str, path_regex: str, *, kind: str, status: int = 500,
-                  times: int | None = 1, delay: float = 0.0, retry_after: float | None = None,
-                  probability: float = 1.0) -> None:
-        self._faults.add(make_fault(method, path_regex, kind=kind, status=status, times=times, delay=delay,
-                                    retry_after=retry_after, probability=probability))
+    def add_fault(
+        self,
+        method: str,
+        path_regex: str,
+        *,
+        kind: str,
+        status: int = 500,
+        times: int | None = 1,
+        delay: float = 0.0,
+        retry_after: float | None = None,
+        probability: float = 1.0,
+    ) -> None:
+        self._faults.add(
+            make_fault(
+                method,
+                path_regex,
+                kind=kind,
+                status=status,
+                times=times,
+                delay=delay,
+                retry_after=retry_after,
+                probability=probability,
+            )
+        )
 
     def clear_faults(self) -> None:
         self._faults.clear()
@@ -222,8 +241,13 @@ class EmulatorServer:
     def state(self) -> dict:
         keys = self.live_keys()
         with self._lock:
-            return {"live_keys": keys, "create_count": self.create_count, "latency": self._latency,
-                    "faults": self._faults.describe(), "request_count": len(self.request_log)}
+            return {
+                "live_keys": keys,
+                "create_count": self.create_count,
+                "latency": self._latency,
+                "faults": self._faults.describe(),
+                "request_count": len(self.request_log),
+            }
 
     def count_create(self) -> None:
         """Subclasses call this (under self._lock) each time a key is really created."""
@@ -262,22 +286,20 @@ class EmulatorServer:
             body = None
         if not isinstance(body, dict):
             return Response(400, {"error": "control body must be a JSON object"})
-        route = request.path[len(CONTROL_PREFIX):].strip("/")
+        route = request.path[len(CONTROL_PREFIX) :].strip("/")
         return Response(*handle_control(self, request.method, route, body))
 
     def _handle_safely(self, request: Request) -> Response:
         try:
             return self.handle(request)
-        except Exception:  # noqa: BLE001 - an emulator bug must still answer like a server would
+        except Exception:
             return self.error_response(500)
 
     def _drop(self, handler: _Handler, request: Request) -> None:
         self._log(request, None)
         handler.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             handler.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def _log(self, request: Request, status: int | None) -> None:
         with self._lock:
@@ -291,12 +313,17 @@ class EmulatorServer:
             response.headers.update(retry_after_headers(fault.retry_after))
         return response
 
+
 def rate_limit_headers(retry_after: float | None) -> dict[str, str]:
     """429 headers as OpenRouter sends them: X-RateLimit-* plus Retry-After."""
     wait = 1.0 if retry_after is None else retry_after
     reset_ms = int((time.time() + wait) * 1000)
-    return {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset_ms),
-            **retry_after_headers(wait)}
+    return {
+        "X-RateLimit-Limit": "10",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": str(reset_ms),
+        **retry_after_headers(wait),
+    }
 
 
 def retry_after_headers(seconds: float) -> dict[str, str]:
@@ -308,8 +335,13 @@ def _read_request(handler: _Handler) -> Request:
     parts = urlsplit(handler.path)
     length = int(handler.headers.get("Content-Length") or 0)
     body = handler.rfile.read(length) if length > 0 else b""
-    return Request(method=handler.command, path=parts.path, query=parse_qs(parts.query, keep_blank_values=True),
-                   headers={k.lower(): v for k, v in handler.headers.items()}, body=body)
+    return Request(
+        method=handler.command,
+        path=parts.path,
+        query=parse_qs(parts.query, keep_blank_values=True),
+        headers={k.lower(): v for k, v in handler.headers.items()},
+        body=body,
+    )
 
 
 def _write(handler: _Handler, response: Response) -> None:

@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def http(openrouter: OpenRouterEmulator):
     management = openrouter.create_management_key()
-    with httpx.Client(base_url=openrouter.base_url, timeout=2.0,
-                      headers={"Authorization": f"Bearer {management}"}) as client:
+    with httpx.Client(
+        base_url=openrouter.base_url, timeout=2.0, headers={"Authorization": f"Bearer {management}"}
+    ) as client:
         yield client
 
 
@@ -156,8 +157,13 @@ def test_control_api_drives_the_emulator(openrouter):
     control = openrouter.control_url
     management = httpx.post(control + "/management-keys", json={"name": "ops"}).json()["key"]
     api = httpx.Client(base_url=openrouter.base_url, headers={"Authorization": f"Bearer {management}"})
-    assert httpx.post(control + "/faults", json={"method": "POST", "path_regex": "/keys$",
-                                                 "kind": "applied_then_failed", "status": 500}).status_code == 201
+    assert (
+        httpx.post(
+            control + "/faults",
+            json={"method": "POST", "path_regex": "/keys$", "kind": "applied_then_failed", "status": 500},
+        ).status_code
+        == 201
+    )
     assert api.post("/keys", json={"name": "ghost"}).status_code == 500
     state = httpx.get(control + "/state").json()
     assert state["create_count"] == 1 and [k["name"] for k in state["live_keys"]] == ["ghost"]
@@ -174,16 +180,20 @@ def test_control_api_drives_the_emulator(openrouter):
 def test_standalone_process(tmp_path):
     key_file = tmp_path / "mgmt"
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.emulators", "openrouter", "--port", "0",
-         "--management-key-file", str(key_file)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        [sys.executable, "-m", "tests.emulators", "openrouter", "--port", "0", "--management-key-file", str(key_file)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         line = process.stdout.readline()
         base_url = line.split("base_url=")[1].split()[0]
         management = key_file.read_text().strip()
         assert management not in line
-        created = httpx.post(base_url + "/keys", json={"name": "standalone"},
-                             headers={"Authorization": f"Bearer {management}"})
+        created = httpx.post(
+            base_url + "/keys", json={"name": "standalone"}, headers={"Authorization": f"Bearer {management}"}
+        )
         assert created.status_code == 201
     finally:
         process.terminate()
@@ -194,8 +204,9 @@ def test_remote_emulator_client_matches_the_in_process_interface(openrouter):
     remote = RemoteEmulator(openrouter.control_url)
     management = remote.create_management_key()
     remote.add_fault("POST", r"/keys$", kind="applied_then_failed", status=500)
-    response = httpx.post(openrouter.base_url + "/keys", json={"name": "ghost"},
-                          headers={"Authorization": f"Bearer {management}"})
+    response = httpx.post(
+        openrouter.base_url + "/keys", json={"name": "ghost"}, headers={"Authorization": f"Bearer {management}"}
+    )
     assert response.status_code == 500
     assert remote.create_count == 1 and [k["name"] for k in remote.live_keys()] == ["ghost"]
     assert remote.request_log == [("POST", "/api/v1/keys", 500)]

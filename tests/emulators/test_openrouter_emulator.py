@@ -21,8 +21,7 @@ def sdk_factory(openrouter: OpenRouterEmulator) -> Iterator:
     clients: list[OpenRouter] = []
 
     def make(api_key: str) -> OpenRouter:
-        client = OpenRouter(api_key=api_key, server_url=openrouter.base_url, retry_config=NO_RETRIES,
-                            timeout_ms=5000)
+        client = OpenRouter(api_key=api_key, server_url=openrouter.base_url, retry_config=NO_RETRIES, timeout_ms=5000)
         clients.append(client)
         return client
 
@@ -37,8 +36,7 @@ def manager(openrouter, sdk_factory) -> OpenRouter:
 
 
 def test_sdk_create_get_update_delete_roundtrip(openrouter, manager):
-    created = manager.api_keys.create(name="app-key-g1", limit=5, limit_reset="monthly",
-                                      include_byok_in_limit=False)
+    created = manager.api_keys.create(name="app-key-g1", limit=5, limit_reset="monthly", include_byok_in_limit=False)
     assert created.key.startswith("sk-or-v1-") and len(created.key) == len("sk-or-v1-") + 64
     key_hash = created.data.hash
     assert len(key_hash) == 64 and key_hash == key_hash.lower()
@@ -146,12 +144,16 @@ def test_sdk_update_without_fields_is_bad_request(openrouter, manager):
 
 def test_sdk_create_rejects_minute_precision_expiry(openrouter):
     management = openrouter.create_management_key()
-    response = httpx.post(openrouter.base_url + "/keys", headers={"Authorization": f"Bearer {management}"},
-                          json={"name": "k", "expires_at": "2030-01-01T00:00Z"})
+    response = httpx.post(
+        openrouter.base_url + "/keys",
+        headers={"Authorization": f"Bearer {management}"},
+        json={"name": "k", "expires_at": "2030-01-01T00:00Z"},
+    )
     assert response.status_code == 400 and response.json()["error"]["code"] == 400
 
 
 # --- wire details the SDK does not check -----------------------------------------------------
+
 
 def test_plaintext_never_in_list_or_get(openrouter):
     management = openrouter.create_management_key()
@@ -167,8 +169,11 @@ def test_errors_are_json_with_integer_code(openrouter):
     response = httpx.get(openrouter.base_url + "/keys")
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/json")
-    assert response.json() == {"error": {"code": 401, "message": "Missing Authentication header", "metadata": None},
-                               "user_id": None, "openrouter_metadata": None}
+    assert response.json() == {
+        "error": {"code": 401, "message": "Missing Authentication header", "metadata": None},
+        "user_id": None,
+        "openrouter_metadata": None,
+    }
 
 
 def test_legacy_auth_key_alias(openrouter):
@@ -179,13 +184,16 @@ def test_legacy_auth_key_alias(openrouter):
 
 def test_chat_completions_for_live_key_only(openrouter):
     management = openrouter.create_management_key()
-    created = httpx.post(openrouter.base_url + "/keys", headers={"Authorization": f"Bearer {management}"},
-                         json={"name": "inference"}).json()
+    created = httpx.post(
+        openrouter.base_url + "/keys", headers={"Authorization": f"Bearer {management}"}, json={"name": "inference"}
+    ).json()
     body = {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
-    ok = httpx.post(openrouter.base_url + "/chat/completions", json=body,
-                    headers={"Authorization": f"Bearer {created['key']}"})
+    ok = httpx.post(
+        openrouter.base_url + "/chat/completions", json=body, headers={"Authorization": f"Bearer {created['key']}"}
+    )
     assert ok.status_code == 200 and ok.json()["choices"][0]["message"]["role"] == "assistant"
     assert openrouter.live_keys()[0]["last_used_at"] is not None
-    as_management = httpx.post(openrouter.base_url + "/chat/completions", json=body,
-                               headers={"Authorization": f"Bearer {management}"})
+    as_management = httpx.post(
+        openrouter.base_url + "/chat/completions", json=body, headers={"Authorization": f"Bearer {management}"}
+    )
     assert as_management.status_code == 401

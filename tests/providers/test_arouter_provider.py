@@ -43,6 +43,7 @@ def assert_no_secret(error: ProviderError, *secrets: str) -> None:
 
 # --- the happy path --------------------------------------------------------------------------
 
+
 def test_mint_verify_list_revoke(http, arouter, creds):
     provider.validate_connection(http, arouter.base_url, creds)
     minted = mint(http, arouter, creds, name="app-g1", allowedProviders=["openai"], spendingLimit=50)
@@ -64,7 +65,10 @@ def test_mint_sends_only_what_is_set():
     assert provider.create_body("n", {}) == {"name": "n"}
     assert provider.create_body("n", {"allowedProviders": None, "spendingLimit": None}) == {"name": "n"}
     assert provider.create_body("n", {"allowedProviders": ["a"], "spendingLimit": 5}) == {
-        "name": "n", "allowed_providers": ["a"], "spending_limit": 5}
+        "name": "n",
+        "allowed_providers": ["a"],
+        "spending_limit": 5,
+    }
     assert openrouter_like.create_body("n", {"spendingLimit": 5}) == {"name": "n", "limit": 5}
 
 
@@ -103,6 +107,7 @@ def test_base_url_with_version_suffix_is_tolerated(http, arouter, creds):
 
 
 # --- failures: retryable, ambiguous, never a key in a message --------------------------------
+
 
 def test_mint_5xx_after_create_is_ambiguous_and_the_key_exists(http, arouter, creds):
     arouter.add_fault("POST", r"/v1/keys$", kind="applied_then_failed", status=500)
@@ -215,6 +220,7 @@ def test_list_rate_limited_mid_scan_is_retryable(http, arouter, creds):
 
 # --- the OpenRouter-like variant and lenient parsing (spec §6) -------------------------------
 
+
 def test_openrouter_like_variant_end_to_end(http):
     with ARouterEmulator(variant="openrouter-like") as emulator:
         creds = {"apiKey": emulator.create_management_key()}
@@ -227,35 +233,44 @@ def test_openrouter_like_variant_end_to_end(http):
         assert emulator.live_keys() == []
 
 
-@pytest.mark.parametrize("payload, expected", [
-    ({"id": "key_1", "key": "lr_live_x"}, ("key_1", "lr_live_x")),
-    ({"data": {"hash": "h1"}, "key": "lr_live_x"}, ("h1", "lr_live_x")),
-    ({"data": {"id": "key_2"}, "key": "lr_live_x"}, ("key_2", "lr_live_x")),
-    ({"hash": "h3", "raw_key": "lr_live_y", "name": "n"}, ("h3", "lr_live_y")),
-    ({"id": "key_4"}, ("key_4", None)),
-    (["not", "an", "object"], (None, None)),
-])
+@pytest.mark.parametrize(
+    "payload, expected",
+    [
+        ({"id": "key_1", "key": "lr_live_x"}, ("key_1", "lr_live_x")),
+        ({"data": {"hash": "h1"}, "key": "lr_live_x"}, ("h1", "lr_live_x")),
+        ({"data": {"id": "key_2"}, "key": "lr_live_x"}, ("key_2", "lr_live_x")),
+        ({"hash": "h3", "raw_key": "lr_live_y", "name": "n"}, ("h3", "lr_live_y")),
+        ({"id": "key_4"}, ("key_4", None)),
+        (["not", "an", "object"], (None, None)),
+    ],
+)
 def test_create_response_shapes(payload, expected):
     assert _minted_fields(payload) == expected
 
 
-@pytest.mark.parametrize("payload, expected", [
-    ({"data": [{"id": "a"}]}, [{"id": "a"}]),
-    ({"keys": [{"hash": "b"}]}, [{"hash": "b"}]),
-    ([{"id": "c"}], [{"id": "c"}]),
-    ({"items": []}, None),
-])
+@pytest.mark.parametrize(
+    "payload, expected",
+    [
+        ({"data": [{"id": "a"}]}, [{"id": "a"}]),
+        ({"keys": [{"hash": "b"}]}, [{"hash": "b"}]),
+        ([{"id": "c"}], [{"id": "c"}]),
+        ({"items": []}, None),
+    ],
+)
 def test_list_response_shapes(payload, expected):
     assert _list_items(payload) == expected
 
 
-@pytest.mark.parametrize("payload, expected", [
-    ({"data": [], "next_page_token": "t1"}, "t1"),
-    ({"data": [], "pagination": {"nextPageToken": "t2"}}, "t2"),
-    ({"data": [], "next_page_token": None}, None),
-    ({"data": [], "next_page_token": ""}, None),
-    ([], None),
-])
+@pytest.mark.parametrize(
+    "payload, expected",
+    [
+        ({"data": [], "next_page_token": "t1"}, "t1"),
+        ({"data": [], "pagination": {"nextPageToken": "t2"}}, "t2"),
+        ({"data": [], "next_page_token": None}, None),
+        ({"data": [], "next_page_token": ""}, None),
+        ([], None),
+    ],
+)
 def test_next_page_token_shapes(payload, expected):
     assert _next_token(payload) == expected
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -74,6 +74,7 @@ def _mint(http, openrouter, creds, name="app-key-20250101-g1-abcd1234", **parame
 
 # --- validate_connection ---------------------------------------------------------------------
 
+
 def test_validate_accepts_a_management_key(http, openrouter, creds):
     provider.validate_connection(http, openrouter.base_url, creds)
 
@@ -101,12 +102,12 @@ def test_validate_5xx_is_retryable(http, openrouter, creds):
 
 
 def test_validate_non_json_200_fails(http):
-    with CannedServer(200) as server:
-        with pytest.raises(ProviderError):
-            provider.validate_connection(http, server.base_url, {"apiKey": "sk-or-v1-abc"})
+    with CannedServer(200) as server, pytest.raises(ProviderError):
+        provider.validate_connection(http, server.base_url, {"apiKey": "sk-or-v1-abc"})
 
 
 # --- mint ------------------------------------------------------------------------------------
+
 
 def test_mint_returns_a_working_key_and_its_hash(http, openrouter, creds):
     minted = _mint(http, openrouter, creds)
@@ -119,13 +120,18 @@ def test_mint_returns_a_working_key_and_its_hash(http, openrouter, creds):
 def test_mint_sends_limits_from_camel_case_parameters(http, openrouter, creds):
     _mint(http, openrouter, creds, name="exact-name", limit=25, limitReset="weekly", includeByokInLimit=True)
     [key] = openrouter.live_keys()
-    assert (key["name"], key["limit"], key["limit_reset"], key["include_byok_in_limit"]) == \
-        ("exact-name", 25, "weekly", True)
+    assert (key["name"], key["limit"], key["limit_reset"], key["include_byok_in_limit"]) == (
+        "exact-name",
+        25,
+        "weekly",
+        True,
+    )
 
 
 def test_mint_name_kwarg_overrides_parameter_name_and_unset_fields_are_left_out():
-    body = create_body("minted-name", {"name": "configured", "limit": None, "limitReset": None,
-                                       "includeByokInLimit": False})
+    body = create_body(
+        "minted-name", {"name": "configured", "limit": None, "limitReset": None, "includeByokInLimit": False}
+    )
     assert body == {"name": "minted-name", "include_byok_in_limit": False}
 
 
@@ -194,9 +200,11 @@ def test_mint_429_is_retryable_not_ambiguous_with_retry_after(http, openrouter, 
 
 @pytest.mark.parametrize("payload", [{"data": {"hash": "abc"}}, {"key": "sk-or-v1-zzz", "data": {}}, {}])
 def test_mint_201_without_key_or_hash_is_invalid(http, payload):
-    with CannedServer(201, json.dumps(payload).encode(), "application/json") as server:
-        with pytest.raises(ProviderError) as caught:
-            provider.mint(http, server.base_url, {"apiKey": "sk-or-v1-m"}, name="n", parameters={})
+    with (
+        CannedServer(201, json.dumps(payload).encode(), "application/json") as server,
+        pytest.raises(ProviderError) as caught,
+    ):
+        provider.mint(http, server.base_url, {"apiKey": "sk-or-v1-m"}, name="n", parameters={})
     assert caught.value.message == "Invalid response from OpenRouter: missing 'key' or 'hash'."
     assert caught.value.ambiguous
     assert "sk-or-v1-zzz" not in caught.value.message
@@ -204,22 +212,21 @@ def test_mint_201_without_key_or_hash_is_invalid(http, payload):
 
 def test_mint_answered_200_is_not_trusted_but_reconciled(http):
     body = json.dumps({"key": "sk-or-v1-x", "data": {"hash": "h"}}).encode()
-    with CannedServer(200, body, "application/json") as server:
-        with pytest.raises(ProviderError) as caught:
-            provider.mint(http, server.base_url, {"apiKey": "sk-or-v1-m"}, name="n", parameters={})
+    with CannedServer(200, body, "application/json") as server, pytest.raises(ProviderError) as caught:
+        provider.mint(http, server.base_url, {"apiKey": "sk-or-v1-m"}, name="n", parameters={})
     assert caught.value.ambiguous and "sk-or-v1-x" not in caught.value.message
 
 
 def test_provider_text_that_echoes_a_key_is_redacted(http):
     body = json.dumps({"error": {"code": 400, "message": "bad key sk-or-v1-deadbeefcafe0123"}}).encode()
-    with CannedServer(400, body, "application/json") as server:
-        with pytest.raises(ProviderError) as caught:
-            provider.mint(http, server.base_url, {"apiKey": "sk-or-v1-m"}, name="n", parameters={})
+    with CannedServer(400, body, "application/json") as server, pytest.raises(ProviderError) as caught:
+        provider.mint(http, server.base_url, {"apiKey": "sk-or-v1-m"}, name="n", parameters={})
     assert "deadbeef" not in caught.value.message
     assert caught.value.message.startswith("Failed to create OpenRouter API key: bad key")
 
 
 # --- verify ----------------------------------------------------------------------------------
+
 
 def test_verify_accepts_a_fresh_key(http, openrouter, creds):
     provider.verify(http, openrouter.base_url, _mint(http, openrouter, creds).api_key)
@@ -244,6 +251,7 @@ def test_verify_network_failure_is_retryable(http, openrouter, creds):
 
 
 # --- revoke ----------------------------------------------------------------------------------
+
 
 def test_revoke_deletes_the_key(http, openrouter, creds):
     minted = _mint(http, openrouter, creds)
@@ -277,11 +285,15 @@ def test_revoke_with_a_bad_management_key_is_final(http, openrouter, creds):
 
 # --- list_keys -------------------------------------------------------------------------------
 
+
 def test_list_keys_reads_every_page_including_disabled(http, openrouter, creds):
     minted = [_mint(http, openrouter, creds, name=f"k-{i:03d}") for i in range(250)]
     disabled = minted[7]
-    response = http.patch(f"{openrouter.base_url}/keys/{disabled.key_id}", json={"disabled": True},
-                          headers={"Authorization": f"Bearer {creds['apiKey']}"})
+    response = http.patch(
+        f"{openrouter.base_url}/keys/{disabled.key_id}",
+        json={"disabled": True},
+        headers={"Authorization": f"Bearer {creds['apiKey']}"},
+    )
     assert response.status_code == 200
     openrouter.request_log.clear()
     listed = provider.list_keys(http, openrouter.base_url, creds)
@@ -311,22 +323,25 @@ def test_list_keys_failure_mid_scan_raises(http, openrouter, creds):
 
 # --- Retry-After -----------------------------------------------------------------------------
 
-NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("headers, expected", [
-    ({"Retry-After": "7"}, 7.0),
-    ({"Retry-After": "0"}, 0.0),
-    ({"Retry-After": "1.5"}, 1.5),
-    ({"retry-after-ms": "250"}, 0.25),
-    ({"retry-after-ms": "250", "Retry-After": "9"}, 0.25),
-    ({"retry-after-ms": "junk", "Retry-After": "9"}, 9.0),
-    ({"Retry-After": format_datetime(NOW + timedelta(seconds=30), usegmt=True)}, 30.0),
-    ({"Retry-After": format_datetime(NOW - timedelta(seconds=30), usegmt=True)}, 0.0),
-    ({"Retry-After": "soon"}, None),
-    ({"Retry-After": "-3"}, None),
-    ({}, None),
-])
+@pytest.mark.parametrize(
+    "headers, expected",
+    [
+        ({"Retry-After": "7"}, 7.0),
+        ({"Retry-After": "0"}, 0.0),
+        ({"Retry-After": "1.5"}, 1.5),
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"retry-after-ms": "250", "Retry-After": "9"}, 0.25),
+        ({"retry-after-ms": "junk", "Retry-After": "9"}, 9.0),
+        ({"Retry-After": format_datetime(NOW + timedelta(seconds=30), usegmt=True)}, 30.0),
+        ({"Retry-After": format_datetime(NOW - timedelta(seconds=30), usegmt=True)}, 0.0),
+        ({"Retry-After": "soon"}, None),
+        ({"Retry-After": "-3"}, None),
+        ({}, None),
+    ],
+)
 def test_retry_after_parsing(headers, expected):
     value = retry_after_seconds(httpx.Headers(headers), now=NOW)
     assert value == (pytest.approx(expected) if expected is not None else None)

@@ -35,20 +35,38 @@ class ProviderSpec:
 
 SPECS = {
     "open-router": ProviderSpec(
-        app="open-router", display_name="OpenRouter", rotation_type="open-router-api-key",
+        app="open-router",
+        display_name="OpenRouter",
+        rotation_type="open-router-api-key",
         parameters={"name": "my-app-key", "limit": 100, "limitReset": "monthly", "includeByokInLimit": False},
         secret_name="OPEN_ROUTER_API_KEY",
-        paths={"mint": ("POST", r"/keys$"), "verify": ("GET", r"/key$"), "revoke": ("DELETE", r"/keys/"),
-               "list": ("GET", r"/keys$")},
-        id_field="hash", limit_field="limit", key_prefix="sk-or-v1-", messages=openrouter_emulator.MESSAGES,
+        paths={
+            "mint": ("POST", r"/keys$"),
+            "verify": ("GET", r"/key$"),
+            "revoke": ("DELETE", r"/keys/"),
+            "list": ("GET", r"/keys$"),
+        },
+        id_field="hash",
+        limit_field="limit",
+        key_prefix="sk-or-v1-",
+        messages=openrouter_emulator.MESSAGES,
     ),
     "arouter": ProviderSpec(
-        app="arouter", display_name="ARouter", rotation_type="arouter-api-key",
+        app="arouter",
+        display_name="ARouter",
+        rotation_type="arouter-api-key",
         parameters={"name": "my-app-key", "allowedProviders": ["openai", "anthropic"], "spendingLimit": 50},
         secret_name="AROUTER_API_KEY",
-        paths={"mint": ("POST", r"/v1/keys$"), "verify": ("GET", r"/v1/models$"),
-               "revoke": ("DELETE", r"/v1/keys/"), "list": ("GET", r"/v1/keys$")},
-        id_field="id", limit_field="spending_limit", key_prefix="lr_live_", messages=arouter_emulator.MESSAGES,
+        paths={
+            "mint": ("POST", r"/v1/keys$"),
+            "verify": ("GET", r"/v1/models$"),
+            "revoke": ("DELETE", r"/v1/keys/"),
+            "list": ("GET", r"/v1/keys$"),
+        },
+        id_field="id",
+        limit_field="spending_limit",
+        key_prefix="lr_live_",
+        messages=arouter_emulator.MESSAGES,
     ),
 }
 
@@ -108,9 +126,11 @@ class ProviderCase:
 
     def error(self, operation: str, status: int) -> str:
         """The message the engine stores for a provider operation that the emulator answered `status`."""
-        prefix = {"mint": f"Failed to create {self.display_name} API key",
-                  "verify": f"{self.display_name} API key verification failed",
-                  "revoke": f"Failed to delete {self.display_name} API key"}[operation]
+        prefix = {
+            "mint": f"Failed to create {self.display_name} API key",
+            "verify": f"{self.display_name} API key verification failed",
+            "revoke": f"Failed to delete {self.display_name} API key",
+        }[operation]
         return f"{prefix}: {self.spec.messages[status]}"
 
 
@@ -121,10 +141,20 @@ def provider_case(request, client, project, openrouter, arouter) -> ProviderCase
     spec = SPECS[request.param]
     emulator = {"open-router": openrouter, "arouter": arouter}[request.param]
     management_key = emulator.create_management_key()
-    response = client.post(f"/api/v1/app-connections/{spec.app}", json={
-        "name": f"my-{spec.app}-connection", "method": "api-key", "projectId": project["id"],
-        "credentials": {"apiKey": management_key},
-    })
+    response = client.post(
+        f"/api/v1/app-connections/{spec.app}",
+        json={
+            "name": f"my-{spec.app}-connection",
+            "method": "api-key",
+            "projectId": project["id"],
+            "credentials": {"apiKey": management_key},
+        },
+    )
     assert response.status_code == 200, response.text
-    return ProviderCase(spec=spec, emulator=emulator, project=project,
-                        connection=response.json()["appConnection"], management_key=management_key)
+    return ProviderCase(
+        spec=spec,
+        emulator=emulator,
+        project=project,
+        connection=response.json()["appConnection"],
+        management_key=management_key,
+    )

@@ -10,25 +10,41 @@ from sqlmodel import Session, select
 from app import db
 from app.models import Environment, RotationCredential, Secret, SecretRotation
 from app.rotation import engine
-from app.services import secrets_store
+from app.store import secrets as secrets_store
 from tests.rotation.cases import ProviderCase
 
 
-def new_rotation(case: ProviderCase, *, name: str = "my-rotation", interval: int = 30, enabled: bool = True,
-                 key_name: str = "my-app-key") -> SecretRotation:
+def new_rotation(
+    case: ProviderCase,
+    *,
+    name: str = "my-rotation",
+    interval: int = 30,
+    enabled: bool = True,
+    key_name: str = "my-app-key",
+) -> SecretRotation:
     """An unsaved rotation of the case's type, with the type's full parameters (the key name overridable)."""
     project_id = case.project["id"]
     with Session(db.engine()) as session:
-        env = session.exec(select(Environment).where(Environment.project_id == project_id,
-                                                     Environment.slug == "dev")).one()
+        env = session.exec(
+            select(Environment).where(Environment.project_id == project_id, Environment.slug == "dev")
+        ).one()
         env_id = env.id
     return SecretRotation(
-        id=str(uuid.uuid4()), project_id=project_id, environment_id=env_id, secret_path="/", name=name,
-        type=case.rotation_type, connection_id=case.connection["id"],
+        id=str(uuid.uuid4()),
+        project_id=project_id,
+        environment_id=env_id,
+        secret_path="/",
+        name=name,
+        type=case.rotation_type,
+        connection_id=case.connection["id"],
         parameters={**case.parameters, "name": key_name},
-        secrets_mapping={"apiKey": case.secret_name}, is_auto_rotation_enabled=enabled,
-        rotation_interval=interval, rotate_at_hours=0, rotate_at_minutes=0,
-        last_rotation_attempted_at=None, last_rotated_at=None,
+        secrets_mapping={"apiKey": case.secret_name},
+        is_auto_rotation_enabled=enabled,
+        rotation_interval=interval,
+        rotate_at_hours=0,
+        rotate_at_minutes=0,
+        last_rotation_attempted_at=None,
+        last_rotated_at=None,
     )
 
 
@@ -42,8 +58,13 @@ def create(case: ProviderCase, **kwargs) -> SecretRotation:
 
 def credentials(rotation_id: str) -> list[RotationCredential]:
     with Session(db.engine()) as session:
-        return list(session.exec(select(RotationCredential).where(RotationCredential.rotation_id == rotation_id)
-                                 .order_by(RotationCredential.generation)).all())
+        return list(
+            session.exec(
+                select(RotationCredential)
+                .where(RotationCredential.rotation_id == rotation_id)
+                .order_by(RotationCredential.generation)
+            ).all()
+        )
 
 
 def states(rotation_id: str) -> dict[int, str]:

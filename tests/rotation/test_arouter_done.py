@@ -21,12 +21,21 @@ def models_status(case, api_key: str) -> int:
 @pytest.mark.parametrize("provider_case", ["arouter"], indirect=True)
 def test_arouter_rotation_rotated_twice_leaves_two_live_keys_and_generation_one_revoked(client, provider_case):
     case = provider_case
-    created = client.post(ROTATIONS, json={
-        "name": "my-arouter-rotation", "projectId": case.project["id"], "connectionId": case.connection["id"],
-        "environment": "dev", "secretPath": "/", "isAutoRotationEnabled": True, "rotationInterval": 30,
-        "rotateAtUtc": {"hours": 0, "minutes": 0}, "parameters": case.parameters,
-        "secretsMapping": {"apiKey": case.secret_name},
-    })
+    created = client.post(
+        ROTATIONS,
+        json={
+            "name": "my-arouter-rotation",
+            "projectId": case.project["id"],
+            "connectionId": case.connection["id"],
+            "environment": "dev",
+            "secretPath": "/",
+            "isAutoRotationEnabled": True,
+            "rotationInterval": 30,
+            "rotateAtUtc": {"hours": 0, "minutes": 0},
+            "parameters": case.parameters,
+            "secretsMapping": {"apiKey": case.secret_name},
+        },
+    )
     assert created.status_code == 200, created.text
     rotation = created.json()["secretRotation"]
     assert rotation["type"] == "arouter-api-key" and rotation["parameters"] == case.parameters

@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 
 from app.errors import ProviderFailure
+from app.models.sealed import ROTATION_MESSAGE
 from app.rotation import engine, outcome, reconcile, revocations
-from app.rotation.messages import FAILURE_PREFIX, open_rotation_message
+from app.rotation.messages import FAILURE_PREFIX
 from app.rotation.schedule import next_day_at
 from app.timeutil import utcnow
 from tests.rotation.state import (
@@ -38,7 +39,7 @@ def assert_untouched_after_failure(rotation, case, *, message_part: str):
     stored = row(rotation.id)
     assert stored.rotation_status == "failed" and stored.active_index == 0
     assert stored.next_generation == 3
-    message = open_rotation_message(rotation.id, stored.last_rotation_message)
+    message = ROTATION_MESSAGE.open(rotation.id, stored.last_rotation_message)
     assert message.startswith(FAILURE_PREFIX) and message_part in message
     assert stored.next_rotation_at == next_day_at(stored.last_rotation_attempted_at, 0, 0)
     assert stored.last_rotated_at == rotation.last_rotated_at
@@ -136,8 +137,7 @@ def test_publish_failure_after_mint_revokes_the_new_key(provider_case, monkeypat
     assert stored.rotation_status == "failed" and stored.active_index == 0 and stored.lease_owner is None
 
 
-def test_unpublished_minted_key_left_by_a_dead_run_is_revoked_by_the_reconciler(provider_case, settings,
-                                                                                 monkeypatch):
+def test_unpublished_minted_key_left_by_a_dead_run_is_revoked_by_the_reconciler(provider_case, settings, monkeypatch):
     case = provider_case
     rotation = create(case)
     # Simulate a run that died between storing the key and publishing: nothing cleans up inline.
@@ -164,10 +164,13 @@ def test_failed_revocation_stays_queued_and_the_worker_drain_finishes_it(provide
     case.fault("revoke", kind="status", status=500, times=1)
     done = engine.rotate(rotation.id, manual=True)
     creds = by_generation(rotation.id)
-    assert creds[1].state == "revoking" and creds[1].revoke_attempts == 1 \
+    assert (
+        creds[1].state == "revoking"
+        and creds[1].revoke_attempts == 1
         and creds[1].last_error == case.error("revoke", 500)
+    )
     assert creds[3].state == "active" and done.rotation_status == "success"
-    message = open_rotation_message(rotation.id, row(rotation.id).last_rotation_message)
+    message = ROTATION_MESSAGE.open(rotation.id, row(rotation.id).last_rotation_message)
     assert "revoking the previous key" in message and creds[1].key_name in message
     assert len(case.live_ids()) == 3
     assert revocations.drain() == 0  # not due yet: backoff

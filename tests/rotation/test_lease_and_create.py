@@ -40,9 +40,8 @@ def test_manual_rotate_while_the_lease_is_held_answers_400(provider_case):
         with pytest.raises(BadRequest) as info:
             engine.check_credentials(rotation.id)
         assert info.value.message == "A rotation is in progress. Please try again shortly."
-        with pytest.raises(BadRequest):
-            with lease.held(rotation.id):
-                pass
+        with pytest.raises(BadRequest), lease.held(rotation.id):
+            pass
     assert states(rotation.id) == {1: "active"} and case.create_count == 1
     assert row(rotation.id).lease_owner is None  # released
     engine.rotate(rotation.id, manual=True)
@@ -120,7 +119,7 @@ def test_create_whose_recheck_fails_revokes_the_minted_key(provider_case):
     case = provider_case
 
     def conflict(session):
-        raise BadRequest("A Secret Rotation with the name \"my-rotation\" already exists at the secret path \"/\"")
+        raise BadRequest('A Secret Rotation with the name "my-rotation" already exists at the secret path "/"')
 
     draft = new_rotation(case)
     with pytest.raises(BadRequest, match="already exists"):

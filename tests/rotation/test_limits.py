@@ -142,15 +142,13 @@ def test_slot_paces_to_the_rate():
 def test_slot_times_out_during_cooldown_and_takes_nothing():
     limiter = ProviderLimiter(max_concurrency=1, rate_per_second=0, burst=1)
     limiter.penalise("c1", 10)
-    with pytest.raises(LimiterTimeout):
-        with limiter.slot("c1", timeout=0.05):
-            pass
+    with pytest.raises(LimiterTimeout), limiter.slot("c1", timeout=0.05):
+        pass
     assert limiter.snapshot("c1")["in_flight"] == 0
 
 
 def test_slot_releases_when_the_body_raises():
     limiter = ProviderLimiter(max_concurrency=1, rate_per_second=0, burst=1)
-    with pytest.raises(KeyError):
-        with limiter.slot("c1"):
-            raise KeyError("boom")
+    with pytest.raises(KeyError), limiter.slot("c1"):
+        raise KeyError("boom")
     assert limiter.try_acquire("c1") == 0.0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -46,14 +46,20 @@ def test_verify_gives_up_after_three_tries_and_raises_the_last_error():
 
 
 def test_key_names_are_unique_per_rotation_and_generation():
-    when = datetime(2025, 4, 23, 19, 46, tzinfo=timezone.utc)
+    when = datetime(2025, 4, 23, 19, 46, tzinfo=UTC)
     assert key_name("my-app-key", "3b1d2f0e-7a3c-4a8e-9b52-0d6c2f1e9a11", 1, when) == "my-app-key-20250423-g1-3b1d2f0e"
 
 
 def test_match_needs_the_exact_name_created_after_the_intent_less_a_minute_of_skew():
-    created = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
-    cred = RotationCredential(rotation_id="r", connection_id="c", provider="open-router", generation=2,
-                              key_name="k-20250601-g2-abcd1234", created_at=created)
+    created = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+    cred = RotationCredential(
+        rotation_id="r",
+        connection_id="c",
+        provider="open-router",
+        generation=2,
+        key_name="k-20250601-g2-abcd1234",
+        created_at=created,
+    )
     listed = [
         ListedKey("a", "k-20250601-g2-abcd1234", created - timedelta(minutes=5)),  # too old: someone else's
         ListedKey("b", "k-20250601-g2-abcd12345", created),  # not the exact name

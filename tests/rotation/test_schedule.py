@@ -1,6 +1,6 @@
 """nextRotationAt rules (spec §7) and the interval unit (§14i), with the spec's worked examples."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -8,7 +8,7 @@ from app.rotation.schedule import next_day_at, next_rotation_at
 
 
 def t(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 # (case, enabled, failed, manual, event time, rotateAtUtc, expected) — interval 30 days.
@@ -27,17 +27,34 @@ DAY_CASES = [
 @pytest.mark.parametrize("case,enabled,failed,manual,event,at,expected", DAY_CASES, ids=[c[0] for c in DAY_CASES])
 def test_next_rotation_at_in_days(case, enabled, failed, manual, event, at, expected):
     when = t(event)
-    result = next_rotation_at(enabled=enabled, failed=failed, manual=manual, last_rotated_at=when,
-                              last_attempted_at=when, interval=30, hours=at[0], minutes=at[1], now=when)
+    result = next_rotation_at(
+        enabled=enabled,
+        failed=failed,
+        manual=manual,
+        last_rotated_at=when,
+        last_attempted_at=when,
+        interval=30,
+        hours=at[0],
+        minutes=at[1],
+        now=when,
+    )
     assert result == (t(expected) if expected else None)
     if result is not None:
         assert result.second == 0 and result.microsecond == 0
 
 
 def test_failed_rule_counts_from_now_not_last_rotation():
-    result = next_rotation_at(enabled=True, failed=True, manual=True, last_rotated_at=t("2025-01-01T05:00"),
-                              last_attempted_at=t("2025-06-23T00:00:40"), interval=30, hours=6, minutes=30,
-                              now=t("2025-06-23T10:00"))
+    result = next_rotation_at(
+        enabled=True,
+        failed=True,
+        manual=True,
+        last_rotated_at=t("2025-01-01T05:00"),
+        last_attempted_at=t("2025-06-23T00:00:40"),
+        interval=30,
+        hours=6,
+        minutes=30,
+        now=t("2025-06-23T10:00"),
+    )
     assert result == t("2025-06-24T06:30")
 
 
@@ -49,20 +66,43 @@ UNIT_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case,unit,unit_seconds,failed,manual,rotated,expected", UNIT_CASES,
-                         ids=[c[0] for c in UNIT_CASES])
+@pytest.mark.parametrize(
+    "case,unit,unit_seconds,failed,manual,rotated,expected", UNIT_CASES, ids=[c[0] for c in UNIT_CASES]
+)
 def test_next_rotation_at_in_short_units_ignores_rotate_at(case, unit, unit_seconds, failed, manual, rotated, expected):
     attempted = t("2025-05-30T10:10")
-    result = next_rotation_at(enabled=True, failed=failed, manual=manual, last_rotated_at=t(rotated),
-                              last_attempted_at=attempted, interval=45, hours=23, minutes=59,
-                              now=attempted, unit_seconds=unit_seconds)
+    result = next_rotation_at(
+        enabled=True,
+        failed=failed,
+        manual=manual,
+        last_rotated_at=t(rotated),
+        last_attempted_at=attempted,
+        interval=45,
+        hours=23,
+        minutes=59,
+        now=attempted,
+        unit_seconds=unit_seconds,
+    )
     assert result == t(expected)
 
 
 def test_short_unit_disabled_is_null():
     now = t("2025-05-30T10:00")
-    assert next_rotation_at(enabled=False, failed=False, manual=False, last_rotated_at=now, last_attempted_at=now,
-                            interval=5, hours=0, minutes=0, now=now, unit_seconds=1) is None
+    assert (
+        next_rotation_at(
+            enabled=False,
+            failed=False,
+            manual=False,
+            last_rotated_at=now,
+            last_attempted_at=now,
+            interval=5,
+            hours=0,
+            minutes=0,
+            now=now,
+            unit_seconds=1,
+        )
+        is None
+    )
 
 
 def test_next_day_at_rolls_month_and_year():

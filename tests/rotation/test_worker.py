@@ -64,6 +64,7 @@ def test_worker_drains_revocations_left_in_the_queue(provider_case, settings):
     case = provider_case
     rotation = create(case, interval=3600)
     from app.rotation import engine
+
     engine.rotate(rotation.id, manual=True)
     case.fault("revoke", kind="status", status=503)
     settings.revoke_retry_base_seconds = 0.2

@@ -41,23 +41,37 @@ def fast(settings):
 
 def make_due(ids: list[str]) -> None:
     with Session(db.engine()) as session:
-        session.execute(update(SecretRotation).where(SecretRotation.id.in_(ids))
-                        .values(next_rotation_at=utcnow() - timedelta(seconds=1)))
+        session.execute(
+            update(SecretRotation)
+            .where(SecretRotation.id.in_(ids))
+            .values(next_rotation_at=utcnow() - timedelta(seconds=1))
+        )
         session.commit()
 
 
 def due_rotations(project, connection, n: int) -> list[str]:
     """n OpenRouter rotations that do not fall due on their own (interval one hour), made due now."""
     with Session(db.engine()) as session:
-        env_id = session.exec(select(Environment.id).where(Environment.project_id == project["id"],
-                                                           Environment.slug == "dev")).one()
+        env_id = session.exec(
+            select(Environment.id).where(Environment.project_id == project["id"], Environment.slug == "dev")
+        ).one()
     ids = []
     for i in range(n):
         draft = SecretRotation(
-            id=str(uuid.uuid4()), project_id=project["id"], environment_id=env_id, secret_path="/",
-            name=f"rot-{i}", type="open-router-api-key", connection_id=connection["id"],
-            parameters={"name": f"key-{i}"}, secrets_mapping={"apiKey": f"KEY_{i}"}, is_auto_rotation_enabled=True,
-            rotation_interval=3600, rotate_at_hours=0, rotate_at_minutes=0)
+            id=str(uuid.uuid4()),
+            project_id=project["id"],
+            environment_id=env_id,
+            secret_path="/",
+            name=f"rot-{i}",
+            type="open-router-api-key",
+            connection_id=connection["id"],
+            parameters={"name": f"key-{i}"},
+            secrets_mapping={"apiKey": f"KEY_{i}"},
+            is_auto_rotation_enabled=True,
+            rotation_interval=3600,
+            rotate_at_hours=0,
+            rotate_at_minutes=0,
+        )
         ids.append(engine.create_rotation(draft, secret_name=f"KEY_{i}", recheck=lambda session: None).id)
     make_due(ids)
     return ids
@@ -107,7 +121,7 @@ def test_two_concurrent_claims_get_disjoint_rotations(client, project, connectio
         start = threading.Barrier(2)
         results: list[tuple[str, list[str]]] = []
 
-        def claim() -> None:
+        def claim(start: threading.Barrier = start, results: list = results) -> None:
             start.wait()
             results.append(lease.claim_due(8))
 
@@ -147,8 +161,17 @@ def test_two_processes_claim_disjoint_rotations(client, project, connection, fas
     go = tmp_path / "go"
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_")}
     env.update(KEYTURN_DATABASE_URL=fast.database_url, KEYTURN_LEASE_SECONDS="60")
-    procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, str(go)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLAIMER, str(go)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     try:
         for proc in procs:
             assert proc.stdout.readline().strip() == "ready", proc.stderr.read()

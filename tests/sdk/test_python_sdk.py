@@ -13,7 +13,6 @@ import uvicorn
 from infisical_sdk import InfisicalSDKClient
 from infisical_sdk.infisical_requests import APIError
 
-
 SECRET_NAME = "OPENROUTER_API_KEY"
 PATH = "/openrouter"
 
@@ -45,19 +44,44 @@ def _ok(response) -> dict:
 def service(client, project, connection) -> dict:
     """A viewer identity scoped to `prod`, with universal auth and a client secret, and a rotation to read."""
     identity = _ok(client.post("/api/v1/identities", json={"name": "billing-api", "role": "no-access"}))["identity"]
-    ua = _ok(client.post(f"/api/v1/auth/universal-auth/identities/{identity['id']}",
-                         json={"accessTokenTTL": 3600, "accessTokenMaxTTL": 86400}))["identityUniversalAuth"]
-    client_secret = _ok(client.post(f"/api/v1/auth/universal-auth/identities/{identity['id']}/client-secrets",
-                                    json={"description": "sdk test"}))["clientSecret"]
-    _ok(client.post(f"/api/v1/projects/{project['id']}/memberships/identities/{identity['id']}",
-                    json={"roles": [{"role": "viewer", "isTemporary": False}], "scope": {"environments": ["prod"]}}))
-    rotation = _ok(client.post("/api/v2/secret-rotations/open-router-api-key", json={
-        "name": "billing-openrouter", "projectId": project["id"], "connectionId": connection["id"],
-        "environment": "prod", "secretPath": PATH, "rotationInterval": 30,
-        "parameters": {"name": "billing-api"}, "secretsMapping": {"apiKey": SECRET_NAME},
-    }))["secretRotation"]
-    return {"client_id": ua["clientId"], "client_secret": client_secret, "project_id": project["id"],
-            "rotation_id": rotation["id"]}
+    ua = _ok(
+        client.post(
+            f"/api/v1/auth/universal-auth/identities/{identity['id']}",
+            json={"accessTokenTTL": 3600, "accessTokenMaxTTL": 86400},
+        )
+    )["identityUniversalAuth"]
+    client_secret = _ok(
+        client.post(
+            f"/api/v1/auth/universal-auth/identities/{identity['id']}/client-secrets", json={"description": "sdk test"}
+        )
+    )["clientSecret"]
+    _ok(
+        client.post(
+            f"/api/v1/projects/{project['id']}/memberships/identities/{identity['id']}",
+            json={"roles": [{"role": "viewer", "isTemporary": False}], "scope": {"environments": ["prod"]}},
+        )
+    )
+    rotation = _ok(
+        client.post(
+            "/api/v2/secret-rotations/open-router-api-key",
+            json={
+                "name": "billing-openrouter",
+                "projectId": project["id"],
+                "connectionId": connection["id"],
+                "environment": "prod",
+                "secretPath": PATH,
+                "rotationInterval": 30,
+                "parameters": {"name": "billing-api"},
+                "secretsMapping": {"apiKey": SECRET_NAME},
+            },
+        )
+    )["secretRotation"]
+    return {
+        "client_id": ua["clientId"],
+        "client_secret": client_secret,
+        "project_id": project["id"],
+        "rotation_id": rotation["id"],
+    }
 
 
 def _sdk(server_url: str, service: dict) -> InfisicalSDKClient:
@@ -68,8 +92,9 @@ def _sdk(server_url: str, service: dict) -> InfisicalSDKClient:
 
 def test_sdk_reads_lists_and_sees_a_rotation_with_a_higher_version(server_url, service, client):
     sdk = _sdk(server_url, service)
-    first = sdk.secrets.get_secret_by_name(secret_name=SECRET_NAME, project_id=service["project_id"],
-                                           environment_slug="prod", secret_path=PATH)
+    first = sdk.secrets.get_secret_by_name(
+        secret_name=SECRET_NAME, project_id=service["project_id"], environment_slug="prod", secret_path=PATH
+    )
     assert first.secretKey == SECRET_NAME and first.secretValue and first.version == 1
     assert first.workspace == service["project_id"] and first.environment == "prod"
 
@@ -79,8 +104,9 @@ def test_sdk_reads_lists_and_sees_a_rotation_with_a_higher_version(server_url, s
     _ok(client.post(f"/api/v2/secret-rotations/open-router-api-key/{service['rotation_id']}/rotate-secrets"))
     deadline = time.monotonic() + 1  # PostgreSQL delivers the change notice within milliseconds
     while True:
-        second = sdk.secrets.get_secret_by_name(secret_name=SECRET_NAME, project_id=service["project_id"],
-                                                environment_slug="prod", secret_path=PATH)
+        second = sdk.secrets.get_secret_by_name(
+            secret_name=SECRET_NAME, project_id=service["project_id"], environment_slug="prod", secret_path=PATH
+        )
         if second.version > first.version or time.monotonic() > deadline:
             break
         time.sleep(0.01)
@@ -99,6 +125,7 @@ def test_sdk_wrong_client_secret_is_a_401_api_error(server_url, service):
 def test_sdk_viewer_scoped_to_prod_gets_403_on_dev(server_url, service):
     sdk = _sdk(server_url, service)
     with pytest.raises(APIError) as raised:
-        sdk.secrets.get_secret_by_name(secret_name=SECRET_NAME, project_id=service["project_id"],
-                                       environment_slug="dev", secret_path=PATH)
+        sdk.secrets.get_secret_by_name(
+            secret_name=SECRET_NAME, project_id=service["project_id"], environment_slug="dev", secret_path=PATH
+        )
     assert raised.value.status_code == 403
