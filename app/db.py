@@ -62,15 +62,12 @@ def engine() -> Engine:
     return _engine
 
 
-def get_session() -> Iterator[Session]:
-    """FastAPI dependency: one session per request; services commit explicitly."""
-    with Session(engine(), expire_on_commit=False) as session:
-        yield session
-
-
 @contextmanager
-def session_scope() -> Iterator[Session]:
-    """For the worker and CLI: commit on success, roll back on error."""
+def unit_of_work() -> Iterator[Session]:
+    """One transaction: commits when the block ends, rolls back when it raises.
+
+    The only place a Session is built. Requests get one per request (`get_session`); the engine takes
+    one per step that must be durable before a side effect (an intent before a provider call)."""
     with Session(engine(), expire_on_commit=False) as session:
         try:
             yield session
@@ -78,6 +75,14 @@ def session_scope() -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def get_session() -> Iterator[Session]:
+    """FastAPI dependency: the request's unit of work. Services add and flush; this commits once the
+    handler returns and rolls back if it raises (use it with `Depends(..., scope="function")`, so the
+    commit happens before the response is sent)."""
+    with unit_of_work() as session:
+        yield session
 
 
 class PerEngine(Generic[T]):

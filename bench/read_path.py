@@ -204,7 +204,7 @@ def seed_keyturn(url: str, root_key: str, admin_token: str) -> tuple[str, str]:
     from app.auth.trusted_ips import ANYWHERE
     from app.bootstrap import configure
     from app.config import Settings
-    from app.db import engine, session_scope
+    from app.db import engine, unit_of_work
     from app.migrate import upgrade
     from app.models import AccessToken, Identity, IdentityMembership, UniversalAuth
     from app.models.base import new_id
@@ -218,7 +218,7 @@ def seed_keyturn(url: str, root_key: str, admin_token: str) -> tuple[str, str]:
         if not change_feed_schema.is_installed(conn):
             change_feed_schema.install(conn)  # until a migration installs them
     token = new_token()
-    with session_scope() as session:
+    with unit_of_work() as session:
         project, envs = projects.create_project(session, body=ProjectCreate(projectName="bench", slug="bench-app"))
         prod = next(env for env in envs if env.slug == "prod")
         secrets_store.create_secret(

@@ -13,7 +13,8 @@ from app.auth.principal import Principal
 from app.db import get_session
 from app.errors import ForbiddenIp, Unauthorized
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit happens before the response is sent, so a client never reads ahead of it.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def bearer_token(request: Request) -> str:

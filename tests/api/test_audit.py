@@ -79,7 +79,7 @@ def test_identities_cannot_read_the_audit_log(client, anon_client, project):
 
 
 def test_record_drops_secret_looking_metadata(client):
-    with db.session_scope() as session:
+    with db.unit_of_work() as session:
         audit.record(
             session,
             actor="admin",

@@ -57,7 +57,7 @@ def _env_id(session: Session, project_id: str, slug: str) -> str:
 
 @pytest.fixture
 def secret(project) -> dict:
-    with db.session_scope() as session:
+    with db.unit_of_work() as session:
         row = secrets_store.create_secret(
             session,
             project_id=project["id"],
@@ -75,7 +75,7 @@ def _url(project_id: str, name: str = "OPENROUTER_API_KEY", env: str = "prod", e
 
 def _identity(project_id: str, roles=("viewer",), scope=None, uses_limit: int = 0) -> dict:
     token = new_token()
-    with db.session_scope() as session:
+    with db.unit_of_work() as session:
         identity = Identity(name="svc-" + new_id()[:8])
         ua = UniversalAuth(identity_id=identity.id, access_token_trusted_ips=ANYWHERE)
         row = AccessToken(
@@ -176,7 +176,7 @@ def test_missing_secret_environment_and_project_are_404(client, secret):
 
 
 def test_percent_encoded_name_is_decoded(client, project):
-    with db.session_scope() as session:
+    with db.unit_of_work() as session:
         secrets_store.create_secret(
             session,
             project_id=project["id"],
@@ -276,7 +276,7 @@ def test_use_limited_tokens_are_counted_on_every_read(anon_client, secret):
 
 def test_list_has_imports_and_leaves_out_paths_outside_the_scope(anon_client, client, secret):
     pid = secret["project_id"]
-    with db.session_scope() as session:
+    with db.unit_of_work() as session:
         env_id = _env_id(session, pid, "prod")
         secrets_store.create_secret(session, project_id=pid, environment_id=env_id, path="/team/a", key="A", value="a")
         secrets_store.create_secret(session, project_id=pid, environment_id=env_id, path="/other", key="B", value="b")
