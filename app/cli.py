@@ -10,12 +10,19 @@ import sys
 from app.config import ConfigError, get_settings
 
 
+def _check_database(database_url: str) -> None:
+    from app.migrate import ensure_current
+
+    ensure_current(database_url)
+
+
 def _serve(_args) -> None:
     import uvicorn
 
     from app.main import create_app
 
     settings = get_settings()
+    _check_database(settings.database_url)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -30,6 +37,7 @@ def _worker(_args) -> None:
     from app.rotation.worker import Worker
 
     settings = get_settings()
+    _check_database(settings.database_url)
     configure(settings)
     worker = Worker(settings)
 

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger("keyturn.config")
@@ -19,6 +19,8 @@ log = logging.getLogger("keyturn.config")
 DATA_DIR = Path(".keyturn")
 PLACEHOLDER_TOKENS = {"changeme", "change-me", "admin", "password", "secret", "token", "test"}
 INTERVAL_UNIT_SECONDS = {"days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
+# URL schemes keyturn runs on (SQLAlchemy's dialect names; `postgres` is the common alias).
+DATABASE_SCHEMES = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql"}
 
 
 class ConfigError(Exception):
@@ -61,6 +63,17 @@ class Settings(BaseSettings):
     # `low` is for tests only. Existing hashes stay verifiable either way (parameters are encoded in them).
     client_secret_hash_cost: Literal["default", "low"] = "default"
     log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        # Only the scheme is named in the message: the rest of the URL may hold a password.
+        scheme = value.partition(":")[0].partition("+")[0].lower()
+        if scheme not in DATABASE_SCHEMES:
+            raise ValueError(
+                f"unsupported database {scheme!r}: use sqlite:///PATH (the default) or postgresql://USER@HOST/NAME"
+            )
+        return value
 
     @field_validator("openrouter_base_url", "arouter_base_url")
     @classmethod
@@ -161,4 +174,16 @@ def get_settings() -> Settings:
 
 @lru_cache
 def _from_environment() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(describe(exc)) from None
+
+
+def describe(error: ValidationError) -> str:
+    """One line naming each bad variable, without echoing its value (it may be a secret)."""
+    problems = []
+    for item in error.errors():
+        name = "KEYTURN_" + "_".join(str(part) for part in item["loc"]).upper()
+        problems.append(f"{name}: {item['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)

@@ -1,67 +1,53 @@
-"""Import rules from STYLE.md, checked mechanically: a forbidden edge fails the build."""
+"""What the import-linter contracts in pyproject.toml cannot say, checked here.
+
+The contracts themselves (the layers, the forbidden edges) run in `make lint`.
+"""
+
+from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
-import pytest
-
-APP = Path(__file__).resolve().parent.parent / "app"
-
-
-def imports_of(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "app"
 
 
-# The registry is where providers meet the core (settings, the shared HTTP client); the rule is for the
-# provider modules themselves.
-EXEMPT = {APP / "providers" / "registry.py"}
+def _contracts() -> list[dict]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
 
 
-def modules(pattern: str) -> list[Path]:
-    return sorted(p for p in APP.glob(pattern) if p not in EXEMPT)
+def _layered_modules() -> set[str]:
+    (layers,) = [c["layers"] for c in _contracts() if c["type"] == "layers"]
+    return {name.strip().strip("()") for layer in layers for name in layer.split("|")}
 
 
-def forbidden(names: set[str], prefixes: tuple[str, ...]) -> list[str]:
-    return sorted(n for n in names if any(n == p or n.startswith(p + ".") for p in prefixes))
+def test_every_app_package_and_module_is_in_a_layer():
+    """A package left out of the layers contract could import in a circle unnoticed."""
+    children = {
+        f"app.{path.stem}"
+        for path in APP.iterdir()
+        if (path.is_dir() and (path / "__init__.py").exists()) or (path.suffix == ".py" and path.stem != "__init__")
+    }
+    assert children - _layered_modules() == set(), "add these to [tool.importlinter] layers in pyproject.toml"
 
 
-RULES = [
-    # (files, forbidden import prefixes, why)
-    (
-        "providers/*.py",
-        (
-            "app.db",
-            "app.models",
-            "app.config",
-            "app.crypto",
-            "app.api",
-            "app.services",
-            "app.rotation",
-            "fastapi",
-            "sqlmodel",
-            "sqlalchemy",
-        ),
-        "providers only speak HTTP to their upstream",
-    ),
-    ("errors.py", ("app",), "errors imports nothing from app"),
-    ("api/*.py", ("app.rotation.worker",), "api and the worker share rows, not imports"),
-    ("rotation/worker.py", ("app.api",), "api and the worker share rows, not imports"),
-    ("rotation/*.py", ("fastapi", "app.api"), "the engine does not know HTTP routing"),
-    ("services/*.py", ("app.api",), "services do not depend on routes"),
-    ("models/*.py", ("app.api", "app.services", "app.rotation", "app.providers"), "models are the bottom layer"),
-]
+def _builds_a_session(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    return (isinstance(func, ast.Name) and func.id == "Session") or (
+        isinstance(func, ast.Attribute) and func.attr == "Session"
+    )
 
 
-@pytest.mark.parametrize("pattern, prefixes, why", RULES, ids=[r[0] for r in RULES])
-def test_import_rules(pattern, prefixes, why):
-    files = modules(pattern)
-    assert files, f"no files match {pattern}"
-    offences = {str(f.relative_to(APP)): bad for f in files if (bad := forbidden(imports_of(f), prefixes))}
-    assert not offences, f"{why}: {offences}"
+def test_only_the_unit_of_work_builds_sessions():
+    """One transaction pattern: app/db.py's unit of work is the only place a Session is built."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in sorted(APP.rglob("*.py"))
+        if path != APP / "db.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if _builds_a_session(node)
+    ]
+    assert offenders == []
