@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     # `low` is for tests only. Existing hashes stay verifiable either way (parameters are encoded in them).
     client_secret_hash_cost: Literal["default", "low"] = "default"
     log_level: str = "INFO"
+    # Request bodies over these sizes are refused with 413 before they are read whole (login and token
+    # routes under /api/v1/auth/ take the smaller limit: they are reachable without a token).
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    max_auth_body_bytes: int = Field(64 * 1024, ge=1024)
 
     @field_validator("database_url")
     @classmethod
