@@ -29,6 +29,9 @@ def _serve(_args) -> None:
         port=settings.port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default; keyturn trusts only the named proxies.
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips or "",
     )
 
 

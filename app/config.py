@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = 8080
+    # The reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated IPs or
+    # networks). Unset: those headers are ignored, so no client can claim another address.
+    forwarded_allow_ips: str | None = None
     openrouter_base_url: str = "https://openrouter.ai/api/v1"
     arouter_base_url: str = "https://api.arouter.ai"
     # `seed`: /v1/keys with `id` and `spending_limit`; `openrouter-like`: /api/v1/keys with `hash` and `limit`.
