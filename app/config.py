@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # The reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated IPs or
     # networks). Unset: those headers are ignored, so no client can claim another address.
     forwarded_allow_ips: str | None = None
+    # Serve the OpenAPI document at /openapi.json (no token needed). On for the embedded default; the compose
+    # file turns it off. No HTML docs are served: they would load scripts from a CDN.
+    docs: bool = True
     openrouter_base_url: str = "https://openrouter.ai/api/v1"
     arouter_base_url: str = "https://api.arouter.ai"
     # `seed`: /v1/keys with `id` and `spending_limit`; `openrouter-like`: /api/v1/keys with `hash` and `limit`.

@@ -69,6 +69,10 @@ def create_app(settings: Settings | None = None, *, configure: bool = True) -> F
         description="Zero-downtime rotation of third-party API keys, served over Infisical's secrets API.",
         lifespan=lifespan,
         redirect_slashes=False,
+        # The OpenAPI document only, and only when asked for: Swagger UI and ReDoc load third-party scripts.
+        openapi_url="/openapi.json" if settings.docs else None,
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     for router in ROUTERS:
