@@ -19,8 +19,8 @@ from app.api import (
     status,
     universal_auth,
 )
-from app.api.body_guard import BodyGuardMiddleware
 from app.api.errors import install_error_handlers
+from app.api.input_guard import InputGuardMiddleware
 from app.api.request_context import RequestContextMiddleware
 from app.config import Settings, get_settings
 
@@ -77,9 +77,9 @@ def create_app(settings: Settings | None = None, *, configure: bool = True) -> F
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    # Added last runs first: the request id is set before the body is checked.
+    # Added last runs first: the request id is set before the input is checked.
     app.add_middleware(
-        BodyGuardMiddleware, max_bytes=settings.max_body_bytes, max_auth_bytes=settings.max_auth_body_bytes
+        InputGuardMiddleware, max_bytes=settings.max_body_bytes, max_auth_bytes=settings.max_auth_body_bytes
     )
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -3,6 +3,7 @@ JSON that must parse, and no unexpected exception escaping as a traceback."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -77,3 +78,66 @@ def test_an_unexpected_error_is_a_500_with_its_request_id_and_no_text_in_the_log
     _shape(response, 500, "InternalServerError")
     assert "text-that-may-carry-a-secret" not in caplog.text
     assert "RuntimeError" in caplog.text
+
+
+def post_json(client, url: str, body: dict):
+    """json.dumps escapes a lone surrogate as \\ud800, as a hostile client would send it."""
+    return client.post(url, content=json.dumps(body), headers={"Content-Type": "application/json"})
+
+
+POISON = ["\ud800", "nul\u0000", "bell\u0007", "\u202eevil", "\u2066isolate"]
+
+
+@pytest.mark.parametrize("text", POISON, ids=["surrogate", "nul", "control", "bidi-override", "bidi-isolate"])
+def test_poison_text_in_any_body_field_is_422_and_nothing_is_written(client, project, connection, text):
+    rotation = {
+        "name": "r1",
+        "projectId": project["id"],
+        "connectionId": connection["id"],
+        "environment": "dev",
+        "secretPath": "/",
+        "parameters": {"name": text},
+        "secretsMapping": {"apiKey": "OPEN_ROUTER_API_KEY"},
+    }
+    response = post_json(client, "/api/v2/secret-rotations/open-router-api-key", rotation)
+    assert _shape(response, 422, "ValidationFailure")["message"][0]["path"] == ["parameters", "name"]
+    listed = client.get("/api/v2/secret-rotations", params={"projectId": project["id"]})
+    assert listed.status_code == 200 and listed.json()["secretRotations"] == []
+
+    response = post_json(client, "/api/v1/projects", {"projectName": "p2", "projectDescription": text})
+    _shape(response, 422, "ValidationFailure")
+    assert [p["name"] for p in client.get("/api/v1/projects").json()["projects"]] == [project["name"]]
+
+    identity = client.post("/api/v1/identities", json={"name": "svc"}).json()["identity"]["id"]
+    membership = {"roles": [{"role": "viewer"}], "scope": {"secretPaths": [f"/a/{text}"]}}
+    response = post_json(client, f"/api/v1/projects/{project['id']}/memberships/identities/{identity}", membership)
+    _shape(response, 422, "ValidationFailure")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/projects?type=%00",
+        "/api/v1/projects?type=%ff%fe",
+        "/api/v1/audit-logs?actor=%E2%80%AE",
+        "/api/v1/projects/%01",
+        "/api/v3/secrets/raw?workspaceId=x&environment=%ed%a0%80",
+    ],
+    ids=["nul", "not-utf8", "bidi", "control-in-path", "encoded-surrogate"],
+)
+def test_poison_text_in_the_url_is_422_before_authentication(anon_client, url):
+    _shape(anon_client.get(url), 422, "ValidationFailure")
+
+
+def test_form_fields_are_checked_too(anon_client):
+    response = anon_client.post(
+        LOGIN,
+        content=b"clientId=%00&clientSecret=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    _shape(response, 422, "ValidationFailure")
+
+
+def test_tabs_and_newlines_are_ordinary_text(client):
+    response = client.post("/api/v1/projects", json={"projectName": "tabs", "projectDescription": "a\tb\nc\r\n"})
+    assert response.status_code == 200, response.text
