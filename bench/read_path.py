@@ -208,8 +208,9 @@ def seed_keyturn(url: str, root_key: str, admin_token: str) -> tuple[str, str]:
     from app.migrate import upgrade
     from app.models import AccessToken, Identity, IdentityMembership, UniversalAuth
     from app.models.base import new_id
+    from app.reads import change_feed_schema
     from app.schemas.projects import ProjectCreate
-    from app.services import change_feed_schema, projects
+    from app.services import projects
     from app.store import secrets as secrets_store
 
     upgrade(url)

@@ -8,7 +8,7 @@ Create Date: 2026-11-25
 import sqlalchemy as sa
 
 from alembic import op
-from app.services import change_feed_schema
+from app.reads import change_feed_schema
 
 revision = "0003"
 down_revision = "0002"

@@ -1,7 +1,7 @@
 """Routes: the consumer read API the official Infisical SDKs call (consumer spec §5–§6).
 
 These are `async def` and read the query by hand: the SDKs send unknown and empty parameters that a
-strict schema would refuse (spec §2.2), and a cache hit (app.services.read_cache) then costs no thread
+strict schema would refuse (spec §2.2), and a cache hit (app.reads.cache) then costs no thread
 hop and no database round trip. Misses run the database work in the threadpool.
 """
 
@@ -22,11 +22,11 @@ from app import db
 from app.api.deps import bearer_token, client_ip, current_principal
 from app.auth.principal import Principal
 from app.errors import BadRequest, ValidationFailure
+from app.reads import secrets as secret_reads
+from app.reads.audit import writer_for
+from app.reads.cache import MAX_AGE_SECONDS, ReadCache, Stamp, cache_for
+from app.reads.secrets import SecretQuery
 from app.schemas.fields import normalise_secret_path
-from app.services import secret_reads
-from app.services.read_audit import writer_for
-from app.services.read_cache import MAX_AGE_SECONDS, ReadCache, Stamp, cache_for
-from app.services.secret_reads import SecretQuery
 from app.timeutil import utcnow
 
 router = APIRouter(tags=["secrets"])

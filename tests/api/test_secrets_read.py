@@ -21,8 +21,9 @@ from app.auth.trusted_ips import ANYWHERE
 from app.db import normalise_url
 from app.models import AccessToken, AuditLog, Environment, Identity, IdentityMembership, Secret, UniversalAuth
 from app.models.base import new_id
-from app.services import change_feed_schema, read_audit
-from app.services.read_cache import cache_for
+from app.reads import audit as read_audit
+from app.reads import change_feed_schema
+from app.reads.cache import cache_for
 from app.store import secrets as secrets_store
 
 REQUIRED_FIELDS = {

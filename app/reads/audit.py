@@ -2,7 +2,7 @@
 
 An insert per read would cost a database round trip on the hottest endpoint, and thousands of rows a
 second. Reads are counted here per (caller, IP, event, secret, environment, path) and a background thread
-writes one entry per group through app.services.audit.record every FLUSH_SECONDS, with `count` and
+writes one entry per group through app.store.audit.record every FLUSH_SECONDS, with `count` and
 `firstReadAt` in its metadata. Trade-offs: a crash can lose the last fraction of a second of read events
 (never a write's own audit entry, which other code records in its transaction), and reads within one
 window share an entry.

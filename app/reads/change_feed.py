@@ -1,7 +1,7 @@
 """Tells this process whether anything a cached read depends on has changed, in any process.
 
 `stamp()` returns a value that differs whenever the database has seen a watched change since a
-previous call (see app.services.change_feed_schema), or None when that cannot be known right now; the
+previous call (see app.reads.change_feed_schema), or None when that cannot be known right now; the
 read cache serves an entry only while the stamp it was filled under is still current.
 
 - SQLite: the stamp is the trigger-maintained counter, re-read on a private connection whenever SQLite's
@@ -21,7 +21,7 @@ import threading
 
 from sqlalchemy.engine import Engine
 
-from app.services import change_feed_schema as schema
+from app.reads import change_feed_schema as schema
 
 log = logging.getLogger("keyturn.read_cache")
 

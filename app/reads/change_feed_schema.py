@@ -1,6 +1,6 @@
 """Database triggers that announce every change a secret read depends on (used by a migration).
 
-The read cache (app.services.read_cache) may only serve what the database would answer now. Rather than
+The read cache (app.reads.cache) may only serve what the database would answer now. Rather than
 trusting every writer to remember an invalidation call, the database itself records each relevant change:
 
 - SQLite: the triggers bump `keyturn_change.n`; readers compare that one integer (a local file read).
