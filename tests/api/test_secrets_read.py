@@ -22,7 +22,6 @@ from app.db import normalise_url
 from app.models import AccessToken, AuditLog, Environment, Identity, IdentityMembership, Secret, UniversalAuth
 from app.models.base import new_id
 from app.reads import audit as read_audit
-from app.reads import change_feed_schema
 from app.reads.cache import cache_for
 from app.store import secrets as secrets_store
 
@@ -312,9 +311,34 @@ def test_value_reads_are_audited_one_entry_per_caller_and_secret_per_window(clie
     assert "sk-or-v1" not in str(entries[0].metadata_entries)
 
 
+def _drop_change_triggers(conn) -> list[str]:
+    """Drop the change triggers and their counter table, as a database migrated without them; returns the
+    statements that put them back."""
+    if conn.dialect.name == "postgresql":
+        found = conn.exec_driver_sql(
+            "SELECT tgname, tgrelid::regclass::text, pg_get_triggerdef(oid) FROM pg_trigger "
+            "WHERE tgname LIKE 'keyturn_change_%%' AND NOT tgisinternal"
+        ).all()
+        for name, table, _ in found:
+            conn.exec_driver_sql(f"DROP TRIGGER {name} ON {table}")
+    else:
+        found = conn.exec_driver_sql(
+            "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'keyturn_change_%'"
+        ).all()
+        for name, _, _ in found:
+            conn.exec_driver_sql(f"DROP TRIGGER {name}")
+    assert found
+    conn.exec_driver_sql("DROP TABLE keyturn_change")
+    return [
+        "CREATE TABLE keyturn_change (id INTEGER NOT NULL PRIMARY KEY, n BIGINT NOT NULL)",
+        "INSERT INTO keyturn_change (id, n) VALUES (1, 0)",
+        *(definition for _, _, definition in found),
+    ]
+
+
 def test_without_change_triggers_reads_stay_correct(client, secret, writer, db_url):
     with writer.begin() as conn:
-        change_feed_schema.uninstall(conn)
+        restore = _drop_change_triggers(conn)
     try:
         url = _url(secret["project_id"])
         assert client.get(url).json()["secret"]["version"] == 1
@@ -322,10 +346,8 @@ def test_without_change_triggers_reads_stay_correct(client, secret, writer, db_u
         assert client.get(url).json()["secret"]["version"] == 2
     finally:  # the migrated schema is shared by later tests on PostgreSQL
         with writer.begin() as conn:
-            conn.exec_driver_sql(
-                "CREATE TABLE IF NOT EXISTS keyturn_change (id INTEGER NOT NULL PRIMARY KEY, n BIGINT NOT NULL)"
-            )
-            change_feed_schema.install(conn)
+            for statement in restore:
+                conn.exec_driver_sql(statement)
 
 
 def test_feed_loss_turns_the_cache_off_until_it_reconnects(client, secret, writer, db_url):
