@@ -23,6 +23,7 @@ from app.models import AccessToken, AuditLog, Environment, Identity, IdentityMem
 from app.models.base import new_id
 from app.reads import audit as read_audit
 from app.reads.cache import cache_for
+from app.reads.schemas import SecretListResponse, SecretRaw, SecretResponse
 from app.store import secrets as secrets_store
 
 REQUIRED_FIELDS = {
@@ -125,6 +126,22 @@ def test_get_secret_has_every_field_the_sdks_need(client, secret):
     assert (body["version"], body["type"], body["secretComment"], body["secretPath"]) == (1, "shared", "", "/")
     assert body["secretValueHidden"] is False and body["tags"] == [] and body["isRotatedSecret"] is False
     assert body["createdAt"].endswith("Z") and body["updatedAt"].endswith("Z")
+
+
+def test_bodies_are_exactly_what_the_openapi_models_describe(client, secret):
+    """The reads render JSON by hand (a cache hit serves bytes); their documented models must not drift."""
+    one = client.get(_url(secret["project_id"])).json()
+    many = client.get(f"/api/v3/secrets/raw?workspaceId={secret['project_id']}&environment=prod").json()
+    fields = {field.alias or name for name, field in SecretRaw.model_fields.items()}
+    assert set(one["secret"]) == fields and all(set(item) == fields for item in many["secrets"])
+    assert SecretResponse.model_validate(one).model_dump(by_alias=True) == one
+    assert SecretListResponse.model_validate(many).model_dump(by_alias=True) == many
+
+
+def test_a_bad_token_is_401_before_any_complaint_about_the_query(anon_client, secret):
+    for url in ("/api/v3/secrets/raw/X?version=zero", "/api/v3/secrets/raw?recursive=maybe"):
+        response = anon_client.get(url, headers={"Authorization": "Bearer " + new_token()})
+        assert response.status_code == 401, response.text
 
 
 def test_node_and_go_queries_with_unknown_and_empty_params_are_accepted(client, secret):
