@@ -15,10 +15,9 @@ import logging
 import threading
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from app import clock
-from app.db import PerEngine
+from app.db import PerEngine, unit_of_work
 from app.store import audit
 from app.timeutil import iso
 
@@ -66,7 +65,7 @@ class ReadAuditWriter:
             if not batch and not dropped:
                 return
             try:
-                with Session(self.engine) as session:
+                with unit_of_work(self.engine) as session:
                     for (actor, ip, event, project_id, resource_id, metadata), (count, first) in batch.items():
                         entry = audit.record(
                             session,
@@ -82,7 +81,6 @@ class ReadAuditWriter:
                         audit.record(
                             session, actor="keyturn", event="audit-entries-dropped", metadata={"count": dropped}
                         )
-                    session.commit()
             except Exception as exc:
                 log.warning("could not write %d read audit entries: %s", len(batch), type(exc).__name__)
 
