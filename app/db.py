@@ -74,12 +74,13 @@ def engine() -> Engine:
 
 
 @contextmanager
-def unit_of_work() -> Iterator[Session]:
+def unit_of_work(bind: Engine | None = None) -> Iterator[Session]:
     """One transaction: commits when the block ends, rolls back when it raises.
 
     The only place a Session is built. Requests get one per request (`get_session`); the engine takes
-    one per step that must be durable before a side effect (an intent before a provider call)."""
-    with Session(engine(), expire_on_commit=False) as session:
+    one per step that must be durable before a side effect (an intent before a provider call). `bind`:
+    an engine other than the installed one (a per-engine object writing to the engine it was built for)."""
+    with Session(bind or engine(), expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

@@ -209,14 +209,11 @@ def seed_keyturn(url: str, root_key: str, admin_token: str) -> tuple[str, str]:
     from app.models import AccessToken, Identity, IdentityMembership, UniversalAuth
     from app.models.base import new_id
     from app.schemas.projects import ProjectCreate
-    from app.services import change_feed_schema, projects
+    from app.services import projects
     from app.store import secrets as secrets_store
 
     upgrade(url)
     configure(Settings(database_url=url, root_key=root_key, admin_token=admin_token, worker="off", log_level="WARNING"))
-    with engine().begin() as conn:
-        if not change_feed_schema.is_installed(conn):
-            change_feed_schema.install(conn)  # until a migration installs them
     token = new_token()
     with unit_of_work() as session:
         project, envs = projects.create_project(session, body=ProjectCreate(projectName="bench", slug="bench-app"))

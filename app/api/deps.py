@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlmodel import Session
 
-from app.auth import tokens, trusted_ips
+from app.auth import caller
 from app.auth.principal import Principal
 from app.db import get_session
-from app.errors import ForbiddenIp, Unauthorized
+from app.errors import Unauthorized
 
 # scope="function": the commit happens before the response is sent, so a client never reads ahead of it.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
@@ -26,23 +25,13 @@ def bearer_token(request: Request) -> str:
     return value
 
 
-IP_NOT_ALLOWED = "You are not allowed to access this resource from the current IP address"
-
-
 def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
 def current_principal(request: Request) -> Principal:
-    """The admin token or an identity access token, checked in the order of identity spec §2.2."""
-    principal = tokens.authenticate(bearer_token(request))
-    if principal.identity_id is None:
-        return principal
-    ip = client_ip(request)
-    if not trusted_ips.allows(list(principal.trusted_ips), ip):
-        raise ForbiddenIp(IP_NOT_ALLOWED)
-    # A fresh copy per request: its grants memo starts empty, so membership changes apply at once.
-    return dataclasses.replace(principal, client_ip=ip)
+    """The admin token or an identity access token (identity spec §2.2), with this request's memberships."""
+    return caller.for_request(caller.authenticate(bearer_token(request), client_ip(request)))
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

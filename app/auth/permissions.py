@@ -1,7 +1,8 @@
 """The one place that decides whether a caller may do something (identity spec §8–§9).
 
 Every route asks `require(principal, action, subject, project_id=..., **conditions)` or `can(...)`; lists
-call `can` per item and leave out what it refuses. Conditions: `environment` (slug), `secretPath`,
+call `can` per item and leave out what it refuses. The principal is the request's (app.auth.caller), which
+carries the identity's memberships as they were when the request began. Conditions: `environment` (slug), `secretPath`,
 `connectionId`. For `secrets` and `secret-rotation`, pass the target's environment and path: a scoped
 membership is refused when they are missing.
 

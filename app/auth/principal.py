@@ -1,9 +1,8 @@
-"""Who is calling: the admin token or a machine identity."""
+"""Who is calling: the admin token or a machine identity, as its token says."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 
@@ -21,17 +20,13 @@ class Grant:
         return self.environments is not None or self.secret_paths is not None
 
 
-GrantsLoader = Callable[[str], Mapping[str, Grant]]
-
-
 @dataclass(frozen=True)
 class Principal:
     """`identity_id` is None for the admin token.
 
-    The grants are not part of the token: they are read on first use in each request through
-    `grants_loader` (memoised on this instance only), so a membership change applies to the next request.
-    A cache that keeps Principals across requests must hand out `dataclasses.replace(p)` copies, which start
-    with an empty memo.
+    Immutable and free of anything that belongs to one request, so a cache may keep one and hand the same
+    object to every request. The identity's project memberships are not part of it: they can change while
+    the token lives, so each request reads them afresh (app.auth.caller.Caller, a Principal with its grants).
     """
 
     identity_id: str | None = None
@@ -41,12 +36,10 @@ class Principal:
     org_admin: bool = False
     # When the token stops being valid (min of renewal + TTL and creation + max TTL); None for the admin.
     expires_at: datetime | None = None
-    # The UA config's accessTokenTrustedIps in request form; checked per request by the API layer.
-    trusted_ips: tuple = ()
+    # The UA config's accessTokenTrustedIps in request form; checked per request (app.auth.caller).
+    trusted_ips: tuple[dict, ...] = ()
     # True when the token has a use limit: every request must be counted, so it must not be cached.
     uses_limited: bool = False
-    grants_loader: GrantsLoader | None = field(default=None, compare=False, repr=False)
-    _memo: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def is_admin(self) -> bool:
@@ -57,16 +50,12 @@ class Principal:
         """How the audit log names the caller."""
         return "admin" if self.identity_id is None else f"identity:{self.identity_id}"
 
-    def grants(self) -> Mapping[str, Grant]:
-        """Project id -> Grant for every project the identity is a member of."""
-        if self.identity_id is None or self.grants_loader is None:
-            return {}
-        if "grants" not in self._memo:
-            self._memo["grants"] = self.grants_loader(self.identity_id)
-        return self._memo["grants"]
-
     def grant_for(self, project_id: str) -> Grant | None:
-        return self.grants().get(project_id)
+        """The identity's membership in the project. A bare Principal does not know its memberships: only the
+        request's Caller does, so asking one is a bug, and fails loudly rather than answering "none"."""
+        if self.identity_id is None:
+            return None
+        raise RuntimeError("permission checks need the request's Caller (app.auth.caller.for_request)")
 
 
 ADMIN = Principal()

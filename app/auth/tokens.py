@@ -21,7 +21,6 @@ from sqlmodel import Session, select
 
 from app import clock
 from app.auth.admin import is_admin_token
-from app.auth.grants import load_grants
 from app.auth.principal import ADMIN, Principal
 from app.db import engine
 from app.errors import Unauthorized
@@ -80,7 +79,6 @@ def authenticate(token: str) -> Principal:
             expires_at=expiry,
             trusted_ips=tuple(trusted_ips or ()),
             uses_limited=row.num_uses_limit > 0,
-            grants_loader=load_grants,
         )
 
 

@@ -1,5 +1,5 @@
 """One row counting the changes a cached secret read depends on; database triggers bump it
-(app.services.change_feed_schema), readers compare it (app.services.change_feed)."""
+(app.reads.change_feed_schema), readers compare it (app.reads.change_feed)."""
 
 from __future__ import annotations
 

@@ -21,8 +21,9 @@ from app.auth.trusted_ips import ANYWHERE
 from app.db import normalise_url
 from app.models import AccessToken, AuditLog, Environment, Identity, IdentityMembership, Secret, UniversalAuth
 from app.models.base import new_id
-from app.services import change_feed_schema, read_audit
-from app.services.read_cache import cache_for
+from app.reads import audit as read_audit
+from app.reads.cache import cache_for
+from app.reads.schemas import SecretListResponse, SecretRaw, SecretResponse
 from app.store import secrets as secrets_store
 
 REQUIRED_FIELDS = {
@@ -125,6 +126,22 @@ def test_get_secret_has_every_field_the_sdks_need(client, secret):
     assert (body["version"], body["type"], body["secretComment"], body["secretPath"]) == (1, "shared", "", "/")
     assert body["secretValueHidden"] is False and body["tags"] == [] and body["isRotatedSecret"] is False
     assert body["createdAt"].endswith("Z") and body["updatedAt"].endswith("Z")
+
+
+def test_bodies_are_exactly_what_the_openapi_models_describe(client, secret):
+    """The reads render JSON by hand (a cache hit serves bytes); their documented models must not drift."""
+    one = client.get(_url(secret["project_id"])).json()
+    many = client.get(f"/api/v3/secrets/raw?workspaceId={secret['project_id']}&environment=prod").json()
+    fields = {field.alias or name for name, field in SecretRaw.model_fields.items()}
+    assert set(one["secret"]) == fields and all(set(item) == fields for item in many["secrets"])
+    assert SecretResponse.model_validate(one).model_dump(by_alias=True) == one
+    assert SecretListResponse.model_validate(many).model_dump(by_alias=True) == many
+
+
+def test_a_bad_token_is_401_before_any_complaint_about_the_query(anon_client, secret):
+    for url in ("/api/v3/secrets/raw/X?version=zero", "/api/v3/secrets/raw?recursive=maybe"):
+        response = anon_client.get(url, headers={"Authorization": "Bearer " + new_token()})
+        assert response.status_code == 401, response.text
 
 
 def test_node_and_go_queries_with_unknown_and_empty_params_are_accepted(client, secret):
@@ -311,9 +328,34 @@ def test_value_reads_are_audited_one_entry_per_caller_and_secret_per_window(clie
     assert "sk-or-v1" not in str(entries[0].metadata_entries)
 
 
+def _drop_change_triggers(conn) -> list[str]:
+    """Drop the change triggers and their counter table, as a database migrated without them; returns the
+    statements that put them back."""
+    if conn.dialect.name == "postgresql":
+        found = conn.exec_driver_sql(
+            "SELECT tgname, tgrelid::regclass::text, pg_get_triggerdef(oid) FROM pg_trigger "
+            "WHERE tgname LIKE 'keyturn_change_%%' AND NOT tgisinternal"
+        ).all()
+        for name, table, _ in found:
+            conn.exec_driver_sql(f"DROP TRIGGER {name} ON {table}")
+    else:
+        found = conn.exec_driver_sql(
+            "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'keyturn_change_%'"
+        ).all()
+        for name, _, _ in found:
+            conn.exec_driver_sql(f"DROP TRIGGER {name}")
+    assert found
+    conn.exec_driver_sql("DROP TABLE keyturn_change")
+    return [
+        "CREATE TABLE keyturn_change (id INTEGER NOT NULL PRIMARY KEY, n BIGINT NOT NULL)",
+        "INSERT INTO keyturn_change (id, n) VALUES (1, 0)",
+        *(definition for _, _, definition in found),
+    ]
+
+
 def test_without_change_triggers_reads_stay_correct(client, secret, writer, db_url):
     with writer.begin() as conn:
-        change_feed_schema.uninstall(conn)
+        restore = _drop_change_triggers(conn)
     try:
         url = _url(secret["project_id"])
         assert client.get(url).json()["secret"]["version"] == 1
@@ -321,10 +363,8 @@ def test_without_change_triggers_reads_stay_correct(client, secret, writer, db_u
         assert client.get(url).json()["secret"]["version"] == 2
     finally:  # the migrated schema is shared by later tests on PostgreSQL
         with writer.begin() as conn:
-            conn.exec_driver_sql(
-                "CREATE TABLE IF NOT EXISTS keyturn_change (id INTEGER NOT NULL PRIMARY KEY, n BIGINT NOT NULL)"
-            )
-            change_feed_schema.install(conn)
+            for statement in restore:
+                conn.exec_driver_sql(statement)
 
 
 def test_feed_loss_turns_the_cache_off_until_it_reconnects(client, secret, writer, db_url):

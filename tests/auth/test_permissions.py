@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.auth.caller import Caller
 from app.auth.permissions import can, require, require_admin
 from app.auth.principal import ADMIN, Grant, Principal
 from app.errors import PermissionDenied
@@ -12,9 +13,9 @@ P = "project-1"
 PROD_OPENROUTER = {"environments": ("prod",), "secret_paths": ("/openrouter/**",)}
 
 
-def identity(roles, scope=None, project=P, org_admin=False) -> Principal:
+def identity(roles, scope=None, project=P, org_admin=False) -> Caller:
     grants = {project: Grant(project_id=project, roles=frozenset(roles), **(scope or {}))} if roles is not None else {}
-    return Principal(identity_id="id-1", token_id="t-1", org_admin=org_admin, grants_loader=lambda _id: grants)
+    return Caller(identity_id="id-1", token_id="t-1", org_admin=org_admin, grants=grants)
 
 
 # (subject, action): roles allowed, from §8.2
@@ -156,18 +157,9 @@ def test_scope_does_not_narrow_project_or_connection_use():
         assert exc.value.message.endswith(": a scoped membership cannot manage app connections")
 
 
-def test_grants_are_loaded_once_per_principal_copy():
-    import dataclasses
-
-    calls = []
-
-    def loader(identity_id):
-        calls.append(identity_id)
-        return {P: Grant(project_id=P, roles=frozenset({"viewer"}))}
-
-    principal = Principal(identity_id="id-1", grants_loader=loader)
-    assert can(principal, "read", "project", project_id=P) and can(principal, "read", "project", project_id=P)
-    assert calls == ["id-1"]
-    copy = dataclasses.replace(principal)
-    assert can(copy, "read", "project", project_id=P)
-    assert calls == ["id-1", "id-1"]
+def test_a_bare_identity_principal_cannot_answer_for_its_memberships():
+    """Memberships belong to the request's Caller; a Principal (which caches share) refuses to guess them."""
+    with pytest.raises(RuntimeError):
+        can(Principal(identity_id="id-1"), "read", "project", project_id=P)
+    assert can(ADMIN, "read", "project", project_id=P)
+    assert can(Principal(identity_id="id-1", org_admin=True), "read", "project", project_id=P)

@@ -1,7 +1,7 @@
 """In-process cache for the consumer read path: authenticated callers and rendered secret reads.
 
 An entry is served only while (1) the change feed's stamp is the one it was filled under, so any watched
-database change, from any process, drops it (app.services.change_feed), (2) it is younger than
+database change, from any process, drops it (app.reads.change_feed), (2) it is younger than
 `MAX_AGE_SECONDS`, a backstop, and (3) for callers, their token has not expired. Fills capture the stamp
 *before* reading the database: a change that lands during the fill leaves the entry already stale.
 Same-process invalidation hooks (app.auth.tokens.invalidate) also clear it at once.
@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from app.db import PerEngine
-from app.services.change_feed import feed_for
+from app.reads.change_feed import feed_for
 
 MAX_AGE_SECONDS = 5.0
 MAX_ENTRIES = 50_000

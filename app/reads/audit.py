@@ -2,7 +2,7 @@
 
 An insert per read would cost a database round trip on the hottest endpoint, and thousands of rows a
 second. Reads are counted here per (caller, IP, event, secret, environment, path) and a background thread
-writes one entry per group through app.services.audit.record every FLUSH_SECONDS, with `count` and
+writes one entry per group through app.store.audit.record every FLUSH_SECONDS, with `count` and
 `firstReadAt` in its metadata. Trade-offs: a crash can lose the last fraction of a second of read events
 (never a write's own audit entry, which other code records in its transaction), and reads within one
 window share an entry.
@@ -15,10 +15,9 @@ import logging
 import threading
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from app import clock
-from app.db import PerEngine
+from app.db import PerEngine, unit_of_work
 from app.store import audit
 from app.timeutil import iso
 
@@ -66,7 +65,7 @@ class ReadAuditWriter:
             if not batch and not dropped:
                 return
             try:
-                with Session(self.engine) as session:
+                with unit_of_work(self.engine) as session:
                     for (actor, ip, event, project_id, resource_id, metadata), (count, first) in batch.items():
                         entry = audit.record(
                             session,
@@ -82,7 +81,6 @@ class ReadAuditWriter:
                         audit.record(
                             session, actor="keyturn", event="audit-entries-dropped", metadata={"count": dropped}
                         )
-                    session.commit()
             except Exception as exc:
                 log.warning("could not write %d read audit entries: %s", len(batch), type(exc).__name__)
 

@@ -1,4 +1,4 @@
-"""The consumer read path (consumer spec §5–§6): resolve the project, check the caller, find and render.
+"""Find and render secrets for a caller (consumer spec §5–§6): resolve the project, check, find, render.
 
 Order (identity spec §9.3): project 404, then the permission check on the requested environment and
 path, so a 403 never reveals whether a secret exists; then the environment and the secret.
@@ -15,22 +15,11 @@ from app.auth.permissions import denial, refusal
 from app.auth.principal import Principal
 from app.errors import NotFound
 from app.models import Environment, Project, Secret
+from app.reads.query import SecretQuery
 from app.store.secrets import decrypt_value
 from app.timeutil import iso
 
 HIDDEN_VALUE = "<hidden-by-infisical>"
-
-
-@dataclass(frozen=True)
-class SecretQuery:
-    project_id: str | None
-    project_slug: str | None
-    environment: str
-    secret_path: str
-    view_value: bool = True
-    secret_type: str = "shared"
-    version: int | None = None
-    recursive: bool = False
 
 
 @dataclass(frozen=True)

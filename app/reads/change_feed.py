@@ -1,7 +1,7 @@
 """Tells this process whether anything a cached read depends on has changed, in any process.
 
 `stamp()` returns a value that differs whenever the database has seen a watched change since a
-previous call (see app.services.change_feed_schema), or None when that cannot be known right now; the
+previous call (see app.reads.change_feed_schema), or None when that cannot be known right now; the
 read cache serves an entry only while the stamp it was filled under is still current.
 
 - SQLite: the stamp is the trigger-maintained counter, re-read on a private connection whenever SQLite's
@@ -21,7 +21,7 @@ import threading
 
 from sqlalchemy.engine import Engine
 
-from app.services import change_feed_schema as schema
+from app.reads import change_feed_schema as schema
 
 log = logging.getLogger("keyturn.read_cache")
 
@@ -51,7 +51,8 @@ class SqliteFeed:
                 self._conn = sqlite3.connect(self._database, check_same_thread=False)
                 # A migration that rebuilds a watched table on SQLite drops its triggers: check them all.
                 installed = self._conn.execute(
-                    "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'keyturn_change_%'"
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE ?",
+                    (schema.TRIGGER_PREFIX + "%",),
                 ).fetchone()[0]
                 if installed != schema.SQLITE_TRIGGER_COUNT:
                     raise sqlite3.OperationalError("change triggers missing")
@@ -113,10 +114,11 @@ class PostgresFeed:
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(self._url, autocommit=True, connect_timeout=5) as conn:
-                    installed = conn.execute(
-                        "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'keyturn_change_%' AND NOT tgisinternal"
-                    ).fetchone()[0]
-                    if installed != len(schema.WATCHED):
+                    found = conn.execute(
+                        "SELECT count(*) FROM pg_trigger WHERE tgname LIKE %s AND NOT tgisinternal",
+                        (schema.TRIGGER_PREFIX + "%",),
+                    ).fetchone()
+                    if found is None or found[0] != schema.POSTGRESQL_TRIGGER_COUNT:
                         log.warning("read cache off: the change triggers are not installed (run the migrations)")
                         return
                     conn.execute(f"LISTEN {schema.CHANNEL}")

@@ -1,0 +1,51 @@
+"""The caller of one request: its bearer token checked against its IP, and its project memberships.
+
+`authenticate` answers who is calling (a Principal, which a cache may keep); `for_request` adds what the
+identity may do in each project, read from the database when the request begins, so a membership change
+applies to the next request. Permission checks (app.auth.permissions) ask the Caller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from app.auth import tokens, trusted_ips
+from app.auth.grants import load_grants
+from app.auth.principal import Grant, Principal
+from app.errors import ForbiddenIp
+
+IP_NOT_ALLOWED = "You are not allowed to access this resource from the current IP address"
+
+
+def authenticate(token: str, client_ip: str | None) -> Principal:
+    """The admin token or an identity access token, checked in the order of identity spec §2.2: the token
+    (401), then the UA config's trusted IPs (403)."""
+    principal = tokens.authenticate(token)
+    if principal.identity_id is None:
+        return principal
+    if not trusted_ips.allows(list(principal.trusted_ips), client_ip):
+        raise ForbiddenIp(IP_NOT_ALLOWED)
+    return dataclasses.replace(principal, client_ip=client_ip)
+
+
+@dataclass(frozen=True)
+class Caller(Principal):
+    """A Principal together with its memberships as they were when this request began. Built per request
+    (`for_request`), never cached: the memberships are a snapshot."""
+
+    grants: Mapping[str, Grant] = field(default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
+
+    def grant_for(self, project_id: str) -> Grant | None:
+        return self.grants.get(project_id)
+
+
+def for_request(principal: Principal) -> Principal:
+    """The principal as one request's permission checks need it. The admin token and an org-admin identity
+    may do everything, so their memberships are not read."""
+    if principal.identity_id is None or principal.org_admin:
+        return principal
+    facts = {f.name: getattr(principal, f.name) for f in dataclasses.fields(Principal)}
+    return Caller(**facts, grants=MappingProxyType(load_grants(principal.identity_id)))
