@@ -1,4 +1,4 @@
-"""Universal-auth login, token renewal and revocation (identity spec §6.6–§6.10)."""
+"""Access tokens: universal-auth login, renewal and revocation (identity spec §6.6–§6.10)."""
 
 from __future__ import annotations
 
