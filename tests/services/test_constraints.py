@@ -43,3 +43,15 @@ def test_writes_in_the_savepoint_roll_back_with_the_request(app):
             session.add(_project("first"))
         raise Refused
     assert _slugs() == []
+
+
+def test_duplicate_slug_past_the_check_is_the_same_400(client, monkeypatch):
+    """A concurrent writer taking the slug between the check and the insert (simulated by a check that misses)."""
+    from app.services import projects
+
+    assert client.post("/api/v1/projects", json={"projectName": "a", "slug": "same-slug"}).status_code == 200
+    monkeypatch.setattr(projects, "_slug_taken", lambda *_args, **_kwargs: False)
+    response = client.post("/api/v1/projects", json={"projectName": "b", "slug": "same-slug"})
+    assert response.status_code == 400
+    assert response.json()["message"].startswith('A project with the slug "same-slug" already exists')
+    assert [p["name"] for p in client.get("/api/v1/projects").json()["projects"]] == ["a"]
