@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TypeVar
 from urllib.parse import parse_qsl
 
 from fastapi import Request
@@ -11,8 +12,10 @@ from pydantic import BaseModel, ValidationError
 from app.api.errors import validation_issues
 from app.errors import ValidationFailure
 
+Body = TypeVar("Body", bound=BaseModel)
 
-async def parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
+
+async def parse_body(request: Request, model: type[Body]) -> Body:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = await request.body()
     if content_type == "application/x-www-form-urlencoded":
@@ -29,7 +32,7 @@ async def parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ValidationFailure(validation_issues(exc.errors())) from None
+        raise ValidationFailure(validation_issues([dict(error) for error in exc.errors()])) from None
 
 
 def form_or_json(model: type[BaseModel]) -> dict:

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.auth_body import form_or_json, parse_body
 from app.api.deps import CurrentPrincipal, SessionDep, client_ip
+from app.auth import login as access_tokens
 from app.auth.permissions import require_admin
 from app.schemas.identities import (
     AccessTokenBody,
@@ -21,7 +22,6 @@ from app.schemas.identities import (
     login_response,
     universal_auth_public,
 )
-from app.services import tokens
 from app.services import universal_auth as service
 
 router = APIRouter(tags=["universal-auth"])
@@ -133,20 +133,21 @@ async def _token_body(request: Request) -> AccessTokenBody:
 @router.post(
     "/api/v1/auth/universal-auth/login", operation_id="universalAuthLogin", openapi_extra=form_or_json(LoginBody)
 )
-def login(request: Request, body: Annotated[LoginBody, Depends(_login_body)], session: SessionDep) -> JSONResponse:
-    token, ua = tokens.login(
-        session, client_id=body.clientId, client_secret=body.clientSecret, client_ip=client_ip(request)
+def login(request: Request, body: Annotated[LoginBody, Depends(_login_body)]) -> JSONResponse:
+    # No request session: a login is its own unit of work, which keeps a refused attempt's records (see login).
+    token, ua = access_tokens.login(
+        client_id=body.clientId, client_secret=body.clientSecret, client_ip=client_ip(request)
     )
     return _secret_response(login_response(token, ua.access_token_ttl, ua.access_token_max_ttl))
 
 
 @router.post("/api/v1/auth/token/renew", operation_id="renewAccessToken", openapi_extra=form_or_json(AccessTokenBody))
 def renew(body: Annotated[AccessTokenBody, Depends(_token_body)], session: SessionDep) -> JSONResponse:
-    row = tokens.renew(session, token=body.accessToken)
+    row = access_tokens.renew(session, token=body.accessToken)
     return _secret_response(login_response(body.accessToken, row.ttl, row.max_ttl))
 
 
 @router.post("/api/v1/auth/token/revoke", operation_id="revokeAccessToken", openapi_extra=form_or_json(AccessTokenBody))
 def revoke(body: Annotated[AccessTokenBody, Depends(_token_body)], session: SessionDep) -> dict:
-    tokens.revoke(session, token=body.accessToken)
+    access_tokens.revoke(session, token=body.accessToken)
     return {"message": "Successfully revoked access token"}

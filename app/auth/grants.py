@@ -1,11 +1,11 @@
-"""Load an identity's project memberships as Grants, in one indexed query on its own short session."""
+"""Load an identity's project memberships as Grants, in one indexed query in its own short unit of work."""
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from app.auth.principal import Grant
-from app.db import engine
+from app.db import unit_of_work
 from app.models import IdentityMembership
 
 
@@ -22,6 +22,6 @@ def grant_from_row(row: IdentityMembership) -> Grant:
 
 
 def load_grants(identity_id: str) -> dict[str, Grant]:
-    with Session(engine()) as session:
+    with unit_of_work() as session:
         rows = session.exec(select(IdentityMembership).where(IdentityMembership.identity_id == identity_id)).all()
         return {row.project_id: grant_from_row(row) for row in rows}

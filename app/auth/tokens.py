@@ -1,8 +1,8 @@
 """Identity access tokens: opaque random strings, stored only as their SHA-256.
 
 `authenticate(token)` is the hot read path: one indexed lookup by token hash (joined to its UA config
-and identity), plus one conditional update only for tokens with a use limit. It opens its own short
-session, so a cache can wrap it. Such a cache must:
+and identity), plus one conditional update only for tokens with a use limit. It runs in its own short unit of
+work, so a cache can wrap it. Such a cache must:
   - never cache a Principal whose `uses_limited` is true (each use is counted exactly);
   - drop an entry once `expires_at` passes;
   - be invalidated (or expire within 5 s, on every replica) when `invalidate()` is called: token revoke,
@@ -15,14 +15,15 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlalchemy import CursorResult, event, update
+from sqlmodel import Session, col, select
 
 from app import clock
 from app.auth.admin import is_admin_token
 from app.auth.principal import ADMIN, Principal
-from app.db import engine
+from app.db import unit_of_work
 from app.errors import Unauthorized
 from app.models import AccessToken, Identity, UniversalAuth
 
@@ -49,11 +50,11 @@ def authenticate(token: str) -> Principal:
     """The caller for a bearer token, or Unauthorized with the §2.2 message. IPs are checked by the caller."""
     if is_admin_token(token):
         return ADMIN
-    with Session(engine()) as session:
+    with unit_of_work() as session:
         found = session.exec(
             select(AccessToken, UniversalAuth.access_token_trusted_ips, Identity.org_role)
-            .join(UniversalAuth, UniversalAuth.id == AccessToken.ua_id)
-            .join(Identity, Identity.id == AccessToken.identity_id)
+            .join(UniversalAuth, col(UniversalAuth.id) == AccessToken.ua_id)
+            .join(Identity, col(Identity.id) == AccessToken.identity_id)
             .where(AccessToken.token_hash == hash_token(token))
         ).first()
         if found is None or found[0].is_revoked:
@@ -64,12 +65,14 @@ def authenticate(token: str) -> Principal:
             raise Unauthorized(EXPIRED)
         if row.num_uses_limit > 0:
             # One conditional statement, so parallel requests cannot overspend the limit.
-            result = session.execute(
-                update(AccessToken)
-                .where(AccessToken.id == row.id, AccessToken.num_uses < AccessToken.num_uses_limit)
-                .values(num_uses=AccessToken.num_uses + 1)
+            result = cast(
+                CursorResult[Any],
+                session.execute(
+                    update(AccessToken)
+                    .where(col(AccessToken.id) == row.id, col(AccessToken.num_uses) < AccessToken.num_uses_limit)
+                    .values(num_uses=col(AccessToken.num_uses) + 1)
+                ),
             )
-            session.commit()
             if result.rowcount == 0:
                 raise Unauthorized(USES_EXHAUSTED)
         return Principal(
@@ -96,3 +99,11 @@ def invalidate(*, identity_id: str | None = None, token_hash: str | None = None)
     """Every write that can end or narrow a token's access calls this (after its commit)."""
     for listener in list(_listeners):
         listener(identity_id=identity_id, token_hash=token_hash)
+
+
+def invalidate_on_commit(session: Session, *, identity_id: str | None = None, token_hash: str | None = None) -> None:
+    """`invalidate` once `session` commits (nothing if it rolls back). Not before: a request filling a cache in
+    between would read, and keep, the state the write is about to replace."""
+    event.listen(
+        session, "after_commit", lambda _session: invalidate(identity_id=identity_id, token_hash=token_hash), once=True
+    )

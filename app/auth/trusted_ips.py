@@ -22,7 +22,7 @@ def describe(entry: dict) -> dict:
     """The response form: `{"ipAddress": "10.0.0.0", "type": "ipv4", "prefix": 8}`; no prefix for one address."""
     raw = entry["ipAddress"]
     network = parse_network(raw)
-    out = {"ipAddress": str(network.network_address), "type": f"ipv{network.version}"}
+    out: dict[str, str | int] = {"ipAddress": str(network.network_address), "type": f"ipv{network.version}"}
     if "/" in raw:
         out["prefix"] = network.prefixlen
     return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StrictBool, StrictInt, field_validator
 from pydantic_core import PydanticCustomError
@@ -196,7 +196,7 @@ def auth_methods(has_ua: bool) -> list[str]:
 
 def identity_public(identity: Identity, org_id: str, *, has_ua: bool | None = None, metadata: bool = True) -> dict:
     """I1 (with `has_ua`), I4 (metadata, no authMethods) and I5 (neither)."""
-    body = {
+    body: dict[str, Any] = {
         "id": identity.id,
         "name": identity.name,
         "authMethod": None,
@@ -215,13 +215,13 @@ def identity_public(identity: Identity, org_id: str, *, has_ua: bool | None = No
 
 def identity_membership_shaped(identity: Identity, org_id: str, *, has_ua: bool, locked: bool | None) -> dict:
     """I3 (with `locked`) and I2 items (`locked=None`): the top-level id is the organisation membership id ⚠."""
-    inner = {
+    inner: dict[str, Any] = {
         "id": identity.id,
         "name": identity.name,
         "hasDeleteProtection": identity.has_delete_protection,
         "authMethods": auth_methods(has_ua),
     }
-    body = {
+    body: dict[str, Any] = {
         "id": identity.org_membership_id,
         "identityId": identity.id,
         "role": identity.org_role,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, StrictInt
 
@@ -37,7 +37,7 @@ class EnvironmentCreate(RequestBody):
 
 def project_public(project: Project, org_id: str, environments: list[Environment] | None = None) -> dict:
     """§4.1. With `environments` (create, list, get) the object also carries `_id` and the ordered list."""
-    body = {"id": project.id}
+    body: dict[str, Any] = {"id": project.id}
     if environments is not None:
         body["_id"] = project.id
     body.update(

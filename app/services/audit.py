@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.models import AuditLog
 from app.timeutil import iso
@@ -35,7 +35,9 @@ def list_entries(
     if end is not None:
         query = query.where(AuditLog.created_at < end)
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(AuditLog.created_at.desc(), AuditLog.id).offset(offset).limit(limit)).all()
+    rows = session.exec(
+        query.order_by(col(AuditLog.created_at).desc(), col(AuditLog.id)).offset(offset).limit(limit)
+    ).all()
     return list(rows), total
 
 

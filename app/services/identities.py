@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import delete
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app import clock
 from app.auth import tokens
@@ -53,7 +53,6 @@ def create_identity(session: Session, *, actor: Principal, body: IdentityCreate)
         resource_id=identity.id,
         metadata={"name": identity.name, "role": identity.org_role},
     )
-    session.commit()
     return identity
 
 
@@ -61,8 +60,8 @@ def list_identities(session: Session) -> list[tuple[Identity, bool]]:
     """Every identity ordered by name, with whether it has universal auth."""
     rows = session.exec(
         select(Identity, UniversalAuth.id)
-        .join(UniversalAuth, UniversalAuth.identity_id == Identity.id, isouter=True)
-        .order_by(Identity.name, Identity.created_at)
+        .join(UniversalAuth, col(UniversalAuth.identity_id) == Identity.id, isouter=True)
+        .order_by(col(Identity.name), col(Identity.created_at))
     ).all()
     return [(identity, ua_id is not None) for identity, ua_id in rows]
 
@@ -88,8 +87,7 @@ def update_identity(session: Session, *, actor: Principal, identity_id: str, bod
         resource_id=identity.id,
         metadata={"fields": sorted(changed)},
     )
-    session.commit()
-    tokens.invalidate(identity_id=identity.id)  # the organisation role may have changed
+    tokens.invalidate_on_commit(session, identity_id=identity.id)  # the organisation role may have changed
     return identity
 
 
@@ -100,7 +98,7 @@ def delete_identity(session: Session, *, actor: Principal, identity_id: str) -> 
     if identity.has_delete_protection:
         raise BadRequest("Identity has delete protection")
     for table in (AccessToken, ClientSecret, UniversalAuth, IdentityMembership):
-        session.execute(delete(table).where(table.identity_id == identity.id))
+        session.execute(delete(table).where(col(table.identity_id) == identity.id))
     session.delete(identity)
     audit.record(
         session,
@@ -110,6 +108,5 @@ def delete_identity(session: Session, *, actor: Principal, identity_id: str) -> 
         resource_id=identity.id,
         metadata={"name": identity.name},
     )
-    session.commit()
-    tokens.invalidate(identity_id=identity.id)
+    tokens.invalidate_on_commit(session, identity_id=identity.id)
     return identity

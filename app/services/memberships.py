@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app import clock
 from app.auth import tokens
@@ -13,6 +12,7 @@ from app.errors import BadRequest, NotFound, ValidationFailure
 from app.models import Identity, IdentityMembership
 from app.models.base import new_id
 from app.schemas.identities import MembershipCreate, MembershipUpdate
+from app.services.constraints import violation_as
 from app.services.identities import get_identity
 from app.services.projects import get_project
 from app.store import audit
@@ -58,7 +58,8 @@ def grant(
         created_at=now,
         updated_at=now,
     )
-    session.add(membership)
+    with violation_as(session, BadRequest("Identity is already a member")):
+        session.add(membership)
     audit.record(
         session,
         actor=actor,
@@ -68,12 +69,7 @@ def grant(
         resource_id=identity_id,
         metadata={"roles": body.role_slugs(), "scope": membership.scope},
     )
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise BadRequest("Identity is already a member") from None
-    tokens.invalidate(identity_id=identity_id)  # for a cache of grants, if one is added
+    tokens.invalidate_on_commit(session, identity_id=identity_id)  # for a cache of grants, if one is added
     return membership
 
 
@@ -83,9 +79,9 @@ def list_memberships(
     get_project(session, project_id)
     query = (
         select(IdentityMembership, Identity)
-        .join(Identity, Identity.id == IdentityMembership.identity_id)
+        .join(Identity, col(Identity.id) == IdentityMembership.identity_id)
         .where(IdentityMembership.project_id == project_id)
-        .order_by(Identity.name, IdentityMembership.created_at)
+        .order_by(col(Identity.name), col(IdentityMembership.created_at))
     )
     if identity_name:
         query = query.where(func.lower(Identity.name).contains(identity_name.lower(), autoescape=True))
@@ -103,8 +99,9 @@ def update(
     if not fields or ("roles" in fields and body.roles is None and "scope" not in fields):
         raise ValidationFailure.one([], "Either roles or scope is required")
     membership = get_membership(session, project_id, identity_id)
-    if body.role_slugs() is not None:
-        membership.roles = _roles(body.role_slugs())
+    slugs = body.role_slugs()
+    if slugs is not None:
+        membership.roles = _roles(slugs)
     if "scope" in fields:
         membership.scope = body.scope.stored() if body.scope else None
     membership.updated_at = clock.now()
@@ -118,8 +115,7 @@ def update(
         resource_id=identity_id,
         metadata={"roles": [entry["role"] for entry in membership.roles], "scope": membership.scope},
     )
-    session.commit()
-    tokens.invalidate(identity_id=identity_id)
+    tokens.invalidate_on_commit(session, identity_id=identity_id)
     return membership
 
 
@@ -134,6 +130,5 @@ def remove(session: Session, *, actor: Principal, project_id: str, identity_id: 
         resource_type="identity",
         resource_id=identity_id,
     )
-    session.commit()
-    tokens.invalidate(identity_id=identity_id)
+    tokens.invalidate_on_commit(session, identity_id=identity_id)
     return membership

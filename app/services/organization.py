@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from app.db import unit_of_work
 from app.errors import NotFound
 from app.models import Organization
 from app.timeutil import iso
@@ -12,16 +13,20 @@ ORG_NAME = "keyturn"
 
 
 def get_organization(session: Session) -> Organization:
-    """The organisation row, created (and committed) if missing. Call it before making other changes.
+    """The organisation row, created if missing. Call it before making other changes (on SQLite the creation
+    waits for any write the request already holds).
 
     Two first requests racing could both insert; the oldest row is always the one returned, so the id
     everyone sees stays the same.
     """
     org = _oldest(session)
     if org is None:
-        session.add(Organization(name=ORG_NAME))
-        session.commit()
+        # Its own unit of work, committed before the re-read: the request's transaction would see only its own
+        # row, so two racing first requests could each answer a different id; committed, both read the oldest.
+        with unit_of_work() as creating:
+            creating.add(Organization(name=ORG_NAME))
         org = _oldest(session)
+        assert org is not None  # just committed, and the row is never deleted
     return org
 
 
@@ -30,7 +35,7 @@ def org_id(session: Session) -> str:
 
 
 def _oldest(session: Session) -> Organization | None:
-    return session.exec(select(Organization).order_by(Organization.created_at, Organization.id)).first()
+    return session.exec(select(Organization).order_by(col(Organization.created_at), col(Organization.id))).first()
 
 
 def find_organization(session: Session, organization_id: str) -> Organization:

@@ -7,13 +7,13 @@ import secrets
 import string
 
 from sqlalchemy import delete, func, update
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.errors import BadRequest, NotFound
 from app.models import AppConnection, Environment, Project, RotationCredential, Secret, SecretRotation
 from app.models.credential import OPEN_STATES
 from app.schemas.projects import EnvironmentCreate, ProjectCreate, ProjectUpdate
+from app.services.constraints import violation_as
 from app.timeutil import utcnow
 
 DEFAULT_ENVIRONMENTS = (("Development", "dev"), ("Staging", "staging"), ("Production", "prod"))
@@ -55,7 +55,7 @@ def get_project(session: Session, project_id: str, *, for_update: bool = False) 
 def environments_of(session: Session, project_id: str) -> list[Environment]:
     return list(
         session.exec(
-            select(Environment).where(Environment.project_id == project_id).order_by(Environment.position)
+            select(Environment).where(Environment.project_id == project_id).order_by(col(Environment.position))
         ).all()
     )
 
@@ -85,19 +85,19 @@ def create_project(session: Session, *, body: ProjectCreate) -> tuple[Project, l
             )
             for position, (name, env_slug) in enumerate(DEFAULT_ENVIRONMENTS, start=1)
         ]
-    session.add(project)
-    session.flush()  # the project row first: environments reference it
-    session.add_all(environments)
-    _commit_or_duplicate(session, _duplicate_slug(slug))
+    with violation_as(session, _duplicate_slug(slug)):
+        session.add(project)
+        session.flush()  # the project row first: environments reference it
+        session.add_all(environments)
     return project, environments
 
 
 def list_projects(session: Session, *, type_filter: str | None) -> list[tuple[Project, list[Environment]]]:
     if type_filter is not None and type_filter != "secret-manager":
         return []
-    projects = session.exec(select(Project).order_by(Project.created_at, Project.id)).all()
+    projects = session.exec(select(Project).order_by(col(Project.created_at), col(Project.id))).all()
     envs: dict[str, list[Environment]] = {p.id: [] for p in projects}
-    for env in session.exec(select(Environment).order_by(Environment.position)).all():
+    for env in session.exec(select(Environment).order_by(col(Environment.position))).all():
         envs.setdefault(env.project_id, []).append(env)
     return [(p, envs[p.id]) for p in projects]
 
@@ -115,8 +115,8 @@ def update_project(session: Session, project: Project, *, body: ProjectUpdate) -
     if "hasDeleteProtection" in fields and body.hasDeleteProtection is not None:
         project.has_delete_protection = body.hasDeleteProtection
     project.updated_at = utcnow()
-    session.add(project)
-    _commit_or_duplicate(session, _duplicate_slug(project.slug))
+    with violation_as(session, _duplicate_slug(project.slug)):
+        session.add(project)
     return project
 
 
@@ -129,24 +129,22 @@ def delete_project(session: Session, project: Project) -> Project:
     connection_ids = select(AppConnection.id).where(AppConnection.project_id == project.id)
     pending = session.exec(
         select(RotationCredential.id).where(
-            RotationCredential.connection_id.in_(connection_ids),
-            RotationCredential.state.in_(OPEN_STATES),
+            col(RotationCredential.connection_id).in_(connection_ids),
+            col(RotationCredential.state).in_(OPEN_STATES),
         )
     ).first()
     if pending:
         raise BadRequest("Cannot delete a project while key revocations are pending for its connections.")
-    # Closed key history of already-deleted rotations would otherwise pin the project's connections.
-    session.execute(delete(RotationCredential).where(RotationCredential.connection_id.in_(connection_ids)))
-    session.execute(delete(Secret).where(Secret.project_id == project.id))
-    session.execute(delete(AppConnection).where(AppConnection.project_id == project.id))
-    session.execute(delete(Environment).where(Environment.project_id == project.id))
-    session.delete(project)
-    try:
-        session.commit()
-    except IntegrityError:
-        # A rotation or a key intent appeared meanwhile.
-        session.rollback()
-        raise BadRequest("Cannot delete a project that still has secret rotations. Delete them first.") from None
+    # A rotation or a key intent that appears meanwhile makes a delete below violate its foreign key.
+    with violation_as(
+        session, BadRequest("Cannot delete a project that still has secret rotations. Delete them first.")
+    ):
+        # Closed key history of already-deleted rotations would otherwise pin the project's connections.
+        session.execute(delete(RotationCredential).where(col(RotationCredential.connection_id).in_(connection_ids)))
+        session.execute(delete(Secret).where(col(Secret.project_id) == project.id))
+        session.execute(delete(AppConnection).where(col(AppConnection.project_id) == project.id))
+        session.execute(delete(Environment).where(col(Environment.project_id) == project.id))
+        session.delete(project)
     return project
 
 
@@ -162,24 +160,15 @@ def create_environment(session: Session, project_id: str, *, body: EnvironmentCr
     ).one()
     position = min(body.position or count + 1, count + 1)
     now = utcnow()
-    if position <= count:
-        session.execute(
-            update(Environment)
-            .where(Environment.project_id == project.id, Environment.position >= position)
-            .values(position=Environment.position + 1, updated_at=now)
-        )
     env = Environment(
         project_id=project.id, name=body.name, slug=body.slug, position=position, created_at=now, updated_at=now
     )
-    session.add(env)
-    _commit_or_duplicate(session, BadRequest("Environment with slug already exists"))
+    with violation_as(session, BadRequest("Environment with slug already exists")):
+        if position <= count:
+            session.execute(
+                update(Environment)
+                .where(col(Environment.project_id) == project.id, col(Environment.position) >= position)
+                .values(position=col(Environment.position) + 1, updated_at=now)
+            )
+        session.add(env)
     return env
-
-
-def _commit_or_duplicate(session: Session, error: BadRequest) -> None:
-    """Commit; a unique violation that slipped past the check (a concurrent writer) becomes the 400."""
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise error from None

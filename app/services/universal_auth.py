@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app import clock
 from app.auth import client_secrets, tokens
@@ -12,6 +11,7 @@ from app.auth.principal import Principal
 from app.errors import BadRequest, NotFound, ValidationFailure
 from app.models import AccessToken, ClientSecret, UniversalAuth
 from app.schemas.identities import ClientSecretCreate, UniversalAuthCreate, UniversalAuthUpdate
+from app.services.constraints import violation_as
 from app.services.identities import get_identity
 from app.store import audit
 
@@ -64,7 +64,8 @@ def attach(session: Session, *, actor: Principal, identity_id: str, body: Univer
     ua = UniversalAuth(identity_id=identity_id, created_at=now, updated_at=now)
     _apply(ua, body, set(_FIELDS) | set(_IP_FIELDS))  # every field: the defaults apply
     _check_ttls(ua)
-    session.add(ua)
+    with violation_as(session, BadRequest("Failed to add universal auth to already configured identity")):
+        session.add(ua)
     audit.record(
         session,
         actor=actor,
@@ -73,11 +74,6 @@ def attach(session: Session, *, actor: Principal, identity_id: str, body: Univer
         resource_id=identity_id,
         metadata={"clientId": ua.client_id},
     )
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise BadRequest("Failed to add universal auth to already configured identity") from None
     return ua
 
 
@@ -95,16 +91,15 @@ def update(session: Session, *, actor: Principal, identity_id: str, body: Univer
         resource_id=identity_id,
         metadata={"fields": sorted(body.model_fields_set)},
     )
-    session.commit()
-    tokens.invalidate(identity_id=identity_id)  # trusted IPs apply to existing tokens at once
+    tokens.invalidate_on_commit(session, identity_id=identity_id)  # trusted IPs apply to existing tokens at once
     return ua
 
 
 def remove(session: Session, *, actor: Principal, identity_id: str) -> UniversalAuth:
     """Removes the config with its client secrets, lockout state and every token issued through it."""
     ua = get_universal_auth(session, identity_id)
-    session.execute(delete(AccessToken).where(AccessToken.ua_id == ua.id))
-    session.execute(delete(ClientSecret).where(ClientSecret.ua_id == ua.id))
+    session.execute(delete(AccessToken).where(col(AccessToken.ua_id) == ua.id))
+    session.execute(delete(ClientSecret).where(col(ClientSecret.ua_id) == ua.id))
     session.delete(ua)
     audit.record(
         session,
@@ -114,8 +109,7 @@ def remove(session: Session, *, actor: Principal, identity_id: str) -> Universal
         resource_id=identity_id,
         metadata={"clientId": ua.client_id},
     )
-    session.commit()
-    tokens.invalidate(identity_id=identity_id)
+    tokens.invalidate_on_commit(session, identity_id=identity_id)
     return ua
 
 
@@ -149,7 +143,6 @@ def create_client_secret(
         resource_id=identity_id,
         metadata={"clientSecretId": secret.id, "clientSecretPrefix": secret.prefix},
     )
-    session.commit()
     return value, secret
 
 
@@ -158,8 +151,8 @@ def list_client_secrets(session: Session, identity_id: str) -> list[ClientSecret
     return list(
         session.exec(
             select(ClientSecret)
-            .where(ClientSecret.ua_id == ua.id, ClientSecret.is_revoked == False)  # noqa: E712
-            .order_by(ClientSecret.created_at.desc(), ClientSecret.id)
+            .where(ClientSecret.ua_id == ua.id, col(ClientSecret.is_revoked) == False)  # noqa: E712
+            .order_by(col(ClientSecret.created_at).desc(), col(ClientSecret.id))
         ).all()
     )
 
@@ -189,7 +182,6 @@ def revoke_client_secret(
             resource_id=identity_id,
             metadata={"clientSecretId": secret.id, "clientSecretPrefix": secret.prefix},
         )
-        session.commit()
     return secret
 
 
@@ -211,7 +203,6 @@ def clear_lockouts(session: Session, *, actor: Principal, identity_id: str) -> i
         if ua.locked_until is not None or ua.lockout_counter:
             ua.locked_until, ua.lockout_counter, ua.lockout_counter_expires_at = None, 0, None
             session.add(ua)
-            session.commit()
         return 0
     ua.locked_until = None
     ua.lockout_counter = 0
@@ -224,5 +215,4 @@ def clear_lockouts(session: Session, *, actor: Principal, identity_id: str) -> i
         resource_type="identity",
         resource_id=identity_id,
     )
-    session.commit()
     return 1
