@@ -19,13 +19,8 @@ def imports_of(path: Path) -> set[str]:
     return names
 
 
-# The registry is where providers meet the core (settings, the shared HTTP client); the rule is for the
-# provider modules themselves.
-EXEMPT = {APP / "providers" / "registry.py"}
-
-
 def modules(pattern: str) -> list[Path]:
-    return sorted(p for p in APP.glob(pattern) if p not in EXEMPT)
+    return sorted(APP.glob(pattern))
 
 
 def forbidden(names: set[str], prefixes: tuple[str, ...]) -> list[str]:

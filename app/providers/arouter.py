@@ -120,9 +120,6 @@ def _param(parameters: dict[str, Any], camel: str, snake: str) -> Any:
 
 
 class ARouterProvider:
-    app = "arouter"
-    rotation_type = "arouter-api-key"
-
     def __init__(
         self, *, keys_path: str = "/v1/keys", models_path: str = "/v1/models", limit_field: str = "spending_limit"
     ):

@@ -70,9 +70,6 @@ def create_body(name: str, parameters: dict[str, Any]) -> dict[str, Any]:
 
 
 class OpenRouterProvider:
-    app = "open-router"
-    rotation_type = "open-router-api-key"
-
     def validate_connection(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> None:
         prefix = "Failed to validate OpenRouter connection"
         try:

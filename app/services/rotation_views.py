@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
+from app.catalogue import RotationType
 from app.models import AppConnection, Environment, RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.models.sealed import ROTATION_KEY, ROTATION_MESSAGE
-from app.rotation.types import RotationType
 from app.schemas.rotations import (
     ConnectionRef,
     EnvironmentRef,
