@@ -55,7 +55,7 @@ def _management_headers(credentials: dict[str, Any]) -> dict[str, str]:
     return bearer_headers(credential_key(credentials, "OpenRouter"))
 
 
-def create_body(name: str, parameters: dict[str, Any]) -> dict[str, Any]:
+def create_body(name: str | None, parameters: dict[str, Any]) -> dict[str, Any]:
     """The POST /keys body: `name`, plus each optional limit field only when it is set."""
     body: dict[str, Any] = {"name": name}
     for ours, theirs in (
@@ -151,7 +151,7 @@ class OpenRouterProvider:
                         item["hash"],
                         ListedKey(
                             key_id=item["hash"],
-                            name=item.get("name") if isinstance(item.get("name"), str) else "",
+                            name=item["name"] if isinstance(item.get("name"), str) else "",
                             created_at=parse_time(item.get("created_at")),
                             disabled=bool(item.get("disabled", False)),
                         ),

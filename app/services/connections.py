@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, or_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app import catalogue
 from app.auth.principal import Principal
@@ -57,7 +57,7 @@ def get_by_name(session: Session, app: ConnectionApp, name: str, *, project_id: 
     query = (
         query.where(AppConnection.project_id == project_id)
         if project_id
-        else query.where(AppConnection.project_id.is_(None))
+        else query.where(col(AppConnection.project_id).is_(None))
     )
     connection = session.exec(query).first()
     if connection is None:
@@ -81,9 +81,9 @@ def list_connectable(session: Session, *, app: ConnectionApp, project_id: str | 
     """C4's candidates: the project's connections plus the organisation-scoped ones."""
     query = select(AppConnection).where(AppConnection.app == app.slug)
     if project_id is not None:
-        query = query.where((AppConnection.project_id == project_id) | AppConnection.project_id.is_(None))
+        query = query.where(or_(col(AppConnection.project_id) == project_id, col(AppConnection.project_id).is_(None)))
     else:
-        query = query.where(AppConnection.project_id.is_(None))
+        query = query.where(col(AppConnection.project_id).is_(None))
     return sorted(session.exec(query).all(), key=lambda c: (c.name.lower(), c.name))
 
 
@@ -141,7 +141,7 @@ def create_connection(
         description=body.description,
         project_id=body.projectId,
         app=app.slug,
-        method=body.method,
+        method=body.method,  # type: ignore[attr-defined]  # each app's body class declares it (create_schema)
         encrypted_credentials="",
         credentials_hash="",
         created_at=now,
@@ -204,7 +204,7 @@ def is_in_use(session: Session, connection_id: str) -> bool:
         .select_from(RotationCredential)
         .where(
             RotationCredential.connection_id == connection_id,
-            RotationCredential.state.in_(OPEN_STATES),
+            col(RotationCredential.state).in_(OPEN_STATES),
         )
     ).one()
     return open_rows > 0
@@ -216,8 +216,8 @@ def delete_connection(session: Session, connection: AppConnection, *, actor: Pri
     # Closed history rows (revoked, abandoned) of deleted rotations would pin the row through their key.
     session.execute(
         delete(RotationCredential).where(
-            RotationCredential.connection_id == connection.id,
-            RotationCredential.state.not_in(OPEN_STATES),
+            col(RotationCredential.connection_id) == connection.id,
+            col(RotationCredential.state).not_in(OPEN_STATES),
         )
     )
     session.delete(connection)
