@@ -110,6 +110,10 @@ class Entry:
     def provider(self, settings: Settings) -> Provider:
         return self.wire.pick(settings) if isinstance(self.wire, WireChoice) else self.wire
 
+    def settings(self) -> list[Setting]:
+        choice = [self.wire.setting] if isinstance(self.wire, WireChoice) else []
+        return [self.base_url, *choice]
+
     def wire_modules(self) -> set[str]:
         """The modules of this entry's wire clients (the only modules under app/providers that name it)."""
         wires = self.wire.wires.values() if isinstance(self.wire, WireChoice) else [self.wire]

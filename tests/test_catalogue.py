@@ -76,7 +76,7 @@ def test_providers_import_nothing_from_app_but_providers():
 def test_each_entry_is_whole_and_named_once():
     apps = [e.app.slug for e in catalogue.ENTRIES]
     types = [e.rotation.slug for e in catalogue.ENTRIES]
-    settings = [s.name for e in catalogue.ENTRIES for s in _settings_of(e)]
+    settings = [s.name for e in catalogue.ENTRIES for s in e.settings()]
     assert len(set(apps)) == len(apps) and len(set(types)) == len(types) and len(set(settings)) == len(settings)
     for entry in catalogue.ENTRIES:
         assert entry.rotation.app == entry.app.slug and entry.rotation.app_name == entry.app.name
@@ -85,11 +85,6 @@ def test_each_entry_is_whole_and_named_once():
         assert catalogue.app(entry.app.slug) == entry.app
         assert catalogue.rotation_type(entry.rotation.slug) == entry.rotation
     assert not set(settings) & set(Settings.model_fields), "a provider setting is declared by its entry, not Settings"
-
-
-def _settings_of(entry: catalogue.Entry) -> list[catalogue.Setting]:
-    choice = [entry.wire.setting] if isinstance(entry.wire, catalogue.WireChoice) else []
-    return [entry.base_url, *choice]
 
 
 def test_unknown_app_has_no_wire_and_keeps_its_slug_as_name():
