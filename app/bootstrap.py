@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from app import crypto, db
+from app import catalogue, crypto, db
 from app.auth.admin import install_admin_token
 from app.config import Settings, install_settings, load_admin_token, load_root_keys
 from app.logcontext import RequestIdFilter
@@ -22,6 +22,7 @@ def configure(settings: Settings) -> None:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
             handler.addFilter(RequestIdFilter())
+    catalogue.check_settings(settings)
     install_settings(settings)
     crypto.install_keyring(crypto.Keyring(load_root_keys(settings)))
     install_admin_token(load_admin_token(settings))

@@ -9,10 +9,11 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 log = logging.getLogger("keyturn.config")
 
@@ -27,8 +28,31 @@ class ConfigError(Exception):
     """A setting is unusable; the message is one line meant for the operator."""
 
 
+ENV_PREFIX = "KEYTURN_"
+
+
+class ProviderSettings(PydanticBaseSettingsSource):
+    """Every KEYTURN_* variable that is not a field of Settings, by its lower-case name, kept as an extra.
+
+    Provider settings (a base URL, a wire-format choice) are declared by their entries in app.catalogue,
+    which reads them from `Settings.model_extra`; so adding a provider never edits this module."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # fields are the environment source's job
+
+    def __call__(self) -> dict[str, Any]:
+        fields = self.settings_cls.model_fields
+        extras = {}
+        for env_name, value in os.environ.items():
+            name = env_name[len(ENV_PREFIX) :].lower()
+            if env_name.upper().startswith(ENV_PREFIX) and name and name not in fields:
+                extras[name] = value
+        return extras
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KEYTURN_", extra="ignore")
+    # `extra="allow"`: provider settings arrive as extras, from the environment or as keyword arguments.
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="allow")
 
     database_url: str = f"sqlite:///{DATA_DIR}/keyturn.db"
     root_key: SecretStr | None = None
@@ -42,10 +66,6 @@ class Settings(BaseSettings):
     # Serve the OpenAPI document at /openapi.json (no token needed). On for the embedded default; the compose
     # file turns it off. No HTML docs are served: they would load scripts from a CDN.
     docs: bool = True
-    openrouter_base_url: str = "https://openrouter.ai/api/v1"
-    arouter_base_url: str = "https://api.arouter.ai"
-    # `seed`: /v1/keys with `id` and `spending_limit`; `openrouter-like`: /api/v1/keys with `hash` and `limit`.
-    arouter_api_style: Literal["seed", "openrouter-like"] = "seed"
     worker: Literal["embedded", "off"] = "embedded"
     worker_poll_seconds: float = Field(5.0, gt=0)
     worker_concurrency: int = Field(4, ge=1, le=256)
@@ -85,10 +105,17 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("openrouter_base_url", "arouter_base_url")
     @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Keyword arguments win over the environment, as they do for fields.
+        return init_settings, env_settings, ProviderSettings(settings_cls), dotenv_settings, file_secret_settings
 
     @property
     def interval_unit_seconds(self) -> int:

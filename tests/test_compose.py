@@ -4,6 +4,7 @@ from pathlib import Path
 
 import yaml
 
+from app import catalogue
 from app.cli import main as cli_main  # noqa: F401  (the commands below are the CLI's)
 from app.config import Settings
 
@@ -33,6 +34,8 @@ def test_commands_exist_in_the_cli():
 
 def test_every_keyturn_variable_is_a_setting():
     fields = {f"KEYTURN_{name.upper()}" for name in Settings.model_fields}
+    # Provider settings are declared by their catalogue entries, not by Settings.
+    fields |= {s.env_var for e in catalogue.ENTRIES for s in e.settings()}
     for name, service in compose()["services"].items():
         for variable in service.get("environment", {}):
             if variable.startswith("KEYTURN_"):

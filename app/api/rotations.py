@@ -1,7 +1,7 @@
 """Routes: secret rotations v2 (rotation spec §2.1, R1-R11 and the X1 history extension).
 
-The type routes are built once per entry of the rotation-type registry, so every type (OpenRouter,
-ARouter) gets the same endpoints with its own `parameters` model. Move (R12) is not served (§14j).
+The type routes are built once per rotation type of app.catalogue, so every type gets the same endpoints
+with its own `parameters` model. Move (R12) is not served (§14j).
 """
 
 # No `from __future__ import annotations`: the per-type routes annotate with models chosen at runtime,
@@ -12,8 +12,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
+from app import catalogue
 from app.api.deps import CurrentPrincipal, SessionDep
-from app.rotation.types import ROTATION_TYPES, RotationType, types_by_name
+from app.catalogue import RotationType
 from app.schemas.fields import SecretPath, TrimmedStr
 from app.schemas.rotations import (
     GeneratedCredentials,
@@ -40,7 +41,11 @@ StringBool = Annotated[Literal["true", "false"] | None, Query()]
 @router.get(f"{PREFIX}/options", operation_id="listSecretRotationOptions")
 def list_options(_principal: CurrentPrincipal) -> RotationOptionsEnvelope:
     """R1: every supported rotation type, sorted by name."""
-    return RotationOptionsEnvelope(secret_rotation_options=[RotationOption(**t.option()) for t in types_by_name()])
+    return RotationOptionsEnvelope(
+        secret_rotation_options=[
+            RotationOption(**t.option()) for t in sorted(catalogue.rotation_types(), key=lambda t: t.name)
+        ]
+    )
 
 
 @router.get(PREFIX, operation_id="listSecretRotations")
@@ -52,15 +57,16 @@ def list_all_rotations(
 
 
 def _operation_suffix(rtype: RotationType) -> str:
-    return "".join(part.capitalize() for part in rtype.slug.split("-"))  # arouter-api-key -> ArouterApiKey
+    return "".join(part.capitalize() for part in rtype.slug.split("-"))  # some-api-key -> SomeApiKey
 
 
 def type_router(rtype: RotationType) -> APIRouter:
     """R3-R11 and X1 for one rotation type."""
     typed = APIRouter(prefix=f"{PREFIX}/{rtype.slug}", tags=["secret-rotations"])
     op = _operation_suffix(rtype)
-    create_body = RotationCreate[rtype.parameters_model]
-    update_body = RotationUpdate[rtype.parameters_model]
+    # The bodies are parametrised at runtime by each type's parameter model, which mypy cannot follow.
+    create_body = RotationCreate[rtype.parameters_model]  # type: ignore[name-defined]
+    update_body = RotationUpdate[rtype.parameters_model]  # type: ignore[name-defined]
 
     @typed.get("", operation_id=f"list{op}Rotations")
     def list_rotations(
@@ -152,5 +158,5 @@ def type_router(rtype: RotationType) -> APIRouter:
     return typed
 
 
-for _rotation_type in ROTATION_TYPES.values():
+for _rotation_type in catalogue.rotation_types():
     router.include_router(type_router(_rotation_type))

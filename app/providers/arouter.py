@@ -40,7 +40,8 @@ def _minted_fields(payload: Any) -> tuple[str | None, str | None]:
     """(key id, plaintext key) from a create response: top-level `id`/`key`, or `data.*`, or `hash`/`raw_key`."""
     if not isinstance(payload, dict):
         return None, None
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    raw_data = payload.get("data")
+    data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
     key_id = _first_str(payload.get("id"), data.get("id"), payload.get("hash"), data.get("hash"))
     api_key = _first_str(payload.get("key"), payload.get("raw_key"), data.get("key"), data.get("raw_key"))
     return key_id, api_key
@@ -70,9 +71,10 @@ def _listed(item: Any) -> ListedKey | None:
     key_id = _first_str(item.get("id"), item.get("hash"))
     if key_id is None:
         return None
+    name = item.get("name")
     return ListedKey(
         key_id=key_id,
-        name=item.get("name") if isinstance(item.get("name"), str) else "",
+        name=name if isinstance(name, str) else "",
         created_at=parse_time(item.get("created_at")),
         disabled=item.get("disabled") is True,
     )
@@ -86,7 +88,8 @@ def _error_detail(response: httpx.Response) -> tuple[str, str | None]:
     body = json_body(response)
     message, code = None, None
     if isinstance(body, dict):
-        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        raw_error = body.get("error")
+        error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
         message = _first_str(
             error.get("message"), body.get("message"), body.get("error") if isinstance(body.get("error"), str) else None
         )
@@ -120,9 +123,6 @@ def _param(parameters: dict[str, Any], camel: str, snake: str) -> Any:
 
 
 class ARouterProvider:
-    app = "arouter"
-    rotation_type = "arouter-api-key"
-
     def __init__(
         self, *, keys_path: str = "/v1/keys", models_path: str = "/v1/models", limit_field: str = "spending_limit"
     ):
@@ -138,7 +138,7 @@ class ARouterProvider:
                 return base[: -len(prefix)] + path
         return base + path
 
-    def create_body(self, name: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    def create_body(self, name: str | None, parameters: dict[str, Any]) -> dict[str, Any]:
         """`name`, plus `allowed_providers` and the spending limit only when they are set."""
         body: dict[str, Any] = {"name": name}
         providers = _param(parameters, "allowedProviders", "allowed_providers")

@@ -1,8 +1,9 @@
 """The provider interface. A provider only talks to its upstream key API.
 
 Providers know HTTP and their wire format, nothing else: no database, no settings, no crypto, no
-FastAPI. They take an httpx.Client, a base URL and plaintext credentials, return plain data, and raise
-ProviderError. They never retry or sleep: retry policy belongs to app.rotation.
+FastAPI, and nothing from app outside app.providers. They take the httpx.Client and base URL that
+app.catalogue hands them and plaintext credentials, return plain data, and raise ProviderError. They
+never retry or sleep: retry policy belongs to app.rotation.
 """
 
 from __future__ import annotations
@@ -55,9 +56,6 @@ class ListedKey:
 
 
 class Provider(Protocol):
-    app: str  # the app-connection slug, e.g. "open-router"
-    rotation_type: str  # the rotation type slug, e.g. "open-router-api-key"
-
     def validate_connection(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> None:
         """Raise ProviderError unless the management credentials work."""
 

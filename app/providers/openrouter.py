@@ -55,7 +55,7 @@ def _management_headers(credentials: dict[str, Any]) -> dict[str, str]:
     return bearer_headers(credential_key(credentials, "OpenRouter"))
 
 
-def create_body(name: str, parameters: dict[str, Any]) -> dict[str, Any]:
+def create_body(name: str | None, parameters: dict[str, Any]) -> dict[str, Any]:
     """The POST /keys body: `name`, plus each optional limit field only when it is set."""
     body: dict[str, Any] = {"name": name}
     for ours, theirs in (
@@ -70,9 +70,6 @@ def create_body(name: str, parameters: dict[str, Any]) -> dict[str, Any]:
 
 
 class OpenRouterProvider:
-    app = "open-router"
-    rotation_type = "open-router-api-key"
-
     def validate_connection(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> None:
         prefix = "Failed to validate OpenRouter connection"
         try:
@@ -154,7 +151,7 @@ class OpenRouterProvider:
                         item["hash"],
                         ListedKey(
                             key_id=item["hash"],
-                            name=item.get("name") if isinstance(item.get("name"), str) else "",
+                            name=item["name"] if isinstance(item.get("name"), str) else "",
                             created_at=parse_time(item.get("created_at")),
                             disabled=bool(item.get("disabled", False)),
                         ),

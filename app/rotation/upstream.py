@@ -1,5 +1,6 @@
-"""The provider side of one connection: its provider, base URL, the shared HTTP client and the plaintext
-management credentials, bundled so the rotation core can call the provider in one line."""
+"""The provider side of one connection: its wire client as the catalogue hands it over (base URL and shared
+HTTP client included) and the plaintext management credentials, bundled so the rotation core can call the
+provider in one line, through the connection's rate limiter."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import httpx
 from sqlmodel import Session
 
+from app import catalogue
+from app.catalogue import Wire
 from app.config import get_settings
 from app.models import AppConnection
-from app.providers import registry
-from app.providers.base import ListedKey, MintedKey, Provider, ProviderError
+from app.providers.base import ListedKey, MintedKey, ProviderError
 from app.rotation.limits import LimiterTimeout, provider_limiter
 from app.store.credentials import load_credentials
 
@@ -29,9 +30,7 @@ class Upstream:
     connection_id: str
     app_slug: str
     display_name: str
-    provider: Provider
-    client: httpx.Client
-    base_url: str
+    wire: Wire
     credentials: dict[str, Any] = field(repr=False)
 
     def _limited(self, call: Callable[[], T]) -> T:
@@ -51,33 +50,29 @@ class Upstream:
             raise
 
     def mint(self, name: str, parameters: dict[str, Any]) -> MintedKey:
-        return self._limited(
-            lambda: self.provider.mint(self.client, self.base_url, self.credentials, name=name, parameters=parameters)
-        )
+        return self._limited(lambda: self.wire.mint(self.credentials, name=name, parameters=parameters))
 
     def verify(self, api_key: str) -> None:
-        self._limited(lambda: self.provider.verify(self.client, self.base_url, api_key))
+        self._limited(lambda: self.wire.verify(api_key))
 
     def revoke(self, key_id: str) -> None:
-        self._limited(lambda: self.provider.revoke(self.client, self.base_url, self.credentials, key_id))
+        self._limited(lambda: self.wire.revoke(self.credentials, key_id))
 
     def list_keys(self) -> list[ListedKey]:
-        return self._limited(lambda: self.provider.list_keys(self.client, self.base_url, self.credentials))
+        return self._limited(lambda: self.wire.list_keys(self.credentials))
 
 
 def for_connection(session: Session, connection_id: str) -> Upstream:
     connection = session.get(AppConnection, connection_id)
     if connection is None:
         raise ConnectionUnavailable(f"app connection {connection_id} does not exist")
-    entry = registry.app(connection.app)
-    if entry is None:
+    wire = catalogue.wire(connection.app)
+    if wire is None:
         raise ConnectionUnavailable(f"app connection {connection_id} is for unknown app {connection.app!r}")
     return Upstream(
         connection_id=connection.id,
-        app_slug=entry.slug,
-        display_name=entry.name,
-        provider=entry.provider_for(),
-        client=registry.http_client(),
-        base_url=registry.base_url(entry.slug),
+        app_slug=connection.app,
+        display_name=catalogue.app_name(connection.app),
+        wire=wire,
         credentials=load_credentials(connection),
     )

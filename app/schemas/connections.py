@@ -1,7 +1,7 @@
 """App-connection request bodies and the sanitised `appConnection` object (rotation spec §3.3, §4).
 
 The bodies are built per app, because Infisical's messages name the app ("Not supported for
-OpenRouter Connections") and each app has its own methods.
+<display name> Connections") and each app has its own methods.
 """
 
 from __future__ import annotations

@@ -1,22 +1,26 @@
-"""App connections: a provider management key, validated upstream, encrypted at rest, never returned."""
+"""App connections: a provider management key, validated upstream, encrypted at rest, never returned.
+
+Writes are added and flushed in the request's session, which commits when the handler returns. The provider
+is asked before anything is written, and a duplicate name that slips past the check (a concurrent create)
+surfaces at the flush as Infisical's 400; raising it rolls the whole request back."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, or_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from app import catalogue
 from app.auth.principal import Principal
+from app.catalogue import METHOD_NAMES, ConnectionApp
 from app.errors import BadRequest, NotFound, Unauthorized
 from app.models import AppConnection, RotationCredential, SecretRotation
 from app.models.base import new_id
 from app.models.credential import OPEN_STATES
-from app.providers import registry
 from app.providers.base import ProviderError
-from app.providers.registry import METHOD_NAMES, App
 from app.schemas.connections import ConnectionCreateBase, ConnectionUpdateBase
 from app.store import audit
 from app.store.credentials import seal_credentials
@@ -35,7 +39,7 @@ def get_connection(session: Session, connection_id: str) -> AppConnection:
     return connection
 
 
-def get_app_connection(session: Session, app: App, connection_id: str) -> AppConnection:
+def get_app_connection(session: Session, app: ConnectionApp, connection_id: str) -> AppConnection:
     """C5/C8/C9: the connection, which must belong to the app in the URL."""
     connection = get_connection(session, connection_id)
     if connection.app != app.slug:
@@ -43,7 +47,7 @@ def get_app_connection(session: Session, app: App, connection_id: str) -> AppCon
     return connection
 
 
-def get_by_name(session: Session, app: App, name: str, *, project_id: str | None) -> AppConnection:
+def get_by_name(session: Session, app: ConnectionApp, name: str, *, project_id: str | None) -> AppConnection:
     """C6: by name in the project, or among organisation-scoped connections when no project is given."""
     scope = "project" if project_id else "organization"
     missing = NotFound(f"Could not find App Connection with name {name} in {scope} scope.")
@@ -53,7 +57,7 @@ def get_by_name(session: Session, app: App, name: str, *, project_id: str | None
     query = (
         query.where(AppConnection.project_id == project_id)
         if project_id
-        else query.where(AppConnection.project_id.is_(None))
+        else query.where(col(AppConnection.project_id).is_(None))
     )
     connection = session.exec(query).first()
     if connection is None:
@@ -63,7 +67,7 @@ def get_by_name(session: Session, app: App, name: str, *, project_id: str | None
     return connection
 
 
-def list_connections(session: Session, *, app: App | None, project_id: str | None) -> list[AppConnection]:
+def list_connections(session: Session, *, app: ConnectionApp | None, project_id: str | None) -> list[AppConnection]:
     """Sorted by name, case-insensitively. With a project: its connections; without: every connection."""
     query = select(AppConnection)
     if app is not None:
@@ -73,20 +77,23 @@ def list_connections(session: Session, *, app: App | None, project_id: str | Non
     return sorted(session.exec(query).all(), key=lambda c: (c.name.lower(), c.name))
 
 
-def list_connectable(session: Session, *, app: App, project_id: str | None) -> list[AppConnection]:
+def list_connectable(session: Session, *, app: ConnectionApp, project_id: str | None) -> list[AppConnection]:
     """C4's candidates: the project's connections plus the organisation-scoped ones."""
     query = select(AppConnection).where(AppConnection.app == app.slug)
     if project_id is not None:
-        query = query.where((AppConnection.project_id == project_id) | AppConnection.project_id.is_(None))
+        query = query.where(or_(col(AppConnection.project_id) == project_id, col(AppConnection.project_id).is_(None)))
     else:
-        query = query.where(AppConnection.project_id.is_(None))
+        query = query.where(col(AppConnection.project_id).is_(None))
     return sorted(session.exec(query).all(), key=lambda c: (c.name.lower(), c.name))
 
 
-def validate_with_provider(app: App, credentials: dict[str, Any]) -> None:
+def validate_with_provider(app: ConnectionApp, credentials: dict[str, Any]) -> None:
     """Ask the provider whether the management key works; any failure is Infisical's 401."""
     try:
-        app.provider_for().validate_connection(registry.http_client(), registry.base_url(app.slug), credentials)
+        wire = catalogue.wire(app.slug)
+        if wire is None:
+            raise ProviderError(f"no wire client for app {app.slug}")
+        wire.validate_connection(credentials)
     except ProviderError as exc:
         log.info("connection validation failed for app %s: status=%s", app.slug, exc.status)
         raise Unauthorized(INVALID_KEY) from None
@@ -120,12 +127,11 @@ def _audit(session: Session, actor: Principal | str, event: str, connection: App
 
 
 def create_connection(
-    session: Session, app: App, *, body: ConnectionCreateBase, actor: Principal | str
+    session: Session, app: ConnectionApp, *, body: ConnectionCreateBase, actor: Principal | str
 ) -> AppConnection:
     """The caller has checked the project and the permission."""
     if _name_taken(session, body.name):
         raise _duplicate_name(body.name)
-    session.commit()  # end the read transaction: the provider call may take seconds
     credentials = {"apiKey": body.credentials.apiKey}
     validate_with_provider(app, credentials)
     now = utcnow()
@@ -135,7 +141,7 @@ def create_connection(
         description=body.description,
         project_id=body.projectId,
         app=app.slug,
-        method=body.method,
+        method=body.method,  # type: ignore[attr-defined]  # each app's body class declares it (create_schema)
         encrypted_credentials="",
         credentials_hash="",
         created_at=now,
@@ -144,13 +150,18 @@ def create_connection(
     seal_credentials(connection, credentials)
     session.add(connection)
     _audit(session, actor, "create-app-connection", connection, method=connection.method)
-    _commit(session, _duplicate_name(body.name))
+    _flush(session, _duplicate_name(body.name))
     log.info("created %s connection %s", app.slug, connection.id)
     return connection
 
 
 def update_connection(
-    session: Session, app: App, connection: AppConnection, *, body: ConnectionUpdateBase, actor: Principal | str
+    session: Session,
+    app: ConnectionApp,
+    connection: AppConnection,
+    *,
+    body: ConnectionUpdateBase,
+    actor: Principal | str,
 ) -> AppConnection:
     """Check everything (names, credential shape, the provider) before changing the row."""
     fields = body.model_fields_set
@@ -160,7 +171,6 @@ def update_connection(
     credentials = None
     if "credentials" in fields and body.credentials is not None:
         credentials = _credentials_shape(app, connection.method, body.credentials)
-        session.commit()  # nothing changed yet; no transaction held open across the provider call
         validate_with_provider(app, credentials)
     connection.name = new_name
     if "description" in fields:
@@ -172,12 +182,12 @@ def update_connection(
     session.add(connection)
     changed = sorted(f for f in ("name", "description", "credentials") if f in fields)
     _audit(session, actor, "update-app-connection", connection, changedFields=changed, version=connection.version)
-    _commit(session, _duplicate_name(new_name))
+    _flush(session, _duplicate_name(new_name))
     log.info("updated %s connection %s (version %s)", app.slug, connection.id, connection.version)
     return connection
 
 
-def _credentials_shape(app: App, method: str, credentials: Any) -> dict[str, Any]:
+def _credentials_shape(app: ConnectionApp, method: str, credentials: Any) -> dict[str, Any]:
     key = credentials.get("apiKey") if isinstance(credentials, dict) else None
     if not isinstance(key, str) or not key.strip():
         method_name = METHOD_NAMES.get(method, method)
@@ -194,7 +204,7 @@ def is_in_use(session: Session, connection_id: str) -> bool:
         .select_from(RotationCredential)
         .where(
             RotationCredential.connection_id == connection_id,
-            RotationCredential.state.in_(OPEN_STATES),
+            col(RotationCredential.state).in_(OPEN_STATES),
         )
     ).one()
     return open_rows > 0
@@ -206,20 +216,20 @@ def delete_connection(session: Session, connection: AppConnection, *, actor: Pri
     # Closed history rows (revoked, abandoned) of deleted rotations would pin the row through their key.
     session.execute(
         delete(RotationCredential).where(
-            RotationCredential.connection_id == connection.id,
-            RotationCredential.state.not_in(OPEN_STATES),
+            col(RotationCredential.connection_id) == connection.id,
+            col(RotationCredential.state).not_in(OPEN_STATES),
         )
     )
     session.delete(connection)
     _audit(session, actor, "delete-app-connection", connection)
-    _commit(session, BadRequest(IN_USE))
+    _flush(session, BadRequest(IN_USE))
     log.info("deleted %s connection %s", connection.app, connection.id)
     return connection
 
 
-def _commit(session: Session, error: BadRequest) -> None:
+def _flush(session: Session, error: BadRequest) -> None:
+    """Write now, so a unique or foreign-key refusal becomes `error`; the request's rollback undoes the rest."""
     try:
-        session.commit()
+        session.flush()
     except IntegrityError:
-        session.rollback()
         raise error from None

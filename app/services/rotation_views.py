@@ -4,12 +4,12 @@ credential history (§14h). Reads only; decrypts only what the caller is allowed
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from app.catalogue import RotationType
 from app.models import AppConnection, Environment, RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.models.sealed import ROTATION_KEY, ROTATION_MESSAGE
-from app.rotation.types import RotationType
 from app.schemas.rotations import (
     ConnectionRef,
     EnvironmentRef,
@@ -61,8 +61,8 @@ def rotation_public(rotation: SecretRotation, environment: Environment, connecti
 
 
 def view(session: Session, rotation: SecretRotation) -> RotationPublic:
-    environment = session.get(Environment, rotation.environment_id)
-    connection = session.get(AppConnection, rotation.connection_id)
+    environment = session.get_one(Environment, rotation.environment_id)  # foreign keys: both rows exist
+    connection = session.get_one(AppConnection, rotation.connection_id)
     return rotation_public(rotation, environment, connection)
 
 
@@ -71,10 +71,12 @@ def views(session: Session, rotations: list[SecretRotation]) -> list[RotationPub
     env_ids = {r.environment_id for r in rotations}
     conn_ids = {r.connection_id for r in rotations}
     environments = (
-        {e.id: e for e in session.exec(select(Environment).where(Environment.id.in_(env_ids))).all()} if env_ids else {}
+        {e.id: e for e in session.exec(select(Environment).where(col(Environment.id).in_(env_ids))).all()}
+        if env_ids
+        else {}
     )
     connections = (
-        {c.id: c for c in session.exec(select(AppConnection).where(AppConnection.id.in_(conn_ids))).all()}
+        {c.id: c for c in session.exec(select(AppConnection).where(col(AppConnection.id).in_(conn_ids))).all()}
         if conn_ids
         else {}
     )
@@ -87,14 +89,15 @@ def generated_credentials(session: Session, rotation: SecretRotation, rtype: Rot
         select(RotationCredential)
         .where(
             RotationCredential.rotation_id == rotation.id,
-            RotationCredential.state.in_((CredentialState.ACTIVE, CredentialState.INACTIVE)),
-            RotationCredential.slot.is_not(None),
+            col(RotationCredential.state).in_((CredentialState.ACTIVE, CredentialState.INACTIVE)),
+            col(RotationCredential.slot).is_not(None),
         )
-        .order_by(RotationCredential.generation)
+        .order_by(col(RotationCredential.generation))
     ).all()
     by_slot: dict[int, RotationCredential] = {}
     for row in rows:  # ordered by generation, so a newer row wins a slot
-        by_slot[row.slot] = row
+        if row.slot is not None:  # always, by the query
+            by_slot[row.slot] = row
     key_field, id_field = rtype.credential_fields
     credentials: list[dict[str, str]] = []
     active_index = rotation.active_index
@@ -114,7 +117,7 @@ def history(session: Session, rotation: SecretRotation) -> list[HistoryEntry]:
     rows = session.exec(
         select(RotationCredential)
         .where(RotationCredential.rotation_id == rotation.id)
-        .order_by(RotationCredential.generation.desc())
+        .order_by(col(RotationCredential.generation).desc())
     ).all()
     return [
         HistoryEntry(

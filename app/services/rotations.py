@@ -13,12 +13,12 @@ from sqlmodel import Session, select
 
 from app.auth.permissions import can, require
 from app.auth.principal import Principal
+from app.catalogue import RotationType, app_name, rotation_type
 from app.config import get_settings
 from app.errors import BadRequest, NotFound
 from app.models import AppConnection, Environment, SecretRotation
 from app.models.base import new_id
 from app.rotation import engine, lease, schedule
-from app.rotation.types import APP_NAMES, RotationType, rotation_type
 from app.schemas.rotations import (
     GeneratedCredentials,
     HistoryEntry,
@@ -216,7 +216,7 @@ def _check_connection(
     )
     if connection.app != rtype.app:
         raise BadRequest(
-            f"{APP_NAMES.get(connection.app, connection.app)} Connection with ID {connection.id} "
+            f"{app_name(connection.app)} Connection with ID {connection.id} "
             f"cannot be used to connect to {rtype.app_name}"
         )
     if connection.project_id is not None and connection.project_id != project_id:

@@ -103,6 +103,24 @@ def test_c7_duplicate_name_is_400(client, openrouter, connection):
     assert response.json()["message"] == f'An App Connection with the name "{connection["name"]}" already exists'
 
 
+def test_c7_duplicate_name_racing_past_the_check_is_400_and_writes_nothing(client, openrouter, connection, monkeypatch):
+    """A concurrent create can take the name between the check and the write: the unique index refuses
+    it, the answer is still the 400, and neither a row nor an audit record of the attempt is left."""
+    from sqlmodel import func, select
+
+    from app.models.audit import AuditLog
+    from app.services import connections as service
+
+    monkeypatch.setattr(service, "_name_taken", lambda *_args, **_kwargs: False)
+    response = _create(client, openrouter, name=connection["name"])
+    assert response.status_code == 400
+    assert response.json()["message"] == f'An App Connection with the name "{connection["name"]}" already exists'
+    with Session(engine()) as session:
+        named = select(func.count()).select_from(AppConnection).where(AppConnection.name == connection["name"])
+        creates = select(func.count()).select_from(AuditLog).where(AuditLog.event == "create-app-connection")
+        assert (session.exec(named).one(), session.exec(creates).one()) == (1, 1)
+
+
 def test_c7_unknown_key_is_401(client, openrouter):
     response = _create(client, openrouter, key="sk-or-v1-" + "0" * 64)
     assert (response.status_code, response.json()["error"], response.json()["message"]) == (
@@ -382,14 +400,10 @@ def test_get_connection_service_404(app):
         get_connection(session, str(uuid.uuid4()))
 
 
-# --- a second app, served from its registry entry alone ----------------------------------------
+# --- a second app, served from its catalogue entry alone ----------------------------------------
 
 
-def test_arouter_connections_come_from_the_registry(client, arouter):
-    from app.providers import registry
-
-    if "arouter" not in registry.APPS:
-        pytest.skip("app/providers/arouter.py is not importable yet")
+def test_arouter_connections_come_from_the_catalogue(client, arouter):
     options = client.get("/api/v1/app-connections/options").json()["appConnectionOptions"]
     assert {"name": "ARouter", "app": "arouter", "methods": ["api-key"]} in options
     body = {"name": "ar-conn", "method": "api-key", "credentials": {"apiKey": arouter.create_management_key()}}

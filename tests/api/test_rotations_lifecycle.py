@@ -363,7 +363,7 @@ def test_delete_defaults_keep_secret_and_keys(client, project, connection, openr
     assert len(openrouter.live_keys()) == 1
 
 
-# --- ARouter: the same endpoints from one registry entry ----------------------------------------------
+# --- ARouter: the same endpoints from one catalogue entry ---------------------------------------------
 
 AR = "/api/v2/secret-rotations/arouter-api-key"
 

@@ -1,0 +1,67 @@
+"""Validation shared by the rotation request bodies and the per-provider parameter models: zod's type
+names and number rules (Infisical's wording), and the camelCase base model."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+
+def value_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    return "object" if isinstance(value, dict) else type(value).__name__
+
+
+def number_rule(
+    *,
+    integer: bool,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    exclusive_minimum: bool = False,
+    from_string: bool = False,
+    nullable: bool = False,
+):
+    """A before-validator for numbers with zod's codes and messages. `from_string` converts "30" -> 30."""
+
+    def check(value: Any) -> Any:
+        if value is None and nullable:
+            return None
+        if from_string and isinstance(value, str) and value.strip():
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise PydanticCustomError("invalid_type", "Expected number, received nan") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise PydanticCustomError("invalid_type", f"Expected number, received {value_kind(value)}")
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise PydanticCustomError("invalid_type", "Expected number, received infinity")
+            if integer:
+                if not value.is_integer():
+                    raise PydanticCustomError("invalid_type", "Expected integer, received float")
+                value = int(value)
+        if minimum is not None:
+            if exclusive_minimum and value <= minimum:
+                raise PydanticCustomError("too_small", f"Number must be greater than {minimum:g}")
+            if not exclusive_minimum and value < minimum:
+                raise PydanticCustomError("too_small", f"Number must be greater than or equal to {minimum:g}")
+        if maximum is not None and value > maximum:
+            raise PydanticCustomError("too_big", f"Number must be less than or equal to {maximum:g}")
+        return value
+
+    return BeforeValidator(check)
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True)
