@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TypeVar
 from urllib.parse import parse_qsl
 
 from fastapi import Request
@@ -11,8 +12,10 @@ from pydantic import BaseModel, ValidationError
 from app.api.errors import validation_issues
 from app.errors import ValidationFailure
 
+BodyT = TypeVar("BodyT", bound=BaseModel)
 
-async def parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
+
+async def parse_body(request: Request, model: type[BodyT]) -> BodyT:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = await request.body()
     if content_type == "application/x-www-form-urlencoded":
