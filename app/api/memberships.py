@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from app.api.deps import CurrentPrincipal, SessionDep
 from app.auth.permissions import require_admin
 from app.schemas.identities import MembershipCreate, MembershipUpdate
-from app.schemas.identity_responses import (
+from app.schemas.membership_responses import (
     MembershipDetail,
     MembershipEnvelope,
     MembershipList,

@@ -18,7 +18,7 @@ from app.schemas.identities import (
     UniversalAuthCreate,
     UniversalAuthUpdate,
 )
-from app.schemas.identity_responses import (
+from app.schemas.universal_auth_responses import (
     AccessToken,
     ClientSecretCreated,
     ClientSecretEnvelope,

@@ -1,5 +1,5 @@
-"""Request bodies for identities, universal auth and memberships (identity spec §5–§7); their response objects are
-in app.schemas.identity_responses."""
+"""Request bodies for identities, universal auth and memberships (identity spec §5–§7). Their response objects are
+in app.schemas.identity_responses, universal_auth_responses and membership_responses."""
 
 from __future__ import annotations
 
