@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import CurrentPrincipal, SessionDep
 from app.auth.permissions import require_admin
+from app.schemas.audit import AuditLogEntry, AuditLogPage
 from app.services import audit as service
 
 router = APIRouter(tags=["audit"])
@@ -30,7 +31,7 @@ def list_audit_logs(
     endDate: datetime | None = Query(default=None, description="ISO 8601, exclusive"),
     offset: int = Query(default=0, ge=0),
     limit: int = Query(default=50, ge=1, le=1000),
-) -> dict:
+) -> AuditLogPage:
     require_admin(principal, "read", "audit-logs")
     entries, total = service.list_entries(
         session,
@@ -42,4 +43,6 @@ def list_audit_logs(
         offset=offset,
         limit=limit,
     )
-    return {"auditLogs": [service.entry_public(e) for e in entries], "totalCount": total}
+    return AuditLogPage(
+        auditLogs=[AuditLogEntry.model_validate(service.entry_public(e)) for e in entries], totalCount=total
+    )

@@ -12,10 +12,10 @@ from pydantic import BaseModel, ValidationError
 from app.api.errors import validation_issues
 from app.errors import ValidationFailure
 
-Body = TypeVar("Body", bound=BaseModel)
+BodyT = TypeVar("BodyT", bound=BaseModel)
 
 
-async def parse_body(request: Request, model: type[Body]) -> Body:
+async def parse_body(request: Request, model: type[BodyT]) -> BodyT:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = await request.body()
     if content_type == "application/x-www-form-urlencoded":

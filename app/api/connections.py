@@ -16,6 +16,11 @@ from app.auth.principal import Principal
 from app.catalogue import ConnectionApp
 from app.models import AppConnection
 from app.schemas.connections import (
+    AvailableConnection,
+    ConnectionEnvelope,
+    ConnectionList,
+    ConnectionOptions,
+    ConnectionPublic,
     app_option,
     available_public,
     connection_public,
@@ -59,13 +64,17 @@ def app_router(app: ConnectionApp) -> APIRouter:
     UpdateBody = update_schema(app.name)
 
     @router.get("", operation_id=f"list{name}Connections")
-    def list_connections(session: SessionDep, principal: CurrentPrincipal, projectId: str | None = Query(None)) -> dict:
+    def list_connections(
+        session: SessionDep, principal: CurrentPrincipal, projectId: str | None = Query(None)
+    ) -> ConnectionList[ConnectionPublic]:
         org_id = organization.org_id(session)
         items = _readable(session, principal, app=app, project_id=projectId)
-        return {"appConnections": [connection_public(c, org_id) for c in items]}
+        return ConnectionList[ConnectionPublic](appConnections=[connection_public(c, org_id) for c in items])
 
     @router.get("/available", operation_id=f"listAvailable{name}Connections")
-    def list_available(session: SessionDep, principal: CurrentPrincipal, projectId: str | None = Query(None)) -> dict:
+    def list_available(
+        session: SessionDep, principal: CurrentPrincipal, projectId: str | None = Query(None)
+    ) -> ConnectionList[AvailableConnection]:
         org_id = organization.org_id(session)
         if projectId is not None:
             get_project(session, projectId)
@@ -74,57 +83,59 @@ def app_router(app: ConnectionApp) -> APIRouter:
             for c in service.list_connectable(session, app=app, project_id=projectId)
             if may(principal, "connect", c, project_id=projectId)
         ]
-        return {"appConnections": [available_public(c, org_id) for c in items]}
+        return ConnectionList[AvailableConnection](appConnections=[available_public(c, org_id) for c in items])
 
     @router.get("/connection-name/{connectionName}", operation_id=f"get{name}ConnectionByName")
     def get_by_name(
         connectionName: str, session: SessionDep, principal: CurrentPrincipal, projectId: str | None = Query(None)
-    ) -> dict:
+    ) -> ConnectionEnvelope:
         org_id = organization.org_id(session)
         connection = service.get_by_name(session, app, connectionName, project_id=projectId)
         require_on(principal, "read", connection)
-        return {"appConnection": connection_public(connection, org_id)}
+        return ConnectionEnvelope(appConnection=connection_public(connection, org_id))
 
     @router.get("/{connectionId}", operation_id=f"get{name}Connection")
-    def get_connection(connectionId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> dict:
+    def get_connection(connectionId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> ConnectionEnvelope:
         org_id = organization.org_id(session)
         connection = service.get_app_connection(session, app, str(connectionId))
         require_on(principal, "read", connection)
-        return {"appConnection": connection_public(connection, org_id)}
+        return ConnectionEnvelope(appConnection=connection_public(connection, org_id))
 
     @router.post("", operation_id=f"create{name}Connection")
     def create_connection(
-        body: CreateBody,  # type: ignore[valid-type]  # a class built per app at runtime
+        body: CreateBody,  # type: ignore[valid-type]  # a class built per app at run time, which FastAPI reads
         session: SessionDep,
         principal: CurrentPrincipal,
-    ) -> dict:
+    ) -> ConnectionEnvelope:
         org_id = organization.org_id(session)
-        project = body.projectId  # type: ignore[attr-defined]  # declared on ConnectionCreateBase, mypy sees no class
-        project_id = get_project(session, project).id if project is not None else None
+        project_id = body.projectId  # type: ignore[attr-defined]  # CreateBody subclasses ConnectionCreateBase
+        project_id = get_project(session, project_id).id if project_id is not None else None
         require(principal, "create", SUBJECT, project_id=project_id)
         connection = service.create_connection(session, app, body=body, actor=principal)
-        return {"appConnection": connection_public(connection, org_id)}
+        return ConnectionEnvelope(appConnection=connection_public(connection, org_id))
 
     @router.patch("/{connectionId}", operation_id=f"update{name}Connection")
     def update_connection(
         connectionId: uuid.UUID,
         session: SessionDep,
         principal: CurrentPrincipal,
-        body: UpdateBody | None = Body(None),  # type: ignore[valid-type]  # a class built per app at runtime
-    ) -> dict:
+        body: UpdateBody | None = Body(None),  # type: ignore[valid-type]  # as CreateBody
+    ) -> ConnectionEnvelope:
         org_id = organization.org_id(session)
         connection = service.get_app_connection(session, app, str(connectionId))
         require_on(principal, "edit", connection)
         connection = service.update_connection(session, app, connection, body=body or UpdateBody(), actor=principal)
-        return {"appConnection": connection_public(connection, org_id)}
+        return ConnectionEnvelope(appConnection=connection_public(connection, org_id))
 
     @router.delete("/{connectionId}", operation_id=f"delete{name}Connection")
-    def delete_connection(connectionId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> dict:
+    def delete_connection(
+        connectionId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+    ) -> ConnectionEnvelope:
         org_id = organization.org_id(session)
         connection = service.get_app_connection(session, app, str(connectionId))
         require_on(principal, "delete", connection)
         connection = service.delete_connection(session, connection, actor=principal)
-        return {"appConnection": connection_public(connection, org_id)}
+        return ConnectionEnvelope(appConnection=connection_public(connection, org_id))
 
     return router
 
@@ -133,16 +144,18 @@ router = APIRouter(tags=["app-connections"])
 
 
 @router.get(f"{PREFIX}/options", operation_id="listAppConnectionOptions")
-def list_options(principal: CurrentPrincipal) -> dict:
+def list_options(principal: CurrentPrincipal) -> ConnectionOptions:
     options = [app_option(a.name, a.slug, a.methods) for a in catalogue.apps()]
-    return {"appConnectionOptions": sorted(options, key=lambda o: o["name"])}
+    return ConnectionOptions(appConnectionOptions=sorted(options, key=lambda o: o.name))
 
 
 @router.get(PREFIX, operation_id="listAppConnections")
-def list_all(session: SessionDep, principal: CurrentPrincipal, projectId: str | None = Query(None)) -> dict:
+def list_all(
+    session: SessionDep, principal: CurrentPrincipal, projectId: str | None = Query(None)
+) -> ConnectionList[ConnectionPublic]:
     org_id = organization.org_id(session)
     items = _readable(session, principal, app=None, project_id=projectId)
-    return {"appConnections": [connection_public(c, org_id) for c in items]}
+    return ConnectionList[ConnectionPublic](appConnections=[connection_public(c, org_id) for c in items])
 
 
 for _app in catalogue.apps():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,7 +35,7 @@ def error_response(status: int, error: str, message, details: list | None = None
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def validation_issues(errors: list[dict]) -> list[dict]:
+def validation_issues(errors: Sequence[Mapping[str, Any]]) -> list[dict]:
     """Pydantic errors -> Infisical issues, with the `body`/`query`/`path` prefix dropped from paths."""
     issues = []
     for err in errors:

@@ -8,7 +8,20 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import CurrentPrincipal, SessionDep
 from app.auth.permissions import require_admin
-from app.schemas.identities import IdentityCreate, IdentityUpdate, identity_membership_shaped, identity_public
+from app.schemas.identities import IdentityCreate, IdentityUpdate
+from app.schemas.identity_responses import (
+    IdentityCreated,
+    IdentityDetail,
+    IdentityEnvelope,
+    IdentityList,
+    IdentityPublic,
+    IdentityWithMetadata,
+    identity_created,
+    identity_detail,
+    identity_list_item,
+    identity_public,
+    identity_with_metadata,
+)
 from app.services import identities as service
 from app.services import organization
 
@@ -16,50 +29,55 @@ router = APIRouter(tags=["identities"])
 
 
 @router.post("/api/v1/identities", operation_id="createIdentity")
-def create_identity(body: IdentityCreate, session: SessionDep, principal: CurrentPrincipal) -> dict:
+def create_identity(
+    body: IdentityCreate, session: SessionDep, principal: CurrentPrincipal
+) -> IdentityEnvelope[IdentityCreated]:
     require_admin(principal, "create", "identity")
     org_id = organization.org_id(session)
     identity = service.create_identity(session, actor=principal, body=body)
-    return {"identity": identity_public(identity, org_id, has_ua=False)}
+    return IdentityEnvelope[IdentityCreated](identity=identity_created(identity, org_id))
 
 
 @router.get("/api/v1/identities", operation_id="listIdentities")
 def list_identities(
     session: SessionDep, principal: CurrentPrincipal, orgId: str | None = Query(default=None)
-) -> dict:  # orgId: accepted and ignored
+) -> IdentityList:  # orgId: accepted and ignored
     require_admin(principal, "read", "identity")
     org_id = organization.org_id(session)
     rows = service.list_identities(session)
-    items = [identity_membership_shaped(identity, org_id, has_ua=has_ua, locked=None) for identity, has_ua in rows]
-    return {"identities": items, "totalCount": len(items)}
+    items = [identity_list_item(identity, org_id, has_ua=has_ua) for identity, has_ua in rows]
+    return IdentityList(identities=items, totalCount=len(items))
 
 
 @router.get("/api/v1/identities/{identityId}", operation_id="getIdentity")
-def get_identity(identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> dict:
+def get_identity(
+    identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> IdentityEnvelope[IdentityDetail]:
     require_admin(principal, "read", "identity")
     org_id = organization.org_id(session)
     identity = service.get_identity(session, str(identityId))
     ua = service.universal_auth_of(session, identity.id)
-    return {
-        "identity": identity_membership_shaped(identity, org_id, has_ua=ua is not None, locked=service.is_locked(ua))
-    }
+    detail = identity_detail(identity, org_id, has_ua=ua is not None, locked=service.is_locked(ua))
+    return IdentityEnvelope[IdentityDetail](identity=detail)
 
 
 @router.patch("/api/v1/identities/{identityId}", operation_id="updateIdentity")
 def update_identity(
     identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, body: IdentityUpdate | None = None
-) -> dict:
+) -> IdentityEnvelope[IdentityWithMetadata]:
     require_admin(principal, "edit", "identity")
     org_id = organization.org_id(session)
     identity = service.update_identity(
         session, actor=principal, identity_id=str(identityId), body=body or IdentityUpdate()
     )
-    return {"identity": identity_public(identity, org_id)}
+    return IdentityEnvelope[IdentityWithMetadata](identity=identity_with_metadata(identity, org_id))
 
 
 @router.delete("/api/v1/identities/{identityId}", operation_id="deleteIdentity")
-def delete_identity(identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> dict:
+def delete_identity(
+    identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> IdentityEnvelope[IdentityPublic]:
     require_admin(principal, "delete", "identity")
     org_id = organization.org_id(session)
     identity = service.delete_identity(session, actor=principal, identity_id=str(identityId))
-    return {"identity": identity_public(identity, org_id, metadata=False)}
+    return IdentityEnvelope[IdentityPublic](identity=identity_public(identity, org_id))

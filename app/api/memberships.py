@@ -8,9 +8,12 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import CurrentPrincipal, SessionDep
 from app.auth.permissions import require_admin
-from app.schemas.identities import (
-    MembershipCreate,
-    MembershipUpdate,
+from app.schemas.identities import MembershipCreate, MembershipUpdate
+from app.schemas.membership_responses import (
+    MembershipDetail,
+    MembershipEnvelope,
+    MembershipList,
+    MembershipPublic,
     membership_detail,
     membership_list_item,
     membership_public,
@@ -24,12 +27,14 @@ router = APIRouter(tags=["memberships"])
 PATH = "/api/v1/projects/{projectId}/memberships/identities/{identityId}"
 
 
-def _grant(session, principal, project_id: str, identity_id: uuid.UUID, body: MembershipCreate | None) -> dict:
+def _grant(
+    session, principal, project_id: str, identity_id: uuid.UUID, body: MembershipCreate | None
+) -> MembershipEnvelope[MembershipPublic]:
     require_admin(principal, "create", "identity")
     membership = service.grant(
         session, actor=principal, project_id=project_id, identity_id=str(identity_id), body=body or MembershipCreate()
     )
-    return {"identityMembership": membership_public(membership)}
+    return MembershipEnvelope[MembershipPublic](identityMembership=membership_public(membership))
 
 
 @router.post(PATH, operation_id="createIdentityMembership")
@@ -39,7 +44,7 @@ def grant(
     session: SessionDep,
     principal: CurrentPrincipal,
     body: MembershipCreate | None = None,
-) -> dict:
+) -> MembershipEnvelope[MembershipPublic]:
     return _grant(session, principal, projectId, identityId, body)
 
 
@@ -52,7 +57,7 @@ def grant_legacy_v2(
     session: SessionDep,
     principal: CurrentPrincipal,
     body: MembershipCreate | None = None,
-) -> dict:
+) -> MembershipEnvelope[MembershipPublic]:
     return _grant(session, principal, projectId, identityId, body)
 
 
@@ -65,18 +70,21 @@ def grant_legacy_v1(
     session: SessionDep,
     principal: CurrentPrincipal,
     body: MembershipCreate | None = None,
-) -> dict:
+) -> MembershipEnvelope[MembershipPublic]:
     return _grant(session, principal, projectId, identityId, body)
 
 
 @router.get(PATH, operation_id="getIdentityMembership")
-def get_membership(projectId: str, identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> dict:
+def get_membership(
+    projectId: str, identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> MembershipEnvelope[MembershipDetail]:
     require_admin(principal, "read", "identity")
     org_id = organization.org_id(session)
     membership = service.get_membership(session, projectId, str(identityId))
     identity = get_identity(session, membership.identity_id)
     has_ua = universal_auth_of(session, identity.id) is not None
-    return {"identityMembership": membership_detail(membership, identity, org_id, has_ua=has_ua)}
+    detail = membership_detail(membership, identity, org_id, has_ua=has_ua)
+    return MembershipEnvelope[MembershipDetail](identityMembership=detail)
 
 
 @router.get("/api/v1/projects/{projectId}/memberships/identities", operation_id="listIdentityMemberships")
@@ -88,14 +96,14 @@ def list_memberships(
     limit: int = Query(default=20, ge=1, le=1000),
     identityName: str | None = Query(default=None),
     roles: str | None = Query(default=None),
-) -> dict:
+) -> MembershipList:
     require_admin(principal, "read", "identity")
     org_id = organization.org_id(session)
     wanted = [r.strip() for r in roles.split(",") if r.strip()] if roles else None
     rows, total = service.list_memberships(
         session, project_id=projectId, offset=offset, limit=limit, identity_name=identityName or None, roles=wanted
     )
-    return {"identityMemberships": [membership_list_item(m, i, org_id) for m, i in rows], "totalCount": total}
+    return MembershipList(identityMemberships=[membership_list_item(m, i, org_id) for m, i in rows], totalCount=total)
 
 
 @router.patch(PATH, operation_id="updateIdentityMembership")
@@ -105,16 +113,18 @@ def update_membership(
     session: SessionDep,
     principal: CurrentPrincipal,
     body: MembershipUpdate | None = None,
-) -> dict:
+) -> MembershipEnvelope[MembershipPublic]:
     require_admin(principal, "edit", "identity")
     membership = service.update(
         session, actor=principal, project_id=projectId, identity_id=str(identityId), body=body or MembershipUpdate()
     )
-    return {"identityMembership": membership_public(membership)}
+    return MembershipEnvelope[MembershipPublic](identityMembership=membership_public(membership))
 
 
 @router.delete(PATH, operation_id="deleteIdentityMembership")
-def remove_membership(projectId: str, identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> dict:
+def remove_membership(
+    projectId: str, identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> MembershipEnvelope[MembershipPublic]:
     require_admin(principal, "delete", "identity")
     membership = service.remove(session, actor=principal, project_id=projectId, identity_id=str(identityId))
-    return {"identityMembership": membership_public(membership)}
+    return MembershipEnvelope[MembershipPublic](identityMembership=membership_public(membership))

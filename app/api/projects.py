@@ -10,10 +10,17 @@ from app.api.deps import CurrentPrincipal, SessionDep
 from app.auth.permissions import can, require, require_admin
 from app.schemas.projects import (
     EnvironmentCreate,
+    EnvironmentCreated,
     ProjectCreate,
+    ProjectEnvelope,
+    ProjectList,
+    ProjectPublic,
     ProjectUpdate,
+    ProjectWithEnvironments,
+    WorkspaceProject,
     environment_public,
     project_public,
+    project_with_environments,
 )
 from app.services import organization
 from app.services import projects as service
@@ -21,23 +28,26 @@ from app.services import projects as service
 router = APIRouter(tags=["projects"])
 
 
-def _create(session, principal, body: ProjectCreate) -> dict:
+def _create(session, principal, body: ProjectCreate) -> ProjectWithEnvironments:
     require_admin(principal, "create", "project")
     org_id = organization.org_id(session)
     project, environments = service.create_project(session, body=body)
-    return {"project": project_public(project, org_id, environments)}
+    return project_with_environments(project, org_id, environments)
 
 
 @router.post("/api/v1/projects", operation_id="createProject")
-def create_project(body: ProjectCreate, session: SessionDep, principal: CurrentPrincipal) -> dict:
-    return _create(session, principal, body)
+def create_project(
+    body: ProjectCreate, session: SessionDep, principal: CurrentPrincipal
+) -> ProjectEnvelope[ProjectWithEnvironments]:
+    return ProjectEnvelope[ProjectWithEnvironments](project=_create(session, principal, body))
 
 
 @router.post("/api/v2/workspace", operation_id="createWorkspaceLegacy")
-def create_workspace(body: ProjectCreate, session: SessionDep, principal: CurrentPrincipal) -> dict:
-    response = _create(session, principal, body)
-    response["project"]["kmsSecretManagerKeyId"] = None
-    return response
+def create_workspace(
+    body: ProjectCreate, session: SessionDep, principal: CurrentPrincipal
+) -> ProjectEnvelope[WorkspaceProject]:
+    project = _create(session, principal, body)  # the same body, plus P2's constant
+    return ProjectEnvelope[WorkspaceProject](project=WorkspaceProject(**project.model_dump(by_alias=True)))
 
 
 @router.get("/api/v1/projects", operation_id="listProjects")
@@ -46,51 +56,52 @@ def list_projects(
     principal: CurrentPrincipal,
     type: str | None = Query(default=None),
     includeRoles: Literal["true", "false"] | None = Query(default=None),  # accepted and ignored
-) -> dict:
+) -> ProjectList:
     org_id = organization.org_id(session)
     visible = [
-        project_public(project, org_id, envs)
+        project_with_environments(project, org_id, envs)
         for project, envs in service.list_projects(session, type_filter=type)
         if can(principal, "read", "project", project_id=project.id)
     ]
-    return {"projects": visible}
+    return ProjectList(projects=visible)
 
 
 @router.get("/api/v1/projects/{projectId}", operation_id="getProject")
-def get_project(projectId: str, session: SessionDep, principal: CurrentPrincipal) -> dict:
+def get_project(
+    projectId: str, session: SessionDep, principal: CurrentPrincipal
+) -> ProjectEnvelope[ProjectWithEnvironments]:
     org_id = organization.org_id(session)
     project = service.get_project(session, projectId)
     require(principal, "read", "project", project_id=project.id)
-    return {"project": project_public(project, org_id, service.environments_of(session, project.id))}
+    environments = service.environments_of(session, project.id)
+    return ProjectEnvelope[ProjectWithEnvironments](project=project_with_environments(project, org_id, environments))
 
 
 @router.patch("/api/v1/projects/{projectId}", operation_id="updateProject")
 def update_project(
     projectId: str, session: SessionDep, principal: CurrentPrincipal, body: ProjectUpdate | None = Body(default=None)
-) -> dict:
+) -> ProjectEnvelope[ProjectPublic]:
     require_admin(principal, "edit", "project")
     org_id = organization.org_id(session)
     project = service.get_project(session, projectId)
     project = service.update_project(session, project, body=body or ProjectUpdate())
-    return {"project": project_public(project, org_id)}
+    return ProjectEnvelope[ProjectPublic](project=project_public(project, org_id))
 
 
 @router.delete("/api/v1/projects/{projectId}", operation_id="deleteProject")
-def delete_project(projectId: str, session: SessionDep, principal: CurrentPrincipal) -> dict:
+def delete_project(projectId: str, session: SessionDep, principal: CurrentPrincipal) -> ProjectEnvelope[ProjectPublic]:
     require_admin(principal, "delete", "project")
     org_id = organization.org_id(session)
     project = service.delete_project(session, service.get_project(session, projectId))
-    return {"project": project_public(project, org_id)}
+    return ProjectEnvelope[ProjectPublic](project=project_public(project, org_id))
 
 
 @router.post("/api/v1/projects/{projectId}/environments", operation_id="createEnvironment")
 def create_environment(
     projectId: str, body: EnvironmentCreate, session: SessionDep, principal: CurrentPrincipal
-) -> dict:
+) -> EnvironmentCreated:
     require_admin(principal, "create", "environments")
     env = service.create_environment(session, projectId, body=body)
-    return {
-        "message": "Successfully created new environment",
-        "projectId": env.project_id,
-        "environment": environment_public(env),
-    }
+    return EnvironmentCreated(
+        message="Successfully created new environment", projectId=env.project_id, environment=environment_public(env)
+    )

@@ -2,9 +2,11 @@
 
 from fastapi import APIRouter
 
+from app.schemas.status import Status
+
 router = APIRouter()
 
 
 @router.get("/api/status", operation_id="getStatus")
-def get_status() -> dict:
-    return {"message": "Ok", "date": None, "status": "ok"}
+def get_status() -> Status:
+    return Status(message="Ok", status="ok")

@@ -5,21 +5,28 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Request, Response
 
 from app.api.auth_body import form_or_json, parse_body
 from app.api.deps import CurrentPrincipal, SessionDep, client_ip
 from app.auth import login as access_tokens
 from app.auth.permissions import require_admin
+from app.schemas.fields import Message
 from app.schemas.identities import (
     AccessTokenBody,
     ClientSecretCreate,
     LoginBody,
     UniversalAuthCreate,
     UniversalAuthUpdate,
+)
+from app.schemas.universal_auth_responses import (
+    AccessToken,
+    ClientSecretCreated,
+    ClientSecretEnvelope,
+    ClientSecretPublic,
+    LockoutsCleared,
+    UniversalAuthEnvelope,
     client_secret_public,
-    login_response,
     universal_auth_public,
 )
 from app.services import universal_auth as service
@@ -27,11 +34,14 @@ from app.services import universal_auth as service
 router = APIRouter(tags=["universal-auth"])
 
 UA_PATH = "/api/v1/auth/universal-auth/identities/{identityId}"
-NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _secret_response(body: dict) -> JSONResponse:
-    return JSONResponse(body, headers=NO_STORE)
+def _no_store(response: Response) -> None:
+    """For responses that carry a client secret or an access token: no cache may keep them."""
+    response.headers["Cache-Control"] = "no-store"
+
+
+NO_STORE = [Depends(_no_store)]
 
 
 # --- U1–U4 ------------------------------------------------------------------------------------------
@@ -40,83 +50,82 @@ def _secret_response(body: dict) -> JSONResponse:
 @router.post(UA_PATH, operation_id="attachUniversalAuth")
 def attach(
     identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, body: UniversalAuthCreate | None = None
-) -> dict:
+) -> UniversalAuthEnvelope:
     require_admin(principal, "create", "identity")
     ua = service.attach(session, actor=principal, identity_id=str(identityId), body=body or UniversalAuthCreate())
-    return {"identityUniversalAuth": universal_auth_public(ua)}
+    return UniversalAuthEnvelope(identityUniversalAuth=universal_auth_public(ua))
 
 
 @router.get(UA_PATH, operation_id="getUniversalAuth")
-def get(identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> dict:
+def get(identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> UniversalAuthEnvelope:
     require_admin(principal, "read", "identity")
-    return {"identityUniversalAuth": universal_auth_public(service.get_universal_auth(session, str(identityId)))}
+    ua = service.get_universal_auth(session, str(identityId))
+    return UniversalAuthEnvelope(identityUniversalAuth=universal_auth_public(ua))
 
 
 @router.patch(UA_PATH, operation_id="updateUniversalAuth")
 def update(
     identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, body: UniversalAuthUpdate | None = None
-) -> dict:
+) -> UniversalAuthEnvelope:
     require_admin(principal, "edit", "identity")
     ua = service.update(session, actor=principal, identity_id=str(identityId), body=body or UniversalAuthUpdate())
-    return {"identityUniversalAuth": universal_auth_public(ua)}
+    return UniversalAuthEnvelope(identityUniversalAuth=universal_auth_public(ua))
 
 
 @router.delete(UA_PATH, operation_id="revokeUniversalAuth")
-def remove(identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> dict:
+def remove(identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> UniversalAuthEnvelope:
     require_admin(principal, "delete", "identity")
-    return {
-        "identityUniversalAuth": universal_auth_public(
-            service.remove(session, actor=principal, identity_id=str(identityId))
-        )
-    }
+    ua = service.remove(session, actor=principal, identity_id=str(identityId))
+    return UniversalAuthEnvelope(identityUniversalAuth=universal_auth_public(ua))
 
 
 # --- S1–S5 ------------------------------------------------------------------------------------------
 
 
-@router.post(UA_PATH + "/client-secrets", operation_id="createClientSecret")
+@router.post(UA_PATH + "/client-secrets", operation_id="createClientSecret", dependencies=NO_STORE)
 def create_client_secret(
     identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, body: ClientSecretCreate | None = None
-) -> JSONResponse:
+) -> ClientSecretCreated:
     require_admin(principal, "create", "identity")
     value, secret = service.create_client_secret(
         session, actor=principal, identity_id=str(identityId), body=body or ClientSecretCreate()
     )
-    return _secret_response({"clientSecret": value, "clientSecretData": client_secret_public(secret)})
+    return ClientSecretCreated(clientSecret=value, clientSecretData=client_secret_public(secret))
 
 
 @router.get(UA_PATH + "/client-secrets", operation_id="listClientSecrets")
-def list_client_secrets(identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> dict:
+def list_client_secrets(
+    identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> ClientSecretEnvelope[list[ClientSecretPublic]]:
     require_admin(principal, "read", "identity")
-    return {
-        "clientSecretData": [client_secret_public(s) for s in service.list_client_secrets(session, str(identityId))]
-    }
+    secrets = [client_secret_public(s) for s in service.list_client_secrets(session, str(identityId))]
+    return ClientSecretEnvelope[list[ClientSecretPublic]](clientSecretData=secrets)
 
 
 @router.get(UA_PATH + "/client-secrets/{clientSecretId}", operation_id="getClientSecret")
 def get_client_secret(
     identityId: uuid.UUID, clientSecretId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
-) -> dict:
+) -> ClientSecretEnvelope[ClientSecretPublic]:
     require_admin(principal, "read", "identity")
     secret = service.get_client_secret(session, str(identityId), str(clientSecretId))
-    return {"clientSecretData": client_secret_public(secret)}
+    return ClientSecretEnvelope[ClientSecretPublic](clientSecretData=client_secret_public(secret))
 
 
 @router.post(UA_PATH + "/client-secrets/{clientSecretId}/revoke", operation_id="revokeClientSecret")
 def revoke_client_secret(
     identityId: uuid.UUID, clientSecretId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
-) -> dict:
+) -> ClientSecretEnvelope[ClientSecretPublic]:
     require_admin(principal, "edit", "identity")
     secret = service.revoke_client_secret(
         session, actor=principal, identity_id=str(identityId), client_secret_id=str(clientSecretId)
     )
-    return {"clientSecretData": client_secret_public(secret)}
+    return ClientSecretEnvelope[ClientSecretPublic](clientSecretData=client_secret_public(secret))
 
 
 @router.post(UA_PATH + "/clear-lockouts", operation_id="clearUniversalAuthLockouts")
-def clear_lockouts(identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> dict:
+def clear_lockouts(identityId: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> LockoutsCleared:
     require_admin(principal, "edit", "identity")
-    return {"deleted": service.clear_lockouts(session, actor=principal, identity_id=str(identityId))}
+    return LockoutsCleared(deleted=service.clear_lockouts(session, actor=principal, identity_id=str(identityId)))
 
 
 # --- A1–A3: no Authorization header -----------------------------------------------------------------
@@ -131,23 +140,31 @@ async def _token_body(request: Request) -> AccessTokenBody:
 
 
 @router.post(
-    "/api/v1/auth/universal-auth/login", operation_id="universalAuthLogin", openapi_extra=form_or_json(LoginBody)
+    "/api/v1/auth/universal-auth/login",
+    operation_id="universalAuthLogin",
+    openapi_extra=form_or_json(LoginBody),
+    dependencies=NO_STORE,
 )
-def login(request: Request, body: Annotated[LoginBody, Depends(_login_body)]) -> JSONResponse:
+def login(request: Request, body: Annotated[LoginBody, Depends(_login_body)]) -> AccessToken:
     # No request session: a login is its own unit of work, which keeps a refused attempt's records (see login).
     token, ua = access_tokens.login(
         client_id=body.clientId, client_secret=body.clientSecret, client_ip=client_ip(request)
     )
-    return _secret_response(login_response(token, ua.access_token_ttl, ua.access_token_max_ttl))
+    return AccessToken(accessToken=token, expiresIn=ua.access_token_ttl, accessTokenMaxTTL=ua.access_token_max_ttl)
 
 
-@router.post("/api/v1/auth/token/renew", operation_id="renewAccessToken", openapi_extra=form_or_json(AccessTokenBody))
-def renew(body: Annotated[AccessTokenBody, Depends(_token_body)], session: SessionDep) -> JSONResponse:
+@router.post(
+    "/api/v1/auth/token/renew",
+    operation_id="renewAccessToken",
+    openapi_extra=form_or_json(AccessTokenBody),
+    dependencies=NO_STORE,
+)
+def renew(body: Annotated[AccessTokenBody, Depends(_token_body)], session: SessionDep) -> AccessToken:
     row = access_tokens.renew(session, token=body.accessToken)
-    return _secret_response(login_response(body.accessToken, row.ttl, row.max_ttl))
+    return AccessToken(accessToken=body.accessToken, expiresIn=row.ttl, accessTokenMaxTTL=row.max_ttl)
 
 
 @router.post("/api/v1/auth/token/revoke", operation_id="revokeAccessToken", openapi_extra=form_or_json(AccessTokenBody))
-def revoke(body: Annotated[AccessTokenBody, Depends(_token_body)], session: SessionDep) -> dict:
+def revoke(body: Annotated[AccessTokenBody, Depends(_token_body)], session: SessionDep) -> Message:
     access_tokens.revoke(session, token=body.accessToken)
-    return {"message": "Successfully revoked access token"}
+    return Message(message="Successfully revoked access token")

@@ -7,13 +7,13 @@ The bodies are built per app, because Infisical's messages name the app ("Not su
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from app.models import AppConnection
-from app.schemas.fields import slug_rule
+from app.schemas.fields import ResponseBody, slug_rule
 from app.schemas.projects import trimmed
 from app.timeutil import iso
 
@@ -85,7 +85,7 @@ def create_schema(app_name: str, methods: tuple[str, ...]) -> type[ConnectionCre
         (ConnectionCreateBase,),
         {
             "__module__": __name__,
-            "__annotations__": {"method": Literal[methods]},  # type: ignore[valid-type]
+            "__annotations__": {"method": Literal[methods]},
             "display_name": app_name,
         },
     )
@@ -104,36 +104,77 @@ def update_schema(app_name: str) -> type[ConnectionUpdateBase]:
     )
 
 
-def connection_public(connection: AppConnection, org_id: str) -> dict:
+class ConnectionPublic(ResponseBody):
     """Sanitised: `credentials` is always `{}`; the hash reveals nothing about the key."""
-    return {
-        "id": connection.id,
-        "name": connection.name,
-        "description": connection.description,
-        "version": connection.version,
-        "orgId": org_id,
-        "projectId": connection.project_id,
-        "createdAt": iso(connection.created_at),
-        "updatedAt": iso(connection.updated_at),
-        "isPlatformManagedCredentials": False,
-        "gatewayId": None,
-        "credentialsHash": connection.credentials_hash,
-        "app": connection.app,
-        "method": connection.method,
-        "credentials": {},
-    }
+
+    id: str
+    name: str
+    description: str | None
+    version: int
+    orgId: str
+    projectId: str | None = Field(description="null for an organisation-scoped connection")
+    createdAt: str
+    updatedAt: str
+    isPlatformManagedCredentials: bool = False
+    gatewayId: None = None
+    credentialsHash: str
+    app: str
+    method: str
+    credentials: dict[str, Any] = Field(default_factory=dict, description="always empty")
 
 
-def available_public(connection: AppConnection, org_id: str) -> dict:
+class AvailableConnection(ResponseBody):
     """C4's short item."""
-    return {
-        "app": connection.app,
-        "name": connection.name,
-        "id": connection.id,
-        "projectId": connection.project_id,
-        "orgId": org_id,
-    }
+
+    app: str
+    name: str
+    id: str
+    projectId: str | None
+    orgId: str
 
 
-def app_option(name: str, slug: str, methods: tuple[str, ...]) -> dict:
-    return {"name": name, "app": slug, "methods": list(methods)}
+class ConnectionOption(ResponseBody):
+    name: str
+    app: str
+    methods: list[str]
+
+
+class ConnectionEnvelope(ResponseBody):
+    appConnection: ConnectionPublic
+
+
+ConnectionT = TypeVar("ConnectionT", ConnectionPublic, AvailableConnection)
+
+
+class ConnectionList(ResponseBody, Generic[ConnectionT]):
+    appConnections: list[ConnectionT]
+
+
+class ConnectionOptions(ResponseBody):
+    appConnectionOptions: list[ConnectionOption]
+
+
+def connection_public(connection: AppConnection, org_id: str) -> ConnectionPublic:
+    return ConnectionPublic(
+        id=connection.id,
+        name=connection.name,
+        description=connection.description,
+        version=connection.version,
+        orgId=org_id,
+        projectId=connection.project_id,
+        createdAt=iso(connection.created_at),
+        updatedAt=iso(connection.updated_at),
+        credentialsHash=connection.credentials_hash,
+        app=connection.app,
+        method=connection.method,
+    )
+
+
+def available_public(connection: AppConnection, org_id: str) -> AvailableConnection:
+    return AvailableConnection(
+        app=connection.app, name=connection.name, id=connection.id, projectId=connection.project_id, orgId=org_id
+    )
+
+
+def app_option(name: str, slug: str, methods: tuple[str, ...]) -> ConnectionOption:
+    return ConnectionOption(name=name, app=slug, methods=list(methods))

@@ -1,4 +1,5 @@
-"""Field rules shared by request schemas (rotation spec §1.4, identity spec §2.4)."""
+"""Field rules shared by request schemas (rotation spec §1.4, identity spec §2.4), and the bases of request and
+response bodies."""
 
 from __future__ import annotations
 
@@ -90,3 +91,14 @@ class RequestBody(BaseModel):
     """Base of request bodies: unknown keys are dropped, never rejected (Infisical's schemas are not strict)."""
 
     model_config = ConfigDict(extra="ignore")
+
+
+class ResponseBody(BaseModel):
+    """Base of response objects. A key the model does not declare is an error rather than silently dropped, and a
+    field with a default (a constant such as `"projectId": null`) is still listed as always present."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+
+class Message(ResponseBody):
+    message: str

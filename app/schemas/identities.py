@@ -1,8 +1,9 @@
-"""Request bodies and response objects for identities, universal auth and memberships (identity spec §5–§7)."""
+"""Request bodies for identities, universal auth and memberships (identity spec §5–§7). Their response objects are
+in app.schemas.identity_responses, universal_auth_responses and membership_responses."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StrictBool, StrictInt, field_validator
 from pydantic_core import PydanticCustomError
@@ -10,9 +11,7 @@ from pydantic_core import PydanticCustomError
 from app.auth import trusted_ips
 from app.auth.roles import ROLES
 from app.auth.scope import validate_glob
-from app.models import ClientSecret, Identity, IdentityMembership, UniversalAuth
 from app.schemas.fields import RequestBody, slug_rule, trimmed
-from app.timeutil import iso
 
 MAX_SECONDS = 315360000
 
@@ -185,169 +184,3 @@ def _distinct(values) -> list[str]:
         if value not in out:
             out.append(value)
     return out
-
-
-# --- response objects ---------------------------------------------------------------------------
-
-
-def auth_methods(has_ua: bool) -> list[str]:
-    return ["universal-auth"] if has_ua else []
-
-
-def identity_public(identity: Identity, org_id: str, *, has_ua: bool | None = None, metadata: bool = True) -> dict:
-    """I1 (with `has_ua`), I4 (metadata, no authMethods) and I5 (neither)."""
-    body: dict[str, Any] = {
-        "id": identity.id,
-        "name": identity.name,
-        "authMethod": None,
-        "createdAt": iso(identity.created_at),
-        "updatedAt": iso(identity.updated_at),
-        "hasDeleteProtection": identity.has_delete_protection,
-        "orgId": org_id,
-        "projectId": None,
-    }
-    if has_ua is not None:
-        body["authMethods"] = auth_methods(has_ua)
-    if metadata:
-        body["metadata"] = list(identity.metadata_entries or [])
-    return body
-
-
-def identity_membership_shaped(identity: Identity, org_id: str, *, has_ua: bool, locked: bool | None) -> dict:
-    """I3 (with `locked`) and I2 items (`locked=None`): the top-level id is the organisation membership id ⚠."""
-    inner: dict[str, Any] = {
-        "id": identity.id,
-        "name": identity.name,
-        "hasDeleteProtection": identity.has_delete_protection,
-        "authMethods": auth_methods(has_ua),
-    }
-    body: dict[str, Any] = {
-        "id": identity.org_membership_id,
-        "identityId": identity.id,
-        "role": identity.org_role,
-        "roleId": None,
-        "orgId": org_id,
-        "createdAt": iso(identity.created_at),
-        "updatedAt": iso(identity.updated_at),
-    }
-    if locked is not None:
-        inner = {
-            "id": identity.id,
-            "name": identity.name,
-            "hasDeleteProtection": identity.has_delete_protection,
-            "orgId": org_id,
-            "authMethods": auth_methods(has_ua),
-            "activeLockoutAuthMethods": ["universal-auth"] if locked else [],
-        }
-        body.update(
-            lastLoginAuthMethod=identity.last_login_auth_method,
-            lastLoginTime=iso(identity.last_login_time),
-            metadata=list(identity.metadata_entries or []),
-        )
-    body["identity"] = inner
-    return body
-
-
-def universal_auth_public(ua: UniversalAuth) -> dict:
-    return {
-        "id": ua.id,
-        "clientId": ua.client_id,
-        "accessTokenTTL": ua.access_token_ttl,
-        "accessTokenMaxTTL": ua.access_token_max_ttl,
-        "accessTokenNumUsesLimit": ua.access_token_num_uses_limit,
-        "accessTokenPeriod": 0,
-        "clientSecretTrustedIps": [trusted_ips.describe(e) for e in ua.client_secret_trusted_ips],
-        "accessTokenTrustedIps": [trusted_ips.describe(e) for e in ua.access_token_trusted_ips],
-        "lockoutEnabled": ua.lockout_enabled,
-        "lockoutThreshold": ua.lockout_threshold,
-        "lockoutDurationSeconds": ua.lockout_duration_seconds,
-        "lockoutCounterResetSeconds": ua.lockout_counter_reset_seconds,
-        "identityId": ua.identity_id,
-        "createdAt": iso(ua.created_at),
-        "updatedAt": iso(ua.updated_at),
-    }
-
-
-def client_secret_public(secret: ClientSecret) -> dict:
-    """Exactly these 10 fields: never the hash or the last-used time."""
-    return {
-        "id": secret.id,
-        "identityUAId": secret.ua_id,
-        "description": secret.description,
-        "clientSecretPrefix": secret.prefix,
-        "clientSecretNumUses": secret.num_uses,
-        "clientSecretNumUsesLimit": secret.num_uses_limit,
-        "clientSecretTTL": secret.ttl,
-        "isClientSecretRevoked": secret.is_revoked,
-        "createdAt": iso(secret.created_at),
-        "updatedAt": iso(secret.updated_at),
-    }
-
-
-def login_response(token: str, ttl: int, max_ttl: int) -> dict:
-    return {"accessToken": token, "expiresIn": ttl, "accessTokenMaxTTL": max_ttl, "tokenType": "Bearer"}
-
-
-def _scope_public(membership: IdentityMembership) -> dict | None:
-    return membership.scope or None
-
-
-def _role_public(entry: dict) -> dict:
-    return {
-        "id": entry["id"],
-        "role": entry["role"],
-        "customRoleId": None,
-        "customRoleName": None,
-        "customRoleSlug": None,
-        "isTemporary": False,
-        "temporaryMode": None,
-        "temporaryRange": None,
-        "temporaryAccessStartTime": None,
-        "temporaryAccessEndTime": None,
-    }
-
-
-def membership_public(membership: IdentityMembership) -> dict:
-    """M1, M6, M7."""
-    return {
-        "id": membership.id,
-        "projectId": membership.project_id,
-        "identityId": membership.identity_id,
-        "createdAt": iso(membership.created_at),
-        "updatedAt": iso(membership.updated_at),
-        "scope": _scope_public(membership),
-    }
-
-
-def membership_detail(membership: IdentityMembership, identity: Identity, org_id: str, *, has_ua: bool) -> dict:
-    """M4."""
-    return {
-        "id": membership.id,
-        "createdAt": iso(membership.created_at),
-        "updatedAt": iso(membership.updated_at),
-        "roles": [_role_public(entry) for entry in membership.roles],
-        "lastLoginAuthMethod": identity.last_login_auth_method,
-        "lastLoginTime": iso(identity.last_login_time),
-        "identity": {
-            "id": identity.id,
-            "name": identity.name,
-            "orgId": org_id,
-            "projectId": None,
-            "authMethods": auth_methods(has_ua),
-            "metadata": list(identity.metadata_entries or []),
-        },
-        "scope": _scope_public(membership),
-    }
-
-
-def membership_list_item(membership: IdentityMembership, identity: Identity, org_id: str) -> dict:
-    """M5 items."""
-    return {
-        "id": membership.id,
-        "identityId": membership.identity_id,
-        "createdAt": iso(membership.created_at),
-        "updatedAt": iso(membership.updated_at),
-        "roles": [_role_public(entry) for entry in membership.roles],
-        "identity": {"id": identity.id, "name": identity.name, "orgId": org_id, "projectId": None},
-        "scope": _scope_public(membership),
-    }

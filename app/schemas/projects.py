@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import Field, StrictBool, StrictInt
 
 from app.models import Environment, Project
-from app.schemas.fields import RequestBody, slug_rule, trimmed
+from app.schemas.fields import RequestBody, ResponseBody, slug_rule, trimmed
 from app.timeutil import iso
 
 
@@ -35,46 +35,124 @@ class EnvironmentCreate(RequestBody):
     position: Annotated[StrictInt, Field(ge=1)] | None = None
 
 
-def project_public(project: Project, org_id: str, environments: list[Environment] | None = None) -> dict:
-    """§4.1. With `environments` (create, list, get) the object also carries `_id` and the ordered list."""
-    body: dict[str, Any] = {"id": project.id}
-    if environments is not None:
-        body["_id"] = project.id
-    body.update(
-        {
-            "name": project.name,
-            "description": project.description,
-            "type": "secret-manager",
-            "defaultProduct": None,
-            "slug": project.slug,
-            "autoCapitalization": False,
-            "orgId": org_id,
-            "createdAt": iso(project.created_at),
-            "updatedAt": iso(project.updated_at),
-            "version": 3,
-            "upgradeStatus": None,
-            "pitVersionLimit": 10,
-            "kmsCertificateKeyId": None,
-            "auditLogsRetentionDays": None,
-            "hasDeleteProtection": project.has_delete_protection,
-            "secretSharing": True,
-            "showSnapshotsLegacy": False,
-            "secretDetectionIgnoreValues": None,
-        }
-    )
-    if environments is not None:
-        ordered = sorted(environments, key=lambda env: env.position)
-        body["environments"] = [{"name": env.name, "slug": env.slug, "id": env.id} for env in ordered]
-    return body
+class ProjectEnvironment(ResponseBody):
+    name: str
+    slug: str
+    id: str
 
 
-def environment_public(env: Environment) -> dict:
+class EnvironmentPublic(ResponseBody):
+    id: str
+    name: str
+    slug: str
+    position: int
+    projectId: str
+    createdAt: str
+    updatedAt: str
+
+
+class _ProjectId(ResponseBody):
+    id: str
+
+
+class _ProjectIds(ResponseBody):
+    id: str
+    legacy_id: str = Field(alias="_id", description="repeats `id`")
+
+
+class _ProjectFields(ResponseBody):
+    """§4.1's fields after the id; the constants are kept for Infisical's shape."""
+
+    name: str
+    description: str | None
+    type: Literal["secret-manager"] = "secret-manager"
+    defaultProduct: None = None
+    slug: str
+    autoCapitalization: bool = False
+    orgId: str
+    createdAt: str
+    updatedAt: str
+    version: int = 3
+    upgradeStatus: None = None
+    pitVersionLimit: int = 10
+    kmsCertificateKeyId: None = None
+    auditLogsRetentionDays: None = None
+    hasDeleteProtection: bool
+    secretSharing: bool = True
+    showSnapshotsLegacy: bool = False
+    secretDetectionIgnoreValues: None = None
+
+
+# The bases are listed last-first: pydantic orders fields from the last base to the first, so `id` (and `_id`)
+# lead, as in Infisical's bodies.
+class ProjectPublic(_ProjectFields, _ProjectId):
+    """P5 and P6: without `_id` and `environments`."""
+
+
+class ProjectWithEnvironments(_ProjectFields, _ProjectIds):
+    """P1, P3 and P4: with `_id` and the environments ordered by position."""
+
+    environments: list[ProjectEnvironment]
+
+
+class WorkspaceProject(ProjectWithEnvironments):
+    """P2 (the legacy v2 route) adds one constant, as Infisical's does."""
+
+    kmsSecretManagerKeyId: None = None
+
+
+ProjectT = TypeVar("ProjectT", bound=ResponseBody)
+
+
+class ProjectEnvelope(ResponseBody, Generic[ProjectT]):
+    project: ProjectT
+
+
+class ProjectList(ResponseBody):
+    projects: list[ProjectWithEnvironments]
+
+
+class EnvironmentCreated(ResponseBody):
+    message: str
+    projectId: str
+    environment: EnvironmentPublic
+
+
+def _project_fields(project: Project, org_id: str) -> dict[str, Any]:
     return {
-        "id": env.id,
-        "name": env.name,
-        "slug": env.slug,
-        "position": env.position,
-        "projectId": env.project_id,
-        "createdAt": iso(env.created_at),
-        "updatedAt": iso(env.updated_at),
+        "id": project.id,
+        "name": project.name,
+        "description": project.description,
+        "slug": project.slug,
+        "orgId": org_id,
+        "createdAt": iso(project.created_at),
+        "updatedAt": iso(project.updated_at),
+        "hasDeleteProtection": project.has_delete_protection,
     }
+
+
+def project_public(project: Project, org_id: str) -> ProjectPublic:
+    return ProjectPublic(**_project_fields(project, org_id))
+
+
+def project_with_environments(
+    project: Project, org_id: str, environments: list[Environment]
+) -> ProjectWithEnvironments:
+    ordered = sorted(environments, key=lambda env: env.position)
+    return ProjectWithEnvironments(
+        **_project_fields(project, org_id),
+        _id=project.id,
+        environments=[ProjectEnvironment(name=env.name, slug=env.slug, id=env.id) for env in ordered],
+    )
+
+
+def environment_public(env: Environment) -> EnvironmentPublic:
+    return EnvironmentPublic(
+        id=env.id,
+        name=env.name,
+        slug=env.slug,
+        position=env.position,
+        projectId=env.project_id,
+        createdAt=iso(env.created_at),
+        updatedAt=iso(env.updated_at),
+    )
