@@ -19,7 +19,7 @@ from app.errors import BadRequest, NotFound, ProviderFailure
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.providers.base import ProviderError
-from app.rotation import killpoint, lease, outcome, schedule
+from app.rotation import killpoint, lease, publish, schedule
 from app.rotation.intents import new_intent, open_key, transition
 from app.rotation.messages import INTERNAL_FAILURE, failure_text
 from app.rotation.minting import MintFailed, discard, mint_and_verify, revoke_now
@@ -60,7 +60,7 @@ def create_rotation(
     *,
     secret_name: str,
     recheck: Callable[[Session], None],
-    actor: Principal | str = outcome.PLATFORM,
+    actor: Principal | str = publish.PLATFORM,
 ) -> SecretRotation:
     """Mint generation 1 for a not-yet-saved rotation (its id already chosen), verify it, then in one
     transaction call `recheck(session)` (raises BadRequest on a conflict), insert the rotation, create
@@ -112,7 +112,7 @@ def create_rotation(
             )
             if not transition(session, cred.id, [S.MINTED], state=S.ACTIVE, slot=0, published_at=now):
                 raise RuntimeError("the new key's intent record was closed before it could be published")
-            outcome.audit_event(
+            publish.audit_event(
                 session,
                 actor,
                 "create-secret-rotation",
@@ -136,7 +136,7 @@ def rotate(
     *,
     manual: bool,
     job_id: str | None = None,
-    actor: Principal | str = outcome.PLATFORM,
+    actor: Principal | str = publish.PLATFORM,
     lease_owner: str | None = None,
 ) -> SecretRotation:
     """One rotation under the lease. Manual: BadRequest (400) if the lease is held; ProviderFailure (502)
@@ -183,7 +183,7 @@ def _rotate_leased(
     try:
         with _session() as session:
             if not lease.extend(session, rotation_id, owner):
-                raise outcome.LeaseLost(rotation_id)
+                raise publish.LeaseLost(rotation_id)
             rotation = session.get(SecretRotation, rotation_id, populate_existing=True)
             upstream = _upstream(session, rotation.connection_id)
             cred = new_intent(
@@ -201,7 +201,7 @@ def _rotate_leased(
         api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters)
     except MintFailed as exc:
         text = failure_text(exc.message)
-        failed = outcome.record_failure(
+        failed = publish.record_failure(
             rotation_id,
             owner,
             manual=manual,
@@ -215,14 +215,14 @@ def _rotate_leased(
             raise ProviderFailure(text) from None
         return failed
     try:
-        rotation, queued = outcome.publish(
+        rotation, queued = publish.publish(
             rotation_id, owner, cred.id, api_key, manual=manual, job_id=job_id, actor=actor
         )
     except Exception:
         log.exception("rotation %s: publishing generation %s failed", rotation_id, cred.generation)
         discard(cred.id, "not published: the publish transaction failed")
         try:
-            outcome.record_failure(
+            publish.record_failure(
                 rotation_id,
                 owner,
                 manual=manual,
@@ -237,7 +237,7 @@ def _rotate_leased(
     killpoint.reached("after_publish")
     for cred_id in queued:
         if not revoke_now(cred_id):
-            outcome.note_revocation_failure(rotation_id, owner, cred_id)
+            publish.note_revocation_failure(rotation_id, owner, cred_id)
             with _session() as session:
                 rotation = session.get(SecretRotation, rotation_id)
     return rotation
@@ -272,7 +272,7 @@ def check_credentials(rotation_id: str) -> None:
 
 
 def delete_rotation(
-    rotation_id: str, *, delete_secrets: bool, revoke: bool, actor: Principal | str = outcome.PLATFORM
+    rotation_id: str, *, delete_secrets: bool, revoke: bool, actor: Principal | str = publish.PLATFORM
 ) -> SecretRotation:
     """Under the lease: optionally revoke every live key first (400 and nothing deleted on failure), then
     delete the rotation (and its secret if asked) in one transaction, audited as `actor`. Returns the row
@@ -283,7 +283,7 @@ def delete_rotation(
             _revoke_live_keys(rotation_id)
         with _session() as session:
             if not lease.extend(session, rotation_id, owner):
-                raise outcome.LeaseLost(rotation_id)
+                raise publish.LeaseLost(rotation_id)
             rotation = session.get(SecretRotation, rotation_id, populate_existing=True)
             if delete_secrets:
                 secrets_store.delete_secrets_of(session, rotation_id)
@@ -299,7 +299,7 @@ def delete_rotation(
                 session.delete(cred)
             session.delete(rotation)
             # Key names avoid "secret" and "credential": the audit filter would drop them.
-            outcome.audit_event(
+            publish.audit_event(
                 session, actor, "delete-secret-rotation", rotation, removeMapped=delete_secrets, revokeKeys=revoke
             )
             session.commit()

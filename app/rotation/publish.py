@@ -1,4 +1,5 @@
-"""Record how a rotation attempt ended, each in one transaction under the lease (§6.2 step 4, §6.3)."""
+"""Publish a verified key, or record how a rotation attempt failed, each in one transaction under the lease
+(§6.2 step 4, §6.3)."""
 
 from __future__ import annotations
 
