@@ -126,7 +126,7 @@ def test_publish_failure_after_mint_revokes_the_new_key(provider_case, monkeypat
     def broken_publish(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(publish, "publish", broken_publish)
+    monkeypatch.setattr(publish, "new_key", broken_publish)
     with pytest.raises(RuntimeError):
         engine.rotate(rotation.id, manual=True)
     creds = by_generation(rotation.id)
@@ -141,7 +141,7 @@ def test_unpublished_minted_key_left_by_a_dead_run_is_revoked_by_the_reconciler(
     case = provider_case
     rotation = create(case)
     # Simulate a run that died between storing the key and publishing: nothing cleans up inline.
-    monkeypatch.setattr(publish, "publish", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash")))
+    monkeypatch.setattr(publish, "new_key", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash")))
     monkeypatch.setattr(engine, "discard", lambda *a, **k: None)
     with pytest.raises(RuntimeError):
         engine.rotate(rotation.id, manual=True)
