@@ -7,13 +7,20 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
-T = TypeVar("T")
+
+class _BoundToEngine(Protocol):
+    engine: Engine
+
+    def close(self) -> None: ...
+
+
+T = TypeVar("T", bound=_BoundToEngine)
 
 
 def normalise_url(url: str) -> str:

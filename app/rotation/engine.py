@@ -1,8 +1,8 @@
-"""The rotation engine: the only code that mints and revokes keys.
+"""The rotation engine: the only code that mints keys.
 
-Create, rotate-now, the worker and delete all come through here. Every function takes its own
-sessions from app.db (it commits intent records before provider calls, so it cannot share the
-caller's transaction).
+Create, rotate-now and the worker come through here (update and delete: app.rotation.changes). Every
+step is a unit of work of its own from app.db: an intent record commits before its provider call, so
+the engine cannot share the caller's transaction.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app import db
 from app.auth.principal import Principal
@@ -19,7 +19,7 @@ from app.errors import BadRequest, NotFound, ProviderFailure
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.providers.base import ProviderError
-from app.rotation import killpoint, lease, outcome, schedule
+from app.rotation import audit_events, failures, killpoint, lease, publish, schedule
 from app.rotation.intents import new_intent, open_key, transition
 from app.rotation.messages import INTERNAL_FAILURE, failure_text
 from app.rotation.minting import MintFailed, discard, mint_and_verify, revoke_now
@@ -33,15 +33,14 @@ log = logging.getLogger("keyturn.rotation")
 S = CredentialState
 IN_PROGRESS = "A rotation is in progress. Please try again shortly."
 NO_ACTIVE = "No active credentials are available to check for this rotation."
-DELETE_WAIT_SECONDS = 5.0
 
 
-def _session() -> Session:
-    return Session(db.engine(), expire_on_commit=False)
-
-
-def _not_found(rotation_id: str) -> NotFound:
-    return NotFound(f'Could not find Secret Rotation with ID "{rotation_id}"')
+def _row(rotation_id: str) -> SecretRotation:
+    with db.unit_of_work() as session:
+        rotation = session.get(SecretRotation, rotation_id)
+    if rotation is None:
+        raise NotFound(f'Could not find Secret Rotation with ID "{rotation_id}"')
+    return rotation
 
 
 def _unit_seconds() -> int:
@@ -60,7 +59,7 @@ def create_rotation(
     *,
     secret_name: str,
     recheck: Callable[[Session], None],
-    actor: Principal | str = outcome.PLATFORM,
+    actor: Principal | str = audit_events.PLATFORM,
 ) -> SecretRotation:
     """Mint generation 1 for a not-yet-saved rotation (its id already chosen), verify it, then in one
     transaction call `recheck(session)` (raises BadRequest on a conflict), insert the rotation, create
@@ -68,7 +67,7 @@ def create_rotation(
     A provider failure raises BadRequest (400) and queues the revocation of anything minted. Returns the
     saved rotation."""
     try:
-        with _session() as session:
+        with db.unit_of_work() as session:  # the intent commits before the mint
             upstream = _upstream(session, rotation.connection_id)
             cred = new_intent(
                 rotation_id=rotation.id,
@@ -79,12 +78,11 @@ def create_rotation(
                 now=utcnow(),
             )
             session.add(cred)
-            session.commit()
         api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters)
     except MintFailed as exc:
         raise BadRequest(exc.message) from None
     try:
-        with _session() as session:
+        with db.unit_of_work() as session:
             recheck(session)
             now = utcnow()
             rotation.active_index = 0
@@ -112,7 +110,7 @@ def create_rotation(
             )
             if not transition(session, cred.id, [S.MINTED], state=S.ACTIVE, slot=0, published_at=now):
                 raise RuntimeError("the new key's intent record was closed before it could be published")
-            outcome.audit_event(
+            audit_events.record(
                 session,
                 actor,
                 "create-secret-rotation",
@@ -123,7 +121,6 @@ def create_rotation(
                 secretName=secret_name,
                 generation=1,
             )
-            session.commit()
     except BaseException:
         discard(cred.id, "not published: the rotation could not be saved")
         raise
@@ -136,7 +133,7 @@ def rotate(
     *,
     manual: bool,
     job_id: str | None = None,
-    actor: Principal | str = outcome.PLATFORM,
+    actor: Principal | str = audit_events.PLATFORM,
     lease_owner: str | None = None,
 ) -> SecretRotation:
     """One rotation under the lease. Manual: BadRequest (400) if the lease is held; ProviderFailure (502)
@@ -145,10 +142,7 @@ def rotate(
     `lease_owner`: the token of a lease the caller already holds (the worker's batch claim), re-taken here."""
     owner = lease.acquire(rotation_id, lease_owner)
     if owner is None:
-        with _session() as session:
-            rotation = session.get(SecretRotation, rotation_id)
-        if rotation is None:
-            raise _not_found(rotation_id)
+        rotation = _row(rotation_id)
         if manual:
             raise BadRequest(lease.BUSY_MESSAGE)
         return rotation  # another worker claimed it first
@@ -172,19 +166,14 @@ def _still_due(rotation: SecretRotation) -> bool:
 def _rotate_leased(
     rotation_id: str, owner: str, *, manual: bool, job_id: str | None, actor: Principal | str
 ) -> SecretRotation:
-    with _session() as session:
-        rotation = session.get(SecretRotation, rotation_id)
-    if rotation is None:
-        raise _not_found(rotation_id)
+    rotation = _row(rotation_id)
     if not manual and not _still_due(rotation):
         return rotation  # disabled or rescheduled since it was claimed (§14f)
     reconcile_rotation(rotation_id)
     generation = None  # the generation this attempt mints, once its intent is recorded (for the audit row)
     try:
-        with _session() as session:
-            if not lease.extend(session, rotation_id, owner):
-                raise outcome.LeaseLost(rotation_id)
-            rotation = session.get(SecretRotation, rotation_id, populate_existing=True)
+        with db.unit_of_work() as session:  # the intent commits before the mint
+            rotation = lease.leased_row(session, rotation_id, owner)
             upstream = _upstream(session, rotation.connection_id)
             cred = new_intent(
                 rotation_id=rotation_id,
@@ -196,12 +185,11 @@ def _rotate_leased(
             )
             rotation.next_generation += 1  # never reused, even if this attempt fails (§14c)
             session.add_all([cred, rotation])
-            session.commit()
-            generation = cred.generation
+        generation = cred.generation
         api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters)
     except MintFailed as exc:
         text = failure_text(exc.message)
-        failed = outcome.record_failure(
+        failed = failures.record_failed_attempt(
             rotation_id,
             owner,
             manual=manual,
@@ -215,14 +203,14 @@ def _rotate_leased(
             raise ProviderFailure(text) from None
         return failed
     try:
-        rotation, queued = outcome.publish(
+        rotation, queued = publish.new_key(
             rotation_id, owner, cred.id, api_key, manual=manual, job_id=job_id, actor=actor
         )
     except Exception:
         log.exception("rotation %s: publishing generation %s failed", rotation_id, cred.generation)
         discard(cred.id, "not published: the publish transaction failed")
         try:
-            outcome.record_failure(
+            failures.record_failed_attempt(
                 rotation_id,
                 owner,
                 manual=manual,
@@ -237,30 +225,37 @@ def _rotate_leased(
     killpoint.reached("after_publish")
     for cred_id in queued:
         if not revoke_now(cred_id):
-            outcome.note_revocation_failure(rotation_id, owner, cred_id)
-            with _session() as session:
-                rotation = session.get(SecretRotation, rotation_id)
+            failures.note_failed_revocation(rotation_id, owner, cred_id)
+            rotation = _row(rotation_id)
     return rotation
 
 
-def check_credentials(rotation_id: str) -> None:
-    """Verify the active key with the provider; BadRequest (400) with the spec's messages otherwise."""
-    with _session() as session:
-        rotation = session.get(SecretRotation, rotation_id)
-        if rotation is None:
-            raise _not_found(rotation_id)
-        if lease.is_held(rotation):
-            raise BadRequest(IN_PROGRESS)
+def check_credentials(rotation_id: str, *, actor: Principal | str = audit_events.PLATFORM) -> None:
+    """Verify the active key with the provider; BadRequest (400) with the spec's messages otherwise.
+    Audited as `actor` either way, in a transaction of its own: the caller's rolls back with the 400."""
+    rotation = _row(rotation_id)
+    try:
+        _verify_active_key(rotation)
+    except BadRequest:
+        _audit_check(rotation, actor, "failed")
+        raise
+    _audit_check(rotation, actor, "success")
+
+
+def _verify_active_key(rotation: SecretRotation) -> None:
+    if lease.is_held(rotation):
+        raise BadRequest(IN_PROGRESS)
+    with db.unit_of_work() as session:
         active = session.exec(
             select(RotationCredential).where(
-                RotationCredential.rotation_id == rotation_id,
+                RotationCredential.rotation_id == rotation.id,
                 RotationCredential.state == S.ACTIVE,
-                RotationCredential.encrypted_key.is_not(None),
+                col(RotationCredential.encrypted_key).is_not(None),
             )
         ).first()
-        if active is None:
+        api_key = open_key(active) if active is not None else None
+        if active is None or api_key is None:
             raise BadRequest(NO_ACTIVE)
-        api_key = open_key(active)
         try:
             upstream = for_connection(session, active.connection_id)
         except ConnectionUnavailable as exc:
@@ -271,72 +266,6 @@ def check_credentials(rotation_id: str) -> None:
         raise BadRequest(exc.message) from None
 
 
-def delete_rotation(
-    rotation_id: str, *, delete_secrets: bool, revoke: bool, actor: Principal | str = outcome.PLATFORM
-) -> SecretRotation:
-    """Under the lease: optionally revoke every live key first (400 and nothing deleted on failure), then
-    delete the rotation (and its secret if asked) in one transaction, audited as `actor`. Returns the row
-    as it was."""
-    with lease.held(rotation_id, wait=DELETE_WAIT_SECONDS) as owner:
-        reconcile_rotation(rotation_id)
-        if revoke:
-            _revoke_live_keys(rotation_id)
-        with _session() as session:
-            if not lease.extend(session, rotation_id, owner):
-                raise outcome.LeaseLost(rotation_id)
-            rotation = session.get(SecretRotation, rotation_id, populate_existing=True)
-            if delete_secrets:
-                secrets_store.delete_secrets_of(session, rotation_id)
-            else:
-                secrets_store.release_secrets(session, rotation_id)
-            # History goes with the rotation; rows that still need work stay, so the queue outlives it.
-            closed = [S.REVOKED, S.ABANDONED] + ([] if revoke else [S.ACTIVE, S.INACTIVE])
-            for cred in session.exec(
-                select(RotationCredential).where(
-                    RotationCredential.rotation_id == rotation_id, RotationCredential.state.in_(closed)
-                )
-            ).all():
-                session.delete(cred)
-            session.delete(rotation)
-            # Key names avoid "secret" and "credential": the audit filter would drop them.
-            outcome.audit_event(
-                session, actor, "delete-secret-rotation", rotation, removeMapped=delete_secrets, revokeKeys=revoke
-            )
-            session.commit()
-    log.info(
-        "rotation %s deleted (secret %s, keys %s)",
-        rotation_id,
-        "deleted" if delete_secrets else "kept",
-        "revoked" if revoke else "left live",
-    )
-    return rotation
-
-
-def _revoke_live_keys(rotation_id: str) -> None:
-    """Every stored key of the rotation, before the database is touched (§9 step 2, §14e.6)."""
-    with _session() as session:
-        live = session.exec(
-            select(RotationCredential).where(
-                RotationCredential.rotation_id == rotation_id,
-                RotationCredential.key_id.is_not(None),
-                RotationCredential.state.in_([S.ACTIVE, S.INACTIVE, S.MINTED, S.REVOKING]),
-            )
-        ).all()
-        for cred in live:
-            try:
-                for_connection(session, cred.connection_id).revoke(cred.key_id)
-            except ProviderError as exc:
-                raise BadRequest(exc.message) from None
-            except ConnectionUnavailable as exc:
-                raise BadRequest(str(exc)) from None
-            transition(
-                session,
-                cred.id,
-                [cred.state],
-                state=S.REVOKED,
-                revoked_at=utcnow(),
-                encrypted_key=None,
-                revoke_not_before=None,
-                slot=None,
-            )
-            session.commit()
+def _audit_check(rotation: SecretRotation, actor: Principal | str, status: str) -> None:
+    with db.unit_of_work() as session:
+        audit_events.record(session, actor, audit_events.CHECK_EVENT, rotation, status=status)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import update
-from sqlmodel import Session
+from sqlalchemy import CursorResult, update
+from sqlmodel import Session, col
 
 from app import db
 from app.models import RotationCredential
@@ -49,15 +50,15 @@ def new_intent(
     )
 
 
-def transition(session: Session, cred_id: str, from_states: Iterable[str], **values) -> bool:
+def transition(session: Session, cred_id: str, from_states: Iterable[str], **values: Any) -> bool:
     """Move a credential out of one of `from_states`; False if someone else moved it first."""
     statement = (
         update(RotationCredential)
-        .where(RotationCredential.id == cred_id, RotationCredential.state.in_(list(from_states)))
+        .where(col(RotationCredential.id) == cred_id, col(RotationCredential.state).in_(list(from_states)))
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return session.execute(statement).rowcount == 1
+    return cast(CursorResult[Any], session.execute(statement)).rowcount == 1
 
 
 def store_minted(cred_id: str, minted: MintedKey) -> bool:
@@ -65,7 +66,7 @@ def store_minted(cred_id: str, minted: MintedKey) -> bool:
 
     False if a reconciler closed the intent meanwhile; the key is then queued for revocation instead."""
     sealed = seal_key(cred_id, minted.api_key)
-    with Session(db.engine()) as session:
+    with db.unit_of_work() as session:
         stored = transition(
             session,
             cred_id,
@@ -84,5 +85,4 @@ def store_minted(cred_id: str, minted: MintedKey) -> bool:
                 revoke_not_before=utcnow(),
                 last_error="the intent was reconciled while its mint was in flight",
             )
-        session.commit()
     return stored

@@ -17,9 +17,10 @@ import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import or_, update
-from sqlmodel import Session, select
+from sqlalchemy import ColumnElement, CursorResult, Update, or_, update
+from sqlmodel import Session, col, select
 
 from app import db
 from app.config import get_settings
@@ -33,7 +34,10 @@ BUSY_MESSAGE = "A rotation is already in progress. Please try again shortly."
 _WAIT_STEP = 0.1
 
 
-# (rotation id, owner token) of a lease this thread already holds and hands to the code it calls.
+class LeaseLost(Exception):
+    """Our lease lapsed (the heartbeat could not renew it): someone else may be working on the rotation."""
+
+
 def new_owner() -> str:
     return "lease-" + secrets.token_hex(16)
 
@@ -42,12 +46,16 @@ def _lease_seconds() -> float:
     return get_settings().lease_seconds
 
 
-def _free(now: datetime):
+def _free(now: datetime) -> ColumnElement[bool]:
     return or_(
-        SecretRotation.lease_owner.is_(None),
-        SecretRotation.lease_expires_at.is_(None),
-        SecretRotation.lease_expires_at < now,
+        col(SecretRotation.lease_owner).is_(None),
+        col(SecretRotation.lease_expires_at).is_(None),
+        col(SecretRotation.lease_expires_at) < now,
     )
+
+
+def _updated(session: Session, statement: Update) -> int:
+    return cast(CursorResult[Any], session.execute(statement)).rowcount
 
 
 def acquire(rotation_id: str, owner: str | None = None) -> str | None:
@@ -57,24 +65,23 @@ def acquire(rotation_id: str, owner: str | None = None) -> str | None:
     now = utcnow()
     statement = (
         update(SecretRotation)
-        .where(SecretRotation.id == rotation_id)
-        .where(or_(_free(now), SecretRotation.lease_owner == owner))
+        .where(col(SecretRotation.id) == rotation_id)
+        .where(or_(_free(now), col(SecretRotation.lease_owner) == owner))
         .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=_lease_seconds()))
         .execution_options(synchronize_session=False)
     )
-    with Session(db.engine()) as session:
-        taken = session.execute(statement).rowcount == 1
-        session.commit()
+    with db.unit_of_work() as session:
+        taken = _updated(session, statement) == 1
     return owner if taken else None
 
 
-def _due_and_free(now: datetime) -> tuple:
+def _due_and_free(now: datetime) -> tuple[ColumnElement[bool], ...]:
     """A scheduled run may start: enabled, due, not backing off, and nobody holds an unexpired lease."""
     return (
-        SecretRotation.is_auto_rotation_enabled.is_(True),
-        SecretRotation.next_rotation_at.is_not(None),
-        SecretRotation.next_rotation_at <= now,
-        or_(SecretRotation.retry_not_before.is_(None), SecretRotation.retry_not_before <= now),
+        col(SecretRotation.is_auto_rotation_enabled).is_(True),
+        col(SecretRotation.next_rotation_at).is_not(None),
+        col(SecretRotation.next_rotation_at) <= now,
+        or_(col(SecretRotation.retry_not_before).is_(None), col(SecretRotation.retry_not_before) <= now),
         _free(now),
     )
 
@@ -90,26 +97,27 @@ def claim_due(limit: int, exclude: Collection[str] = ()) -> tuple[str, list[str]
     if limit <= 0:
         return owner, []
     now = utcnow()
-    due = select(SecretRotation.id).where(*_due_and_free(now)).order_by(SecretRotation.next_rotation_at).limit(limit)
+    rotation_id = col(SecretRotation.id)
+    due = select(rotation_id).where(*_due_and_free(now)).order_by(col(SecretRotation.next_rotation_at)).limit(limit)
     if exclude:
-        due = due.where(SecretRotation.id.not_in(list(exclude)))
+        due = due.where(rotation_id.not_in(list(exclude)))
     take = (
         update(SecretRotation)
         .where(*_due_and_free(now))
         .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=_lease_seconds()))
-        .returning(SecretRotation.id)
+        .returning(rotation_id)
         .execution_options(synchronize_session=False)
     )
-    with Session(db.engine()) as session:
+    with db.unit_of_work() as session:
+        taken: list[str]
         if db.is_sqlite(db.engine()):
-            taken = session.execute(take.where(SecretRotation.id.in_(due))).scalars().all()
+            taken = list(session.execute(take.where(rotation_id.in_(due))).scalars().all())
         else:
             # Two statements, not UPDATE ... IN (SELECT ... LIMIT ... SKIP LOCKED): PostgreSQL may re-run
             # such a subquery and lock more rows than asked for.
             chosen = list(session.exec(due.with_for_update(skip_locked=True)).all())
-            taken = session.execute(take.where(SecretRotation.id.in_(chosen))).scalars().all() if chosen else []
-        session.commit()
-    return owner, list(taken)
+            taken = list(session.execute(take.where(rotation_id.in_(chosen))).scalars().all()) if chosen else []
+    return owner, taken
 
 
 def extend(session: Session, rotation_id: str, owner: str) -> bool:
@@ -118,31 +126,35 @@ def extend(session: Session, rotation_id: str, owner: str) -> bool:
     Every write made under the lease starts with this, so a holder whose lease lapsed cannot publish."""
     statement = (
         update(SecretRotation)
-        .where(SecretRotation.id == rotation_id, SecretRotation.lease_owner == owner)
+        .where(col(SecretRotation.id) == rotation_id, col(SecretRotation.lease_owner) == owner)
         .values(lease_expires_at=utcnow() + timedelta(seconds=_lease_seconds()))
         .execution_options(synchronize_session=False)
     )
-    return session.execute(statement).rowcount == 1
+    return _updated(session, statement) == 1
+
+
+def leased_row(session: Session, rotation_id: str, owner: str) -> SecretRotation:
+    """`extend`, then the row as it is now; LeaseLost if the lease is gone."""
+    if not extend(session, rotation_id, owner):
+        raise LeaseLost(f"lost the lease of rotation {rotation_id}")
+    return session.get_one(SecretRotation, rotation_id, populate_existing=True)
 
 
 def renew(rotation_id: str, owner: str) -> bool:
-    with Session(db.engine()) as session:
-        kept = extend(session, rotation_id, owner)
-        session.commit()
-    return kept
+    with db.unit_of_work() as session:
+        return extend(session, rotation_id, owner)
 
 
 def release(rotation_id: str, owner: str) -> None:
     statement = (
         update(SecretRotation)
-        .where(SecretRotation.id == rotation_id, SecretRotation.lease_owner == owner)
+        .where(col(SecretRotation.id) == rotation_id, col(SecretRotation.lease_owner) == owner)
         .values(lease_owner=None, lease_expires_at=None)
         .execution_options(synchronize_session=False)
     )
     try:
-        with Session(db.engine()) as session:
+        with db.unit_of_work() as session:
             session.execute(statement)
-            session.commit()
     except Exception:
         log.warning("could not release the lease of rotation %s; it will expire", rotation_id, exc_info=True)
 
@@ -182,8 +194,8 @@ class Heartbeat:
 
 
 def _exists(rotation_id: str) -> bool:
-    with Session(db.engine()) as session:
-        return session.exec(select(SecretRotation.id).where(SecretRotation.id == rotation_id)).first() is not None
+    with db.unit_of_work() as session:
+        return session.get(SecretRotation, rotation_id) is not None
 
 
 @contextmanager

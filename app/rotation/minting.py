@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlmodel import Session
-
 from app import db
 from app.models.credential import CredentialState
 from app.providers.base import ProviderError
@@ -66,17 +64,16 @@ def _close_failed_intent(cred_id: str, exc: ProviderError) -> None:
             return
         revoke_now(cred_id)
         return
-    with Session(db.engine()) as session:
+    with db.unit_of_work() as session:
         transition(
             session, cred_id, [CredentialState.PENDING], state=CredentialState.ABANDONED, last_error=clip(exc.message)
         )
-        session.commit()
 
 
 def discard(cred_id: str, reason: str) -> None:
     """A minted key that will not be published: queue its revocation and try it once now."""
     try:
-        with Session(db.engine()) as session:
+        with db.unit_of_work() as session:
             transition(
                 session,
                 cred_id,
@@ -86,7 +83,6 @@ def discard(cred_id: str, reason: str) -> None:
                 revoke_not_before=utcnow(),
                 last_error=clip(reason),
             )
-            session.commit()
     except Exception:
         log.warning("could not queue the revocation of an unpublished key; the reconciler will", exc_info=True)
         return

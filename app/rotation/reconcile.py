@@ -15,7 +15,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 from sqlalchemy import or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app import db
 from app.config import get_settings
@@ -52,9 +52,9 @@ def _grace() -> timedelta:
 def reconcile(cred_ids: list[str]) -> None:
     """Reconcile these credential rows; the caller made sure no live run still owns them."""
     now = utcnow()
-    with Session(db.engine(), expire_on_commit=False) as session:
-        creds = session.exec(select(RotationCredential).where(RotationCredential.id.in_(cred_ids))).all()
-        pending_by_connection: dict[str, list[RotationCredential]] = defaultdict(list)
+    pending_by_connection: dict[str, list[RotationCredential]] = defaultdict(list)
+    with db.unit_of_work() as session:
+        creds = session.exec(select(RotationCredential).where(col(RotationCredential.id).in_(cred_ids))).all()
         for cred in creds:
             if cred.state == MINTED:
                 transition(
@@ -67,8 +67,9 @@ def reconcile(cred_ids: list[str]) -> None:
                 )
             elif cred.state == PENDING:
                 pending_by_connection[cred.connection_id].append(cred)
-        session.commit()
-        for connection_id, pending in pending_by_connection.items():
+    # One transaction per connection: what one provider's listing settled stays settled if the next fails.
+    for connection_id, pending in pending_by_connection.items():
+        with db.unit_of_work() as session:
             _resolve_pending(session, connection_id, pending)
 
 
@@ -104,7 +105,6 @@ def _resolve_pending(session: Session, connection_id: str, pending: list[Rotatio
         else:
             transition(session, cred.id, [PENDING], state=CredentialState.ABANDONED, revoke_not_before=None)
             log.info("abandoned intent g%s of rotation %s: no key at the provider", cred.generation, cred.rotation_id)
-    session.commit()
 
 
 def _postpone(session: Session, pending: list[RotationCredential], message: str) -> None:
@@ -123,15 +123,14 @@ def _postpone(session: Session, pending: list[RotationCredential], message: str)
             last_error=clip(message),
             revoke_not_before=utcnow() + timedelta(seconds=delay),
         )
-    session.commit()
     log.warning("reconciliation of %s intent(s) postponed: %s", len(pending), message)
 
 
 def open_intents_of(rotation_id: str) -> list[str]:
-    with Session(db.engine()) as session:
-        statement = select(RotationCredential.id).where(
-            RotationCredential.rotation_id == rotation_id, RotationCredential.state.in_([PENDING, MINTED])
-        )
+    statement = select(RotationCredential.id).where(
+        RotationCredential.rotation_id == rotation_id, col(RotationCredential.state).in_([PENDING, MINTED])
+    )
+    with db.unit_of_work() as session:
         return list(session.exec(statement).all())
 
 
@@ -146,16 +145,16 @@ def abandoned_intents(grace_seconds: float | None = None) -> list[str]:
     """Open intents older than the grace period whose rotation is not leased (or no longer exists)."""
     now = utcnow()
     grace = _grace() if grace_seconds is None else timedelta(seconds=grace_seconds)
-    with Session(db.engine()) as session:
-        statement = (
-            select(RotationCredential, SecretRotation)
-            .join(SecretRotation, SecretRotation.id == RotationCredential.rotation_id, isouter=True)
-            .where(
-                RotationCredential.state.in_([PENDING, MINTED]),
-                RotationCredential.created_at <= now - grace,
-                or_(RotationCredential.revoke_not_before.is_(None), RotationCredential.revoke_not_before <= now),
-            )
+    statement = (
+        select(RotationCredential, SecretRotation)
+        .join(SecretRotation, col(SecretRotation.id) == col(RotationCredential.rotation_id), isouter=True)
+        .where(
+            col(RotationCredential.state).in_([PENDING, MINTED]),
+            col(RotationCredential.created_at) <= now - grace,
+            or_(col(RotationCredential.revoke_not_before).is_(None), col(RotationCredential.revoke_not_before) <= now),
         )
+    )
+    with db.unit_of_work() as session:
         rows = session.exec(statement).all()
         return [cred.id for cred, rotation in rows if rotation is None or not is_held(rotation, now)]
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import or_
-from sqlmodel import Session, select
+from sqlalchemy import ColumnElement, CursorResult, or_, update
+from sqlmodel import Session, col, select
 
 from app import db
 from app.config import get_settings
@@ -42,38 +43,39 @@ def queue(cred: RotationCredential, now: datetime, reason: str | None = None) ->
 def _claim(session: Session, cred_id: str, now: datetime) -> bool:
     hold_until = now + timedelta(seconds=get_settings().lease_seconds)
     statement = (
-        RotationCredential.__table__.update()
-        .where(
-            RotationCredential.id == cred_id,
-            RotationCredential.state == REVOKING,
-            or_(RotationCredential.revoke_not_before.is_(None), RotationCredential.revoke_not_before <= now),
-        )
+        update(RotationCredential)
+        .where(col(RotationCredential.id) == cred_id, col(RotationCredential.state) == REVOKING, _due(now))
         .values(revoke_not_before=hold_until)
+        .execution_options(synchronize_session=False)
     )
-    return session.execute(statement).rowcount == 1
+    return cast(CursorResult[Any], session.execute(statement)).rowcount == 1
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return or_(col(RotationCredential.revoke_not_before).is_(None), col(RotationCredential.revoke_not_before) <= now)
 
 
 def attempt(cred_id: str) -> bool | None:
     """Try one revocation now. True: revoked. False: failed, stays queued with backoff. None: not due."""
-    now = utcnow()
-    with Session(db.engine(), expire_on_commit=False) as session:
-        if not _claim(session, cred_id, now):
-            session.rollback()
-            return None
-        session.commit()
-        cred = session.get(RotationCredential, cred_id)
+    with db.unit_of_work() as session:
+        claimed = _claim(session, cred_id, utcnow())
+    if not claimed:
+        return None
+    # The claim is committed before the provider DELETE, so no other worker revokes the key meanwhile.
+    with db.unit_of_work() as session:
+        cred = session.get_one(RotationCredential, cred_id)
         if cred.key_id is None:  # nothing was ever created under this name
             transition(session, cred_id, [REVOKING], state=CredentialState.ABANDONED, revoke_not_before=None)
-            session.commit()
             return True
+        key_id = cred.key_id
         try:
             upstream = for_connection(session, cred.connection_id)
-            upstream.revoke(cred.key_id)
+            upstream.revoke(key_id)
         except (ProviderError, ConnectionUnavailable) as exc:
             message = exc.message if isinstance(exc, ProviderError) else str(exc)
             return _record_failure(session, cred, message, getattr(exc, "retry_after", None))
         except Exception as exc:
-            log.exception("revocation of key %s raised", cred.key_id[:12])
+            log.exception("revocation of key %s raised", key_id[:12])
             return _record_failure(session, cred, f"internal error ({type(exc).__name__})", None)
         killpoint.reached("during_revoke")
         transition(
@@ -85,12 +87,12 @@ def attempt(cred_id: str) -> bool | None:
             encrypted_key=None,
             revoke_not_before=None,
         )
-        session.commit()
-        log.info("revoked key %s (rotation %s, generation %s)", cred.key_id[:12], cred.rotation_id, cred.generation)
-        return True
+    log.info("revoked key %s (rotation %s, generation %s)", key_id[:12], cred.rotation_id, cred.generation)
+    return True
 
 
 def _record_failure(session: Session, cred: RotationCredential, message: str, retry_after: float | None) -> bool:
+    """In the attempt's transaction: count the failure and back off."""
     settings = get_settings()
     attempts = cred.revoke_attempts + 1
     delay = backoff_seconds(
@@ -107,25 +109,24 @@ def _record_failure(session: Session, cred: RotationCredential, message: str, re
         last_error=clip(message),
         revoke_not_before=utcnow() + timedelta(seconds=delay),
     )
-    session.commit()
     log.warning(
-        "revocation of key %s failed (attempt %s, retry in %.0fs): %s", cred.key_id[:12], attempts, delay, message
+        "revocation of key %s failed (attempt %s, retry in %.0fs): %s",
+        (cred.key_id or "")[:12],
+        attempts,
+        delay,
+        message,
     )
     return False
 
 
 def due(limit: int = 50) -> list[str]:
-    now = utcnow()
-    with Session(db.engine()) as session:
-        statement = (
-            select(RotationCredential.id)
-            .where(
-                RotationCredential.state == REVOKING,
-                or_(RotationCredential.revoke_not_before.is_(None), RotationCredential.revoke_not_before <= now),
-            )
-            .order_by(RotationCredential.revoke_not_before)
-            .limit(limit)
-        )
+    statement = (
+        select(RotationCredential.id)
+        .where(col(RotationCredential.state) == REVOKING, _due(utcnow()))
+        .order_by(col(RotationCredential.revoke_not_before))
+        .limit(limit)
+    )
+    with db.unit_of_work() as session:
         return list(session.exec(statement).all())
 
 

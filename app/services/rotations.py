@@ -1,15 +1,15 @@
 """Secret rotations: look-ups, permission checks and the create/update/delete flows (spec §5, §9, §11).
 
-Minting, rotating and revoking belong to app.rotation.engine; this module decides whether a request may
-proceed, checks everything that can be checked locally first, and hands the rest to the engine. Reads
-in the request session are ended (rollback) before an engine call, because the engine uses its own
-sessions and may need the rows we just read.
+Minting and rotating belong to app.rotation.engine, updating and deleting under the lease to
+app.rotation.changes; this module decides whether a request may proceed, checks everything that can be
+checked locally first, and hands the rest to them. They work in transactions of their own, so the
+request session only reads before the call, and answers are built from the rows they return (never
+re-read through the request session, whose copies predate the change).
 """
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.auth.permissions import can, require
 from app.auth.principal import Principal
@@ -18,7 +18,7 @@ from app.config import get_settings
 from app.errors import BadRequest, NotFound
 from app.models import AppConnection, Environment, SecretRotation
 from app.models.base import new_id
-from app.rotation import engine, lease, schedule
+from app.rotation import audit_events, changes, engine, schedule
 from app.schemas.rotations import (
     GeneratedCredentials,
     HistoryEntry,
@@ -29,14 +29,10 @@ from app.schemas.rotations import (
 )
 from app.services import rotation_views
 from app.services.projects import get_project
-from app.store import audit
 from app.store import secrets as store
 from app.timeutil import utcnow
 
 SUBJECT = "secret-rotation"
-# Infisical names no check-credentials audit event for certain (rotation spec §3.2); this one follows its pattern.
-CHECK_EVENT = "check-secret-rotation-credentials"
-LEASE_WAIT_SECONDS = 5.0  # update waits this long for a running rotation before answering 400
 
 
 # --- look-ups --------------------------------------------------------------------------------
@@ -62,7 +58,7 @@ def get_rotation(session: Session, rtype: RotationType, rotation_id: str) -> Sec
 
 
 def _conditions(session: Session, rotation: SecretRotation) -> dict:
-    environment = session.get(Environment, rotation.environment_id)
+    environment = session.get_one(Environment, rotation.environment_id)
     return {"environment": environment.slug, "secretPath": rotation.secret_path, "connectionId": rotation.connection_id}
 
 
@@ -78,19 +74,6 @@ def get_authorized(
     return rotation
 
 
-def _audit(session: Session, principal: Principal, event: str, rotation: SecretRotation, **metadata) -> None:
-    """One audit row in the caller's transaction. Engine-run changes are audited by the engine."""
-    audit.record(
-        session,
-        actor=principal,
-        event=event,
-        project_id=rotation.project_id,
-        resource_type="secret-rotation",
-        resource_id=rotation.id,
-        metadata={"name": rotation.name, "type": rotation.type, **metadata},
-    )
-
-
 # --- reads -----------------------------------------------------------------------------------
 
 
@@ -102,7 +85,7 @@ def list_rotations(
     query = select(SecretRotation).where(SecretRotation.project_id == project_id)
     if rtype is not None:
         query = query.where(SecretRotation.type == rtype.slug)
-    rows = session.exec(query.order_by(SecretRotation.created_at, SecretRotation.name)).all()
+    rows = session.exec(query.order_by(col(SecretRotation.created_at), col(SecretRotation.name))).all()
     environments = {e.id: e.slug for e in session.exec(select(Environment).where(Environment.project_id == project_id))}
     readable = [
         row
@@ -157,8 +140,8 @@ def generated_credentials(
 ) -> GeneratedCredentials:
     rotation = get_authorized(session, principal, rtype, rotation_id, "read-generated-credentials")
     credentials = rotation_views.generated_credentials(session, rotation, rtype)
-    # Written before the keys are returned: a read that cannot be audited does not happen.
-    _audit(
+    # The request's transaction commits before the keys are sent: a read that cannot be audited does not happen.
+    audit_events.record(
         session,
         principal,
         "get-secret-rotation-generated-credentials",
@@ -166,7 +149,6 @@ def generated_credentials(
         keyCount=len(credentials.generated_credentials),
         activeIndex=credentials.active_index,
     )
-    session.commit()
     return credentials
 
 
@@ -249,7 +231,7 @@ def create_rotation(
         connectionId=body.connection_id,
     )
     environment = get_environment(session, project.id, body.environment)
-    connection = _check_connection(session, principal, rtype, body.connection_id, project.id)
+    connection = _check_connection(session, principal, rtype, str(body.connection_id), project.id)
     path, secret_name = body.secret_path, body.secrets_mapping.api_key
 
     def recheck(tx: Session) -> None:
@@ -282,7 +264,6 @@ def create_rotation(
         updated_at=now,
     )
     rotation.next_rotation_at = schedule.for_rotation(rotation, now=now, unit_seconds=_unit_seconds(), manual=True)
-    session.rollback()
     saved = engine.create_rotation(rotation, secret_name=secret_name, recheck=recheck, actor=principal)
     return rotation_views.rotation_public(saved, environment, connection)
 
@@ -292,53 +273,29 @@ def update_rotation(
 ) -> RotationPublic:
     """R7 (§5.6) under the rotation's lease: merge, rename the mapped secret if asked, recompute the schedule."""
     get_authorized(session, principal, rtype, rotation_id, "edit")
-    session.rollback()
-    with lease.held(rotation_id, wait=LEASE_WAIT_SECONDS) as token:
-        try:
-            rotation = _apply_update(session, rtype, rotation_id, token, body)
-            changed = sorted(type(body).model_fields[f].alias or f for f in body.model_fields_set)
-            _audit(session, principal, "update-secret-rotation", rotation, changedFields=changed)
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            raise BadRequest("The rotation's name or mapped secret name is already taken in this folder") from None
-        except BaseException:
-            session.rollback()  # before the lease is released: SQLite would otherwise block the release
-            raise
-    return rotation_views.view(session, rotation)
-
-
-def _apply_update(
-    session: Session, rtype: RotationType, rotation_id: str, token: str, body: RotationUpdate
-) -> SecretRotation:
-    # Renew the lease and lock the row in this transaction, then re-read under it (§14g).
-    if not lease.extend(session, rotation_id, token):
-        raise BadRequest(lease.BUSY_MESSAGE)
-    rotation = get_rotation(session, rtype, rotation_id)
-    session.refresh(rotation)
     given = body.model_fields_set
-    if "name" in given and body.name != rotation.name:
-        check_name_free(session, rotation.environment_id, rotation.secret_path, body.name, other_than=rotation.id)
-        rotation.name = body.name
-    if "secrets_mapping" in given:
-        _rename_mapped_secret(session, rotation, body.secrets_mapping.api_key)
-    if "description" in given:
-        rotation.description = body.description
-    if "is_auto_rotation_enabled" in given:
-        rotation.is_auto_rotation_enabled = body.is_auto_rotation_enabled
-    if "rotation_interval" in given:
-        rotation.rotation_interval = body.rotation_interval
-    if "rotate_at_utc" in given:
-        rotation.rotate_at_hours = body.rotate_at_utc.hours
-        rotation.rotate_at_minutes = body.rotate_at_utc.minutes
-    if "parameters" in given:
-        rotation.parameters = stored_parameters(body.parameters)  # replaced whole; applies to the next mint
-    now = utcnow()
-    rotation.next_rotation_at = schedule.for_rotation(rotation, now=now, unit_seconds=_unit_seconds())
-    rotation.updated_at = now
-    session.add(rotation)
-    session.flush()
-    return rotation
+
+    def apply(tx: Session, rotation: SecretRotation) -> None:
+        if "name" in given and body.name != rotation.name:
+            check_name_free(tx, rotation.environment_id, rotation.secret_path, body.name, other_than=rotation.id)
+            rotation.name = body.name
+        if "secrets_mapping" in given:
+            _rename_mapped_secret(tx, rotation, body.secrets_mapping.api_key)
+        if "description" in given:
+            rotation.description = body.description
+        if "is_auto_rotation_enabled" in given:
+            rotation.is_auto_rotation_enabled = body.is_auto_rotation_enabled
+        if "rotation_interval" in given:
+            rotation.rotation_interval = body.rotation_interval
+        if "rotate_at_utc" in given:
+            rotation.rotate_at_hours = body.rotate_at_utc.hours
+            rotation.rotate_at_minutes = body.rotate_at_utc.minutes
+        if "parameters" in given:
+            rotation.parameters = stored_parameters(body.parameters)  # replaced whole; applies to the next mint
+
+    changed = sorted(type(body).model_fields[f].alias or f for f in given)
+    updated = changes.update_rotation(rotation_id, apply=apply, changed_fields=changed, actor=principal)
+    return rotation_views.view(session, updated)
 
 
 def _rename_mapped_secret(session: Session, rotation: SecretRotation, new_key: str) -> None:
@@ -355,33 +312,21 @@ def _rename_mapped_secret(session: Session, rotation: SecretRotation, new_key: s
 def delete_rotation(
     session: Session, principal: Principal, rtype: RotationType, rotation_id: str, *, delete_secrets: bool, revoke: bool
 ) -> RotationPublic:
-    """R8 (§9): the engine revokes first if asked (400 and nothing deleted on failure), then deletes."""
-    rotation = get_authorized(session, principal, rtype, rotation_id, "delete")
-    environment = session.get(Environment, rotation.environment_id)
-    connection = session.get(AppConnection, rotation.connection_id)
-    session.rollback()
-    deleted = engine.delete_rotation(rotation_id, delete_secrets=delete_secrets, revoke=revoke, actor=principal)
-    return rotation_views.rotation_public(deleted, environment, connection)
+    """R8 (§9): revoke first if asked (400 and nothing deleted on failure), then delete."""
+    get_authorized(session, principal, rtype, rotation_id, "delete")
+    deleted = changes.delete_rotation(rotation_id, delete_secrets=delete_secrets, revoke=revoke, actor=principal)
+    return rotation_views.view(session, deleted)
 
 
 def rotate_now(session: Session, principal: Principal, rtype: RotationType, rotation_id: str) -> RotationPublic:
     """R10: synchronous manual rotation; a provider failure surfaces from the engine as 502."""
     get_authorized(session, principal, rtype, rotation_id, "rotate-secrets")
-    session.rollback()
     rotated = engine.rotate(rotation_id, manual=True, actor=principal)
     return rotation_views.view(session, rotated)
 
 
 def check_credentials(session: Session, principal: Principal, rtype: RotationType, rotation_id: str) -> None:
-    """R11: verify the active key with the provider; 400 with the spec's messages otherwise."""
-    rotation = get_authorized(session, principal, rtype, rotation_id, "read-generated-credentials")
-    session.expunge(rotation)  # keep its loaded fields for the audit row; a rollback would expire them
-    session.rollback()
-    try:
-        engine.check_credentials(rotation_id)
-    except BadRequest:
-        _audit(session, principal, CHECK_EVENT, rotation, status="failed")
-        session.commit()
-        raise
-    _audit(session, principal, CHECK_EVENT, rotation, status="success")
-    session.commit()
+    """R11: verify the active key with the provider (the engine audits it); 400 with the spec's messages
+    otherwise."""
+    get_authorized(session, principal, rtype, rotation_id, "read-generated-credentials")
+    engine.check_credentials(rotation_id, actor=principal)

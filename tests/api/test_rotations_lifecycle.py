@@ -11,8 +11,7 @@ import pytest
 from sqlmodel import Session
 
 from app import db
-from app.rotation import lease
-from app.services import rotations as rotation_service
+from app.rotation import changes, lease
 from app.store import secrets as secrets_store
 from tests.api.test_rotations import OR, seed_body
 
@@ -222,7 +221,7 @@ def test_update_conflicts_are_400(client, project, connection):
 
 def test_update_while_a_rotation_runs_is_400(client, project, connection, monkeypatch):
     rotation = create(client, project, connection)
-    monkeypatch.setattr(rotation_service, "LEASE_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(changes, "LEASE_WAIT_SECONDS", 0.2)
     owner = lease.acquire(rotation["id"])
     try:
         response = client.patch(f"{OR}/{rotation['id']}", json={"description": "x"})

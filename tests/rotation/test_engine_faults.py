@@ -10,7 +10,7 @@ import pytest
 
 from app.errors import ProviderFailure
 from app.models.sealed import ROTATION_MESSAGE
-from app.rotation import engine, outcome, reconcile, revocations
+from app.rotation import engine, publish, reconcile, revocations
 from app.rotation.messages import FAILURE_PREFIX
 from app.rotation.schedule import next_day_at
 from app.timeutil import utcnow
@@ -126,7 +126,7 @@ def test_publish_failure_after_mint_revokes_the_new_key(provider_case, monkeypat
     def broken_publish(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(outcome, "publish", broken_publish)
+    monkeypatch.setattr(publish, "new_key", broken_publish)
     with pytest.raises(RuntimeError):
         engine.rotate(rotation.id, manual=True)
     creds = by_generation(rotation.id)
@@ -141,7 +141,7 @@ def test_unpublished_minted_key_left_by_a_dead_run_is_revoked_by_the_reconciler(
     case = provider_case
     rotation = create(case)
     # Simulate a run that died between storing the key and publishing: nothing cleans up inline.
-    monkeypatch.setattr(outcome, "publish", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash")))
+    monkeypatch.setattr(publish, "new_key", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash")))
     monkeypatch.setattr(engine, "discard", lambda *a, **k: None)
     with pytest.raises(RuntimeError):
         engine.rotate(rotation.id, manual=True)

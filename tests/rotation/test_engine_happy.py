@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from app import db
 from app.models import Secret
-from app.rotation import engine
+from app.rotation import changes, engine
 from tests.rotation.state import create, credentials, published_key, row, secret, states
 
 
@@ -74,7 +74,7 @@ def test_delete_with_revoke_removes_every_key_and_keeps_nothing(provider_case):
     case = provider_case
     rotation = create(case)
     engine.rotate(rotation.id, manual=True)
-    deleted = engine.delete_rotation(rotation.id, delete_secrets=True, revoke=True)
+    deleted = changes.delete_rotation(rotation.id, delete_secrets=True, revoke=True)
     assert deleted.id == rotation.id
     assert case.live_ids() == set()
     assert row(rotation.id) is None and credentials(rotation.id) == []
@@ -84,7 +84,7 @@ def test_delete_without_revoke_keeps_keys_live_and_the_secret(provider_case):
     case = provider_case
     rotation = create(case)
     key = published_key(rotation.id)
-    engine.delete_rotation(rotation.id, delete_secrets=False, revoke=False)
+    changes.delete_rotation(rotation.id, delete_secrets=False, revoke=False)
     assert len(case.live_ids()) == 1 and case.key_works(key)
     assert credentials(rotation.id) == []
     with Session(db.engine()) as session:

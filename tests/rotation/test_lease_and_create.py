@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from app import db
 from app.errors import BadRequest
 from app.models import RotationCredential, Secret, SecretRotation
-from app.rotation import engine, lease
+from app.rotation import changes, engine, lease
 from app.timeutil import utcnow
 from tests.rotation.state import (
     create,
@@ -70,11 +70,11 @@ def test_lease_acquire_is_exclusive_and_released_only_by_its_owner(provider_case
 def test_delete_waits_for_the_lease_then_answers_400(provider_case, monkeypatch):
     case = provider_case
     rotation = create(case)
-    monkeypatch.setattr(engine, "DELETE_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr(changes, "LEASE_WAIT_SECONDS", 0.3)
     owner = lease.acquire(rotation.id)
     started = time.monotonic()
     with pytest.raises(BadRequest):
-        engine.delete_rotation(rotation.id, delete_secrets=True, revoke=True)
+        changes.delete_rotation(rotation.id, delete_secrets=True, revoke=True)
     assert time.monotonic() - started >= 0.3
     lease.release(rotation.id, owner)
     assert row(rotation.id) is not None
@@ -134,7 +134,7 @@ def test_delete_with_a_failing_revocation_answers_400_and_deletes_nothing(provid
     rotation = create(case)
     case.fault("revoke", kind="status", status=500)
     with pytest.raises(BadRequest) as info:
-        engine.delete_rotation(rotation.id, delete_secrets=True, revoke=True)
+        changes.delete_rotation(rotation.id, delete_secrets=True, revoke=True)
     assert info.value.message.startswith(f"Failed to delete {case.display_name} API key: ")
     assert row(rotation.id) is not None and len(all_rows(Secret)) == 1
     assert states(rotation.id) == {1: "active"} and len(case.live_ids()) == 1
@@ -146,7 +146,7 @@ def test_delete_keeps_open_queue_entries_after_the_rotation_is_gone(provider_cas
     engine.rotate(rotation.id, manual=True)
     case.fault("revoke", kind="status", status=500)
     engine.rotate(rotation.id, manual=True)  # gen 1's revocation fails and stays queued
-    engine.delete_rotation(rotation.id, delete_secrets=True, revoke=False)
+    changes.delete_rotation(rotation.id, delete_secrets=True, revoke=False)
     assert row(rotation.id) is None
     assert [(c.generation, c.state) for c in credentials(rotation.id)] == [(1, "revoking")]
     left = all_rows(RotationCredential)
