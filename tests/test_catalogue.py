@@ -40,7 +40,7 @@ NAMES = re.compile(
     re.IGNORECASE,
 )
 # Where naming a provider is the job: the catalogue, the parameter models it lists, and each entry's wire modules.
-MAY_NAME = {"app.catalogue", "app.schemas.parameters"} | {m for e in catalogue.ENTRIES for m in e.wire_modules()}
+MAY_NAME = {"app.catalogue", "app.catalogue.parameters"} | {m for e in catalogue.ENTRIES for m in e.wire_modules()}
 
 
 def test_no_other_module_names_a_provider():

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from app.errors import BadRequest, ValidationFailure
-from app.schemas.fields import normalise_secret_path
+from app.validation import normalise_secret_path
 
 
 @dataclass(frozen=True)

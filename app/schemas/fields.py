@@ -9,6 +9,8 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 from pydantic_core import PydanticCustomError
 
+from app.validation import normalise_secret_path
+
 SLUG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
@@ -30,22 +32,6 @@ def slug_rule(field: str, min_len: int = 1, max_len: int = 64):
         return value
 
     return BeforeValidator(check)
-
-
-def normalise_secret_path(value: str) -> str:
-    """Trim, require at least one character, add a leading `/`, drop one trailing `/` (not from root)."""
-    if not isinstance(value, str):
-        raise ValueError("Secret path must be a string")
-    value = value.strip()
-    if not value:
-        raise ValueError("Secret path required")
-    if not value.startswith("/"):
-        value = "/" + value
-    if len(value) > 1 and value.endswith("/"):
-        value = value[:-1]
-    if "//" in value or len(value) > 1024:
-        raise ValueError("Secret path is not valid")
-    return value
 
 
 def _secret_name(value: str) -> str:

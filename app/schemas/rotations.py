@@ -1,7 +1,7 @@
 """Request and response bodies of the secret-rotation API (rotation spec §3.1, §5.5, §5.6).
 
 Validation messages follow Infisical's (zod) wording where the spec gives it. Unknown keys are dropped.
-The per-type `parameters` models live in app.schemas.parameters; app.catalogue maps each type to its model.
+The per-type `parameters` models live in app.catalogue.parameters, beside the entries that use them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictBo
 from pydantic_core import PydanticCustomError
 
 from app.schemas.fields import SecretName, SecretPath, slug_rule
-from app.schemas.rules import CamelModel, number_rule, value_kind
+from app.validation import CamelModel, number_rule, value_kind
 
 MAX_ROTATION_INTERVAL = 3650  # ten years in days; bounds every interval unit to something sane
 

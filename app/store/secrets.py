@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.models import Environment, Secret
 from app.models.base import new_id
@@ -28,7 +28,7 @@ def find_secret(session: Session, project_id: str, environment_slug: str, path: 
     """The secret `key` at a normalised `path`, or None (also when the environment does not exist)."""
     statement = (
         select(Secret)
-        .join(Environment, Environment.id == Secret.environment_id)
+        .join(Environment, col(Environment.id) == Secret.environment_id)
         .where(
             Secret.project_id == project_id,
             Environment.slug == environment_slug,

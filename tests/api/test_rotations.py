@@ -416,7 +416,7 @@ def test_unknown_body_keys_are_dropped(client, project, connection):
 
 def test_seed_body_is_valid_as_sent(client, project, connection):
     """The §5.5 example passes validation: string "30" is accepted as an interval too."""
-    from app.schemas.parameters import OpenRouterParameters
+    from app.catalogue.parameters import OpenRouterParameters
     from app.schemas.rotations import RotationCreate
 
     body = copy.deepcopy(seed_body(project, connection, rotationInterval="30"))

@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from app.catalogue.parameters import ARouterParameters, OpenRouterParameters
 from app.config import ConfigError, Settings, get_settings
 from app.providers import arouter, openrouter
 from app.providers.base import ListedKey, MintedKey, Provider
-from app.schemas.parameters import ARouterParameters, OpenRouterParameters
 
 # How Infisical names a connection method in messages ("... with method API Key").
 METHOD_NAMES = {"api-key": "API Key"}

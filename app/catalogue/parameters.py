@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, StrictBool
 from pydantic_core import PydanticCustomError
 
-from app.schemas.rules import CamelModel, number_rule, value_kind
+from app.validation import CamelModel, number_rule, value_kind
 
 
 def _key_name(value: Any) -> str:

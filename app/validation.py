@@ -1,5 +1,6 @@
-"""Validation shared by the rotation request bodies and the per-provider parameter models: zod's type
-names and number rules (Infisical's wording), and the camelCase base model."""
+"""Input rules below every layer that parses input: zod's type names and number rules (Infisical's
+wording), the camelCase base model, and the secret-path rule. The request bodies (app.schemas), the
+provider parameter models (app.catalogue.parameters) and the read path's query (app.reads) share them."""
 
 from __future__ import annotations
 
@@ -65,3 +66,19 @@ def number_rule(
 
 class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True)
+
+
+def normalise_secret_path(value: str) -> str:
+    """Trim, require at least one character, add a leading `/`, drop one trailing `/` (not from root)."""
+    if not isinstance(value, str):
+        raise ValueError("Secret path must be a string")
+    value = value.strip()
+    if not value:
+        raise ValueError("Secret path required")
+    if not value.startswith("/"):
+        value = "/" + value
+    if len(value) > 1 and value.endswith("/"):
+        value = value[:-1]
+    if "//" in value or len(value) > 1024:
+        raise ValueError("Secret path is not valid")
+    return value
