@@ -23,8 +23,8 @@ from app import clock as clock_module
 from app.config import Settings
 from app.db import normalise_url
 from app.migrate import upgrade
-from tests.emulators.arouter import ARouterEmulator
-from tests.emulators.openrouter import OpenRouterEmulator
+from emulators.arouter import ARouterEmulator
+from emulators.openrouter import OpenRouterEmulator
 
 ROOT_KEY = "k1:" + base64.b64encode(b"\x01" * 32).decode()
 ADMIN_TOKEN = "test-admin-token-" + "a" * 40

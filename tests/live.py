@@ -30,7 +30,7 @@ def emulator_process(management_key_file: Path) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "tests.emulators",
+            "emulators",
             "openrouter",
             "--port",
             str(port),

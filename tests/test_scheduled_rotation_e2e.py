@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
+from emulators.openrouter import OpenRouterEmulator
 from tests.conftest import ADMIN_TOKEN, ROOT_KEY
-from tests.emulators.openrouter import OpenRouterEmulator
 from tests.live import keyturn_server
 
 pytestmark = pytest.mark.slow

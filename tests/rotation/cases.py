@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.emulators import arouter as arouter_emulator
-from tests.emulators import openrouter as openrouter_emulator
-from tests.emulators.server import EmulatorServer
+from emulators import arouter as arouter_emulator
+from emulators import openrouter as openrouter_emulator
+from emulators.server import EmulatorServer
 
 PROVIDERS = ["open-router", "arouter"]
 
