@@ -9,8 +9,7 @@ import httpx
 import pytest
 
 from emulators.openrouter import OpenRouterEmulator
-from tests.conftest import ADMIN_TOKEN, ROOT_KEY
-from tests.live import keyturn_server
+from tests.factories import ADMIN_TOKEN, ROOT_KEY, keyturn_server
 
 pytestmark = pytest.mark.slow
 TYPE_PATH = "/api/v2/secret-rotations/open-router-api-key"

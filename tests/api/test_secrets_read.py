@@ -345,7 +345,7 @@ def test_feed_loss_turns_the_cache_off_until_it_reconnects(client, secret, write
 @pytest.mark.slow
 def test_rotation_is_seen_by_every_worker_process(secret, writer, db_url, tmp_path):
     """Two uvicorn workers, each with its own cache, and a write from a third connection."""
-    from tests.conftest import ADMIN_TOKEN, ROOT_KEY
+    from tests.factories import ADMIN_TOKEN, ROOT_KEY
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
