@@ -334,8 +334,9 @@ def test_feed_loss_turns_the_cache_off_until_it_reconnects(client, secret, write
     _eventually(lambda: client.get(url), lambda r: cache_for(db.engine()).stamp() is not None, timeout=3)
     with writer.begin() as conn:
         conn.exec_driver_sql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE query LIKE 'LISTEN keyturn_change%%' AND pid <> pg_backend_pid()"
+            # Only this test process's database: other pytest-xdist workers listen on the same server.
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND query LIKE 'LISTEN keyturn_change%%' AND pid <> pg_backend_pid()"
         )
     _rotate(writer, secret["id"], "sk-or-v1-second")  # its notice may be lost with the connection
     assert _eventually(lambda: client.get(url).json()["secret"]["version"], lambda v: v == 2) == 2
