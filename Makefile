@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 UV_VERSION := 0.13.9
-LINTED := app tests bench alembic
+LINTED := app emulators tests bench alembic
 
 .PHONY: run test lint install install-dev migrate openapi lock bench-read bench-rotation chaos clean
 

@@ -13,9 +13,9 @@ import sys
 import threading
 from collections import Counter
 
-from tests.emulators.faults import Fault, FaultPlan
-from tests.emulators.openrouter import OpenRouterEmulator
-from tests.emulators.server import CONTROL_PREFIX, Request, Response
+from emulators.faults import Fault, FaultPlan
+from emulators.openrouter import OpenRouterEmulator
+from emulators.server import CONTROL_PREFIX, Request, Response
 
 
 class CountingFaultPlan(FaultPlan):

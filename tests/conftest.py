@@ -1,5 +1,6 @@
 """Shared fixtures: a migrated database (SQLite, and PostgreSQL when configured), the app, clients,
-and the OpenRouter emulator.
+the provider emulators, one provider case per provider, and a controllable clock. Builders the tests
+share live in tests/factories.py.
 
 PostgreSQL tests use KEYTURN_TEST_POSTGRES_URL. Without it they skip with a visible reason, unless
 KEYTURN_TEST_POSTGRES_REQUIRED=1 (set by .ci/run), in which case they fail.
@@ -7,7 +8,6 @@ KEYTURN_TEST_POSTGRES_REQUIRED=1 (set by .ci/run), in which case they fail.
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import uuid
@@ -23,11 +23,10 @@ from app import clock as clock_module
 from app.config import Settings
 from app.db import normalise_url
 from app.migrate import upgrade
-from tests.emulators.arouter import ARouterEmulator
-from tests.emulators.openrouter import OpenRouterEmulator
+from emulators.arouter import ARouterEmulator
+from emulators.openrouter import OpenRouterEmulator
+from tests.factories import ADMIN_TOKEN, PROVIDERS, ROOT_KEY, SPECS, ProviderCase
 
-ROOT_KEY = "k1:" + base64.b64encode(b"\x01" * 32).decode()
-ADMIN_TOKEN = "test-admin-token-" + "a" * 40
 POSTGRES_URL_ENV = "KEYTURN_TEST_POSTGRES_URL"
 POSTGRES_REQUIRED = os.environ.get("KEYTURN_TEST_POSTGRES_REQUIRED") == "1"
 
@@ -197,6 +196,32 @@ def connection(client, openrouter, project) -> dict:
     )
     assert response.status_code == 200, response.text
     return response.json()["appConnection"]
+
+
+@pytest.fixture(params=PROVIDERS)
+def provider_case(request, client, project, openrouter, arouter) -> ProviderCase:
+    """Each engine test runs once per provider: the emulator (reset), a project, and a connection for
+    that app created through the API with a management key from that emulator."""
+    spec = SPECS[request.param]
+    emulator = {"open-router": openrouter, "arouter": arouter}[request.param]
+    management_key = emulator.create_management_key()
+    response = client.post(
+        f"/api/v1/app-connections/{spec.app}",
+        json={
+            "name": f"my-{spec.app}-connection",
+            "method": "api-key",
+            "projectId": project["id"],
+            "credentials": {"apiKey": management_key},
+        },
+    )
+    assert response.status_code == 200, response.text
+    return ProviderCase(
+        spec=spec,
+        emulator=emulator,
+        project=project,
+        connection=response.json()["appConnection"],
+        management_key=management_key,
+    )
 
 
 # --- a controllable clock ----------------------------------------------------------------------

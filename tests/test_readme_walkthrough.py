@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.live import ROOT, emulator_process, keyturn_server
+from tests.factories import ROOT, emulator_process, keyturn_server
 
 pytestmark = pytest.mark.skipif(not (shutil.which("jq") and shutil.which("curl")), reason="needs jq and curl")
 

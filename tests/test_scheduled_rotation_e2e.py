@@ -8,9 +8,8 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, ROOT_KEY
-from tests.emulators.openrouter import OpenRouterEmulator
-from tests.live import keyturn_server
+from emulators.openrouter import OpenRouterEmulator
+from tests.factories import ADMIN_TOKEN, ROOT_KEY, keyturn_server
 
 pytestmark = pytest.mark.slow
 TYPE_PATH = "/api/v2/secret-rotations/open-router-api-key"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.emulators.arouter import ARouterEmulator
+from emulators.arouter import ARouterEmulator
 
 ROTATIONS = "/api/v2/secret-rotations/arouter-api-key"
 

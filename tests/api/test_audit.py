@@ -11,7 +11,7 @@ from app import db
 from app.models import AuditLog
 from app.store import audit
 from app.timeutil import iso
-from tests.auth.helpers import bearer, grant, login, make_machine, token_for
+from tests.factories import bearer, grant, login, make_machine, token_for
 
 URL = "/api/v1/audit-logs"
 

@@ -12,8 +12,7 @@ from app import db
 from app.models import AuditLog, SecretRotation
 from app.rotation import engine
 from app.timeutil import utcnow
-from tests.api.test_rotations import OR, seed_body
-from tests.api.test_rotations_permissions import as_identity
+from tests.factories import OR, as_identity, seed_body
 
 URL = "/api/v1/audit-logs"
 CONNECTIONS = "/api/v1/app-connections/open-router"

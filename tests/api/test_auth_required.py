@@ -67,6 +67,6 @@ def test_malformed_headers(anon_client, header):
 
 
 def test_scheme_is_case_insensitive(anon_client):
-    from tests.conftest import ADMIN_TOKEN
+    from tests.factories import ADMIN_TOKEN
 
     assert anon_client.get("/api/v1/identities", headers={"Authorization": f"bearer {ADMIN_TOKEN}"}).status_code == 200

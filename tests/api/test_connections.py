@@ -11,7 +11,7 @@ from sqlmodel import Session
 from app.db import engine
 from app.models import AppConnection, RotationCredential, SecretRotation
 from app.timeutil import utcnow
-from tests.providers.test_openrouter_provider import CannedServer
+from tests.factories import CannedServer
 
 BASE = "/api/v1/app-connections/open-router"
 CONNECTION_KEYS = {

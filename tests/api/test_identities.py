@@ -8,8 +8,8 @@ from sqlmodel import Session, select
 
 from app import db
 from app.models import AccessToken, ClientSecret
-from tests.auth.helpers import bearer, create_identity, login, make_machine, token_for
-from tests.conftest import ADMIN_TOKEN as ADMIN
+from tests.factories import ADMIN_TOKEN as ADMIN
+from tests.factories import bearer, create_identity, login, make_machine, token_for
 
 UA = "/api/v1/auth/universal-auth/identities"
 
@@ -243,7 +243,7 @@ def test_access_token_trusted_ips_apply_to_existing_tokens(client, anon_client, 
 
 
 def test_admin_token_cannot_renew_or_revoke(anon_client):
-    from tests.conftest import ADMIN_TOKEN
+    from tests.factories import ADMIN_TOKEN
 
     renew = anon_client.post("/api/v1/auth/token/renew", json={"accessToken": ADMIN_TOKEN})
     assert renew.status_code == 400 and renew.json()["message"] == "Only identity access tokens can be renewed"

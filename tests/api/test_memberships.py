@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.auth.helpers import bearer, create_identity, grant, make_machine, token_for
+from tests.factories import bearer, create_identity, grant, make_machine, token_for
 
 BASE = "/api/v1/projects/{p}/memberships/identities"
 

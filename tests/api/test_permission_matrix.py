@@ -3,7 +3,8 @@
 Data-driven: one world (a project, a project-scoped connection and a rotation at prod:/openrouter), one
 identity per (role, scope), and a table of endpoints. Each entry names the permission it needs, whether
 its target is scoped (prod:/openrouter), and whether it is a list (filtered, never refused). The expected
-answer is derived from the §8.2 matrix below, not from the code. To cover a new endpoint, add a row.
+answer is derived from the §8.2 matrix (MATRIX in tests/factories.py, shared with tests/auth/test_permissions.py),
+not from the code. To cover a new endpoint, add a row.
 """
 
 from __future__ import annotations
@@ -14,29 +15,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.auth.helpers import bearer, grant, make_machine, token_for
+from tests.factories import MATRIX, ROLES, bearer, grant, make_machine, token_for
 
 RT = "/api/v2/secret-rotations/open-router-api-key"
 CONN = "/api/v1/app-connections/open-router"
 
-# §8.2, written from the spec.
-MATRIX = {
-    ("secrets", "describeSecret"): {"admin", "member", "viewer"},
-    ("secrets", "readValue"): {"admin", "member", "viewer"},
-    ("secret-rotation", "read"): {"admin", "member", "viewer"},
-    ("secret-rotation", "rotate-secrets"): {"admin", "member"},
-    ("secret-rotation", "read-generated-credentials"): {"admin"},
-    ("secret-rotation", "create"): {"admin"},
-    ("secret-rotation", "edit"): {"admin"},
-    ("secret-rotation", "delete"): {"admin"},
-    ("app-connections", "read"): {"admin"},
-    ("app-connections", "connect"): {"admin"},
-    ("app-connections", "create"): {"admin"},
-    ("app-connections", "edit"): {"admin"},
-    ("app-connections", "delete"): {"admin"},
-    ("project", "read"): {"admin", "member", "viewer"},
-}
-ROLES = ("admin", "member", "viewer", "no-access")
 SCOPES = {
     "unscoped": None,
     "in-scope": {"environments": ["prod"], "secretPaths": ["/openrouter/**"]},

@@ -14,30 +14,10 @@ from app import db
 from app.crypto import keyring
 from app.models import SecretRotation
 from app.timeutil import utcnow
+from tests.factories import BASE, OR, seed_body
 
-BASE = "/api/v2/secret-rotations"
-OR = f"{BASE}/open-router-api-key"
 AR = f"{BASE}/arouter-api-key"
 UNKNOWN_ID = "3b1d2f0e-7a3c-4a8e-9b52-0d6c2f1e9a11"
-
-
-def seed_body(project: dict, connection: dict, **overrides) -> dict:
-    """The §5.5 example request, pointed at the test project and connection."""
-    body = {
-        "name": "my-open-router-rotation",
-        "projectId": project["id"],
-        "description": "OpenRouter API key rotation",
-        "connectionId": connection["id"],
-        "environment": "dev",
-        "secretPath": "/",
-        "isAutoRotationEnabled": True,
-        "rotationInterval": 30,
-        "rotateAtUtc": {"hours": 0, "minutes": 0},
-        "parameters": {"name": "my-app-key", "limit": 100, "limitReset": "monthly", "includeByokInLimit": False},
-        "secretsMapping": {"apiKey": "OPEN_ROUTER_API_KEY"},
-    }
-    body.update(overrides)
-    return body
 
 
 def issues(response) -> list[tuple[tuple, str]]:

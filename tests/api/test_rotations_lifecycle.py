@@ -13,7 +13,7 @@ from sqlmodel import Session
 from app import db
 from app.rotation import changes, lease
 from app.store import secrets as secrets_store
-from tests.api.test_rotations import OR, seed_body
+from tests.factories import OR, post_rotation, seed_body
 
 # The field set of the §5.5 example response.
 SPEC_FIELDS = {
@@ -44,12 +44,6 @@ SPEC_FIELDS = {
     "folder",
 }
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-
-
-def create(client, project, connection, **overrides) -> dict:
-    response = client.post(OR, json=seed_body(project, connection, **overrides))
-    assert response.status_code == 200, response.text
-    return response.json()["secretRotation"]
 
 
 def published(project: dict, key: str = "OPEN_ROUTER_API_KEY", path: str = "/", env: str = "dev"):
@@ -114,7 +108,7 @@ def test_seed_request_answers_200_in_spec_shape(client, project, connection, ope
 
 
 def test_created_rotation_reads_back_the_same_everywhere(client, project, connection):
-    rotation = create(client, project, connection, secretPath="/billing/", rotationInterval="30")
+    rotation = post_rotation(client, project, connection, secretPath="/billing/", rotationInterval="30")
     assert rotation["folder"]["path"] == "/billing" and rotation["rotationInterval"] == 30
     by_id = client.get(f"{OR}/{rotation['id']}").json()["secretRotation"]
     by_name = client.get(
@@ -127,14 +121,14 @@ def test_created_rotation_reads_back_the_same_everywhere(client, project, connec
 
 
 def test_folder_id_is_stable_per_folder(client, project, connection):
-    first = create(client, project, connection, name="a", secretsMapping={"apiKey": "A"})
-    second = create(client, project, connection, name="b", secretsMapping={"apiKey": "B"})
-    other = create(client, project, connection, name="c", secretsMapping={"apiKey": "C"}, secretPath="/x")
+    first = post_rotation(client, project, connection, name="a", secretsMapping={"apiKey": "A"})
+    second = post_rotation(client, project, connection, name="b", secretsMapping={"apiKey": "B"})
+    other = post_rotation(client, project, connection, name="c", secretsMapping={"apiKey": "C"}, secretPath="/x")
     assert first["folderId"] == second["folderId"] != other["folderId"]
 
 
 def test_conflicts_after_create_are_400_without_minting(client, project, connection, openrouter):
-    create(client, project, connection)
+    post_rotation(client, project, connection)
     minted = openrouter.create_count
     same_name = client.post(OR, json=seed_body(project, connection, secretsMapping={"apiKey": "OTHER"}))
     assert same_name.status_code == 400
@@ -144,7 +138,7 @@ def test_conflicts_after_create_are_400_without_minting(client, project, connect
     assert same_secret.json()["message"] == ('The following secrets already exist at the path "/": OPEN_ROUTER_API_KEY')
     assert openrouter.create_count == minted
     # The same name in another folder is fine.
-    create(client, project, connection, secretPath="/other")
+    post_rotation(client, project, connection, secretPath="/other")
 
 
 def test_mint_failure_on_create_is_400_and_persists_nothing(client, project, connection, openrouter):
@@ -170,7 +164,7 @@ def test_verification_failure_on_create_leaves_no_live_key(client, project, conn
 
 
 def test_update_merges_fields_and_recomputes_the_schedule(client, project, connection):
-    rotation = create(client, project, connection)
+    rotation = post_rotation(client, project, connection)
     response = client.patch(
         f"{OR}/{rotation['id']}",
         json={
@@ -194,7 +188,7 @@ def test_update_merges_fields_and_recomputes_the_schedule(client, project, conne
 
 
 def test_update_renames_the_mapped_secret_in_place(client, project, connection, openrouter):
-    rotation = create(client, project, connection)
+    rotation = post_rotation(client, project, connection)
     value, version, _ = published(project)
     response = client.patch(f"{OR}/{rotation['id']}", json={"secretsMapping": {"apiKey": "LLM_KEY"}})
     assert response.status_code == 200, response.text
@@ -208,8 +202,8 @@ def test_update_renames_the_mapped_secret_in_place(client, project, connection, 
 
 
 def test_update_conflicts_are_400(client, project, connection):
-    first = create(client, project, connection)
-    create(client, project, connection, name="second", secretsMapping={"apiKey": "SECOND_KEY"})
+    first = post_rotation(client, project, connection)
+    post_rotation(client, project, connection, name="second", secretsMapping={"apiKey": "SECOND_KEY"})
     name = client.patch(f"{OR}/{first['id']}", json={"name": "second"})
     assert name.status_code == 400
     assert name.json()["message"] == 'A Secret Rotation with the name "second" already exists at the secret path "/"'
@@ -220,7 +214,7 @@ def test_update_conflicts_are_400(client, project, connection):
 
 
 def test_update_while_a_rotation_runs_is_400(client, project, connection, monkeypatch):
-    rotation = create(client, project, connection)
+    rotation = post_rotation(client, project, connection)
     monkeypatch.setattr(changes, "LEASE_WAIT_SECONDS", 0.2)
     owner = lease.acquire(rotation["id"])
     try:
@@ -236,7 +230,7 @@ def test_update_while_a_rotation_runs_is_400(client, project, connection, monkey
 
 
 def test_rotate_now_publishes_a_new_working_key(client, project, connection, openrouter):
-    rotation = create(client, project, connection)
+    rotation = post_rotation(client, project, connection)
     first_value, _, _ = published(project)
     rotated = rotate(client, rotation["id"])
     assert set(rotated) == SPEC_FIELDS
@@ -248,7 +242,7 @@ def test_rotate_now_publishes_a_new_working_key(client, project, connection, ope
 
 
 def test_two_rotations_show_generations_two_and_three(client, project, connection, openrouter):
-    rotation = create(client, project, connection)
+    rotation = post_rotation(client, project, connection)
     first_value, _, _ = published(project)
     rotate(client, rotation["id"])
     second_value, _, _ = published(project)
@@ -293,7 +287,7 @@ def test_two_rotations_show_generations_two_and_three(client, project, connectio
 
 
 def test_rotate_now_provider_failure_is_502_with_the_message_stored(client, project, connection, openrouter):
-    rotation = create(client, project, connection)
+    rotation = post_rotation(client, project, connection)
     value, version, _ = published(project)
     openrouter.add_fault("POST", r"/keys$", kind="status", status=400)
     response = client.post(f"{OR}/{rotation['id']}/rotate-secrets")
@@ -308,7 +302,7 @@ def test_rotate_now_provider_failure_is_502_with_the_message_stored(client, proj
 
 
 def test_check_credentials_is_204_then_400_once_the_key_is_gone(client, project, connection, openrouter):
-    rotation = create(client, project, connection)
+    rotation = post_rotation(client, project, connection)
     response = client.post(f"{OR}/{rotation['id']}/check-credentials")
     assert response.status_code == 204 and response.content == b""
     [live] = openrouter.live_keys()
@@ -323,7 +317,7 @@ def test_check_credentials_is_204_then_400_once_the_key_is_gone(client, project,
 
 
 def test_delete_with_revoke_removes_every_key_and_keeps_the_secret(client, project, connection, openrouter):
-    rotation = create(client, project, connection)
+    rotation = post_rotation(client, project, connection)
     rotate(client, rotation["id"])
     current = client.get(f"{OR}/{rotation['id']}").json()["secretRotation"]
     value, version, _ = published(project)
@@ -336,7 +330,7 @@ def test_delete_with_revoke_removes_every_key_and_keeps_the_secret(client, proje
 
 
 def test_delete_with_delete_secrets_leaves_keys_live(client, project, connection, openrouter):
-    rotation = create(client, project, connection)
+    rotation = post_rotation(client, project, connection)
     response = client.delete(f"{OR}/{rotation['id']}?deleteSecrets=true")
     assert response.status_code == 200, response.text
     assert published(project) is None
@@ -344,7 +338,7 @@ def test_delete_with_delete_secrets_leaves_keys_live(client, project, connection
 
 
 def test_delete_when_revocation_fails_is_400_and_deletes_nothing(client, project, connection, openrouter):
-    rotation = create(client, project, connection)
+    rotation = post_rotation(client, project, connection)
     openrouter.add_fault("DELETE", r"/keys/", kind="status", status=500, times=None)
     response = client.delete(f"{OR}/{rotation['id']}?revokeGeneratedCredentials=true&deleteSecrets=true")
     assert response.status_code == 400, response.text
@@ -356,7 +350,7 @@ def test_delete_when_revocation_fails_is_400_and_deletes_nothing(client, project
 
 @pytest.mark.parametrize("query", ["", "?deleteSecrets=false&revokeGeneratedCredentials=false"])
 def test_delete_defaults_keep_secret_and_keys(client, project, connection, openrouter, query):
-    rotation = create(client, project, connection)
+    rotation = post_rotation(client, project, connection)
     assert client.delete(f"{OR}/{rotation['id']}{query}").status_code == 200
     assert published(project)[2] is None
     assert len(openrouter.live_keys()) == 1

@@ -5,24 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.test_rotations import BASE, OR, seed_body
-from tests.api.test_rotations_lifecycle import create
-from tests.auth.helpers import grant, make_machine, token_for
+from tests.factories import BASE, OR, as_identity, post_rotation, seed_body
 
 
 @pytest.fixture
 def rotations(client, project, connection) -> dict:
     """One rotation in dev at / and one in prod at /openrouter."""
     return {
-        "dev": create(client, project, connection, name="dev-rotation", secretsMapping={"apiKey": "DEV_KEY"}),
-        "prod": create(client, project, connection, name="prod-rotation", environment="prod", secretPath="/openrouter"),
+        "dev": post_rotation(client, project, connection, name="dev-rotation", secretsMapping={"apiKey": "DEV_KEY"}),
+        "prod": post_rotation(
+            client, project, connection, name="prod-rotation", environment="prod", secretPath="/openrouter"
+        ),
     }
-
-
-def as_identity(client, project, roles, scope=None, name="billing-api") -> dict:
-    machine = make_machine(client, name)
-    grant(client, project["id"], machine.identity_id, roles, scope)
-    return {"Authorization": f"Bearer {token_for(client, machine)}"}
 
 
 def test_viewer_reads_but_cannot_touch_credentials_or_write(client, project, connection, rotations):

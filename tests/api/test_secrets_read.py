@@ -374,8 +374,9 @@ def test_feed_loss_turns_the_cache_off_until_it_reconnects(client, secret, write
     _eventually(lambda: client.get(url), lambda r: cache_for(db.engine()).stamp() is not None, timeout=3)
     with writer.begin() as conn:
         conn.exec_driver_sql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE query LIKE 'LISTEN keyturn_change%%' AND pid <> pg_backend_pid()"
+            # Only this test process's database: other pytest-xdist workers listen on the same server.
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND query LIKE 'LISTEN keyturn_change%%' AND pid <> pg_backend_pid()"
         )
     _rotate(writer, secret["id"], "sk-or-v1-second")  # its notice may be lost with the connection
     assert _eventually(lambda: client.get(url).json()["secret"]["version"], lambda v: v == 2) == 2
@@ -385,7 +386,7 @@ def test_feed_loss_turns_the_cache_off_until_it_reconnects(client, secret, write
 @pytest.mark.slow
 def test_rotation_is_seen_by_every_worker_process(secret, writer, db_url, tmp_path):
     """Two uvicorn workers, each with its own cache, and a write from a third connection."""
-    from tests.conftest import ADMIN_TOKEN, ROOT_KEY
+    from tests.factories import ADMIN_TOKEN, ROOT_KEY
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -8,6 +8,7 @@ from app.auth.caller import Caller
 from app.auth.permissions import can, require, require_admin
 from app.auth.principal import ADMIN, Grant, Principal
 from app.errors import PermissionDenied
+from tests.factories import MATRIX, ROLES
 
 P = "project-1"
 PROD_OPENROUTER = {"environments": ("prod",), "secret_paths": ("/openrouter/**",)}
@@ -18,32 +19,10 @@ def identity(roles, scope=None, project=P, org_admin=False) -> Caller:
     return Caller(identity_id="id-1", token_id="t-1", org_admin=org_admin, grants=grants)
 
 
-# (subject, action): roles allowed, from §8.2
-MATRIX = {
-    ("secrets", "describeSecret"): {"admin", "member", "viewer"},
-    ("secrets", "read"): {"admin", "member", "viewer"},
-    ("secrets", "readValue"): {"admin", "member", "viewer"},
-    ("secrets", "create"): {"admin"},
-    ("secrets", "edit"): {"admin"},
-    ("secrets", "delete"): {"admin"},
-    ("secret-rotation", "read"): {"admin", "member", "viewer"},
-    ("secret-rotation", "rotate-secrets"): {"admin", "member"},
-    ("secret-rotation", "read-generated-credentials"): {"admin"},
-    ("secret-rotation", "create"): {"admin"},
-    ("secret-rotation", "edit"): {"admin"},
-    ("secret-rotation", "delete"): {"admin"},
-    ("app-connections", "read"): {"admin"},
-    ("app-connections", "connect"): {"admin"},
-    ("app-connections", "create"): {"admin"},
-    ("app-connections", "edit"): {"admin"},
-    ("app-connections", "delete"): {"admin"},
-    ("project", "read"): {"admin", "member", "viewer"},
-    ("environments", "read"): {"admin", "member", "viewer"},
-}
 TARGET = {"environment": "prod", "secretPath": "/openrouter", "connectionId": "c-1"}
 
 
-@pytest.mark.parametrize("role", ["admin", "member", "viewer", "no-access"])
+@pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(("subject", "action"), sorted(MATRIX))
 def test_role_matrix(role, subject, action):
     assert can(identity([role]), action, subject, project_id=P, **TARGET) is (role in MATRIX[(subject, action)])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.auth.helpers import bearer, grant, login, make_machine, token_for
+from tests.factories import bearer, grant, login, make_machine, token_for
 
 UA = "/api/v1/auth/universal-auth/identities"
 RENEW = "/api/v1/auth/token/renew"

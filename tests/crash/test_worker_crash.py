@@ -26,8 +26,7 @@ from app import db
 from app.models import RotationCredential
 from app.rotation import engine
 from app.timeutil import utcnow
-from tests.conftest import ADMIN_TOKEN, ROOT_KEY
-from tests.rotation.state import create, published_key, row, update_row
+from tests.factories import ADMIN_TOKEN, ROOT_KEY, create_rotation, published_key, row, update_row
 
 pytestmark = pytest.mark.slow
 
@@ -116,7 +115,7 @@ def wait_until_recovered(rotation_id: str, case, first_new_generation: int, time
 def test_worker_killed_mid_rotation_leaves_no_orphan(provider_case, settings, tmp_path, kill_at):
     case = provider_case
     settings.rotation_interval_unit = "seconds"
-    rotation = create(case, interval=1)
+    rotation = create_rotation(case, interval=1)
     # Steady state (two live generations), so the doomed worker's first run also revokes one; and due at
     # once, so it starts on the first poll.
     engine.rotate(rotation.id, manual=True)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.emulators.arouter import ARouterEmulator
+from emulators.arouter import ARouterEmulator
 
 
 @pytest.fixture

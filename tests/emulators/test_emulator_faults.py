@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.emulators.control import RemoteEmulator
-from tests.emulators.faults import FaultPlan, make_fault
-from tests.emulators.openrouter import OpenRouterEmulator
+from emulators.control import RemoteEmulator
+from emulators.faults import FaultPlan, make_fault
+from emulators.openrouter import OpenRouterEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -180,7 +180,7 @@ def test_control_api_drives_the_emulator(openrouter):
 def test_standalone_process(tmp_path):
     key_file = tmp_path / "mgmt"
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.emulators", "openrouter", "--port", "0", "--management-key-file", str(key_file)],
+        [sys.executable, "-m", "emulators", "openrouter", "--port", "0", "--management-key-file", str(key_file)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -10,7 +10,7 @@ import pytest
 from openrouter import OpenRouter, errors
 from openrouter.utils import BackoffStrategy, RetryConfig
 
-from tests.emulators.openrouter import OpenRouterEmulator
+from emulators.openrouter import OpenRouterEmulator
 
 # The SDK retries creates on 5xx by default (spec §10.2); tests must see every answer as it is.
 NO_RETRIES = RetryConfig("none", BackoffStrategy(1, 1, 1.0, 1), retry_connection_errors=False)

@@ -18,7 +18,7 @@ from app.providers.arouter import (
     provider,
 )
 from app.providers.base import ProviderError
-from tests.emulators.arouter import ARouterEmulator
+from emulators.arouter import ARouterEmulator
 
 
 @pytest.fixture

@@ -4,10 +4,8 @@ create, pagination and Retry-After."""
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -15,46 +13,7 @@ import pytest
 from app.providers.base import ProviderError
 from app.providers.openrouter import create_body, provider
 from app.providers.wire import retry_after_seconds
-
-
-class CannedServer:
-    """A loopback HTTP server that answers every request with one fixed response: for provider answers
-    the emulator cannot produce (non-JSON bodies, malformed successes)."""
-
-    def __init__(self, status: int = 200, body: bytes = b"<html>hello</html>", content_type: str = "text/html"):
-        self.status, self.body, self.content_type = status, body, content_type
-        canned = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
-                self.send_response(canned.status)
-                self.send_header("Content-Type", canned.content_type)
-                self.send_header("Content-Length", str(len(canned.body)))
-                self.end_headers()
-                self.wfile.write(canned.body)
-
-            do_GET = do_POST = do_DELETE = do_PATCH = _answer
-
-            def log_message(self, *args):
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/api/v1"
-
-    def __enter__(self) -> CannedServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+from tests.factories import CannedServer
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.rotation.state import published_key
+from tests.factories import published_key
 
 ROTATIONS = "/api/v2/secret-rotations/arouter-api-key"
 

@@ -14,8 +14,8 @@ from app.rotation import engine, publish, reconcile, revocations
 from app.rotation.messages import FAILURE_PREFIX
 from app.rotation.schedule import next_day_at
 from app.timeutil import utcnow
-from tests.rotation.state import (
-    create,
+from tests.factories import (
+    create_rotation,
     credentials,
     published_key,
     row,
@@ -48,7 +48,7 @@ def assert_untouched_after_failure(rotation, case, *, message_part: str):
 @pytest.mark.parametrize("status", [400, 401])
 def test_mint_refused_abandons_the_intent_and_keeps_the_old_key(provider_case, status):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     case.fault("mint", kind="status", status=status)
     with pytest.raises(ProviderFailure) as info:
         engine.rotate(rotation.id, manual=True)
@@ -62,7 +62,7 @@ def test_mint_refused_abandons_the_intent_and_keeps_the_old_key(provider_case, s
 
 def test_mint_timeout_is_reconciled_once_the_late_key_lands(provider_case, settings):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     settings.http_timeout_seconds = 0.4
     settings.intent_grace_seconds = 1.5
     case.fault("mint", kind="latency", delay=0.8)
@@ -82,7 +82,7 @@ def test_mint_timeout_is_reconciled_once_the_late_key_lands(provider_case, setti
 
 def test_mint_applied_then_failed_adopts_and_revokes_the_key(provider_case):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     case.fault("mint", kind="applied_then_failed", status=502)
     with pytest.raises(ProviderFailure):
         engine.rotate(rotation.id, manual=True)
@@ -95,7 +95,7 @@ def test_mint_applied_then_failed_adopts_and_revokes_the_key(provider_case):
 
 def test_mint_dropped_after_apply_adopts_and_revokes_the_key(provider_case):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     case.fault("mint", kind="applied_then_drop")
     with pytest.raises(ProviderFailure):
         engine.rotate(rotation.id, manual=True)
@@ -106,7 +106,7 @@ def test_mint_dropped_after_apply_adopts_and_revokes_the_key(provider_case):
 
 def test_verify_failure_does_not_publish_and_revokes_the_new_key(provider_case):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     case.fault("verify", kind="status", status=401, times=None)
     with pytest.raises(ProviderFailure) as info:
         engine.rotate(rotation.id, manual=True)
@@ -121,7 +121,7 @@ def test_verify_failure_does_not_publish_and_revokes_the_new_key(provider_case):
 
 def test_publish_failure_after_mint_revokes_the_new_key(provider_case, monkeypatch):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
 
     def broken_publish(*args, **kwargs):
         raise RuntimeError("database went away")
@@ -139,7 +139,7 @@ def test_publish_failure_after_mint_revokes_the_new_key(provider_case, monkeypat
 
 def test_unpublished_minted_key_left_by_a_dead_run_is_revoked_by_the_reconciler(provider_case, settings, monkeypatch):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     # Simulate a run that died between storing the key and publishing: nothing cleans up inline.
     monkeypatch.setattr(publish, "new_key", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash")))
     monkeypatch.setattr(engine, "discard", lambda *a, **k: None)
@@ -159,7 +159,7 @@ def test_failed_revocation_stays_queued_and_the_worker_drain_finishes_it(provide
     settings.revoke_retry_base_seconds = 60
     settings.revoke_retry_max_seconds = 60
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     engine.rotate(rotation.id, manual=True)
     case.fault("revoke", kind="status", status=500, times=1)
     done = engine.rotate(rotation.id, manual=True)
@@ -184,7 +184,7 @@ def test_failed_revocation_stays_queued_and_the_worker_drain_finishes_it(provide
 
 def test_revocation_of_a_key_already_gone_counts_as_revoked(provider_case):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     engine.rotate(rotation.id, manual=True)
     gen1 = by_generation(rotation.id)[1]
     case.fault("revoke", kind="status", status=404)
@@ -198,7 +198,7 @@ def test_revocation_of_a_key_already_gone_counts_as_revoked(provider_case):
 def test_scheduled_429_backs_off_honouring_retry_after(provider_case, settings):
     settings.rotation_retry_base_seconds = 0.01
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     due = utcnow() - timedelta(seconds=1)
     update_row(rotation.id, next_rotation_at=due)
     case.fault("mint", kind="status", status=429, retry_after=30)
@@ -215,7 +215,7 @@ def test_scheduled_429_backs_off_honouring_retry_after(provider_case, settings):
 
 def test_fifth_scheduled_failure_is_final(provider_case, settings):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     case.fault("mint", kind="status", status=500, times=None)
     for attempt in range(1, 6):
         update_row(rotation.id, next_rotation_at=utcnow() - timedelta(seconds=1), retry_not_before=None)

@@ -10,12 +10,12 @@ from sqlmodel import Session, select
 from app import db
 from app.models import Secret
 from app.rotation import changes, engine
-from tests.rotation.state import create, credentials, published_key, row, secret, states
+from tests.factories import create_rotation, credentials, published_key, row, secret, states
 
 
 def test_create_mints_generation_one_and_publishes_it(provider_case):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     creds = credentials(rotation.id)
     assert [(c.generation, c.state, c.slot) for c in creds] == [(1, "active", 0)]
     assert re.fullmatch(rf"my-app-key-\d{{8}}-g1-{rotation.id[:8]}", creds[0].key_name)
@@ -32,7 +32,7 @@ def test_create_mints_generation_one_and_publishes_it(provider_case):
 
 def test_the_type_parameters_reach_the_provider(provider_case):
     case = provider_case
-    create(case)
+    create_rotation(case)
     [live] = case.live_keys()
     limit = case.parameters.get("limit", case.parameters.get("spendingLimit"))
     assert live[case.spec.limit_field] == limit
@@ -42,7 +42,7 @@ def test_the_type_parameters_reach_the_provider(provider_case):
 
 def test_two_rotations_leave_generations_two_and_three_live(provider_case):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     engine.rotate(rotation.id, manual=True)
     after_one = row(rotation.id)
     assert after_one.active_index == 1 and states(rotation.id) == {1: "inactive", 2: "active"}
@@ -61,7 +61,7 @@ def test_two_rotations_leave_generations_two_and_three_live(provider_case):
 
 def test_check_credentials_verifies_the_active_key(provider_case):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     engine.check_credentials(rotation.id)
     case.fault("verify", kind="status", status=401, times=None)
     with pytest.raises(Exception) as info:
@@ -72,7 +72,7 @@ def test_check_credentials_verifies_the_active_key(provider_case):
 
 def test_delete_with_revoke_removes_every_key_and_keeps_nothing(provider_case):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     engine.rotate(rotation.id, manual=True)
     deleted = changes.delete_rotation(rotation.id, delete_secrets=True, revoke=True)
     assert deleted.id == rotation.id
@@ -82,7 +82,7 @@ def test_delete_with_revoke_removes_every_key_and_keeps_nothing(provider_case):
 
 def test_delete_without_revoke_keeps_keys_live_and_the_secret(provider_case):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     key = published_key(rotation.id)
     changes.delete_rotation(rotation.id, delete_secrets=False, revoke=False)
     assert len(case.live_ids()) == 1 and case.key_works(key)

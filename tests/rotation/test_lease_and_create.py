@@ -14,9 +14,9 @@ from app.errors import BadRequest
 from app.models import RotationCredential, Secret, SecretRotation
 from app.rotation import changes, engine, lease
 from app.timeutil import utcnow
-from tests.rotation.state import (
-    create,
+from tests.factories import (
     create_draft,
+    create_rotation,
     credentials,
     new_rotation,
     row,
@@ -32,7 +32,7 @@ def all_rows(model):
 
 def test_manual_rotate_while_the_lease_is_held_answers_400(provider_case):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     with lease.held(rotation.id):
         with pytest.raises(BadRequest) as info:
             engine.rotate(rotation.id, manual=True)
@@ -50,7 +50,7 @@ def test_manual_rotate_while_the_lease_is_held_answers_400(provider_case):
 
 def test_an_expired_lease_can_be_taken_over(provider_case):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     update_row(rotation.id, lease_owner="lease-dead-worker", lease_expires_at=utcnow() - timedelta(seconds=1))
     engine.rotate(rotation.id, manual=True)
     assert states(rotation.id) == {1: "inactive", 2: "active"}
@@ -58,7 +58,7 @@ def test_an_expired_lease_can_be_taken_over(provider_case):
 
 def test_lease_acquire_is_exclusive_and_released_only_by_its_owner(provider_case):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     first = lease.acquire(rotation.id)
     assert first and lease.acquire(rotation.id) is None
     lease.release(rotation.id, "someone-else")
@@ -69,7 +69,7 @@ def test_lease_acquire_is_exclusive_and_released_only_by_its_owner(provider_case
 
 def test_delete_waits_for_the_lease_then_answers_400(provider_case, monkeypatch):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     monkeypatch.setattr(changes, "LEASE_WAIT_SECONDS", 0.3)
     owner = lease.acquire(rotation.id)
     started = time.monotonic()
@@ -82,7 +82,7 @@ def test_delete_waits_for_the_lease_then_answers_400(provider_case, monkeypatch)
 
 def test_disabling_auto_rotation_stops_a_claimed_run(provider_case):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     update_row(rotation.id, next_rotation_at=utcnow() - timedelta(seconds=5))
     update_row(rotation.id, is_auto_rotation_enabled=False, next_rotation_at=None)
     result = engine.rotate(rotation.id, manual=False, job_id="job")
@@ -131,7 +131,7 @@ def test_create_whose_recheck_fails_revokes_the_minted_key(provider_case):
 
 def test_delete_with_a_failing_revocation_answers_400_and_deletes_nothing(provider_case):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     case.fault("revoke", kind="status", status=500)
     with pytest.raises(BadRequest) as info:
         changes.delete_rotation(rotation.id, delete_secrets=True, revoke=True)
@@ -142,7 +142,7 @@ def test_delete_with_a_failing_revocation_answers_400_and_deletes_nothing(provid
 
 def test_delete_keeps_open_queue_entries_after_the_rotation_is_gone(provider_case):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     engine.rotate(rotation.id, manual=True)
     case.fault("revoke", kind="status", status=500)
     engine.rotate(rotation.id, manual=True)  # gen 1's revocation fails and stays queued
@@ -155,7 +155,7 @@ def test_delete_keeps_open_queue_entries_after_the_rotation_is_gone(provider_cas
 
 def test_check_credentials_without_an_active_key(provider_case):
     case = provider_case
-    rotation = create(case)
+    rotation = create_rotation(case)
     with Session(db.engine()) as session:
         for cred in session.exec(select(RotationCredential)).all():
             cred.state = "revoked"

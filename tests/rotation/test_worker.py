@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from app.rotation.worker import Worker
-from tests.rotation.state import create, credentials, published_key, row, update_row
+from tests.factories import create_rotation, credentials, published_key, row, update_row
 
 
 def wait_for(condition, timeout: float = 8.0) -> bool:
@@ -27,7 +27,7 @@ def fast(settings):
 def test_worker_rotates_on_its_own_with_a_seconds_interval(provider_case, settings):
     fast(settings)
     case = provider_case
-    rotation = create(case, interval=1)
+    rotation = create_rotation(case, interval=1)
     worker = Worker(settings)
     worker.start()
     try:
@@ -48,7 +48,7 @@ def test_worker_rotates_on_its_own_with_a_seconds_interval(provider_case, settin
 def test_worker_does_not_run_a_disabled_rotation(provider_case, settings):
     fast(settings)
     case = provider_case
-    rotation = create(case, interval=1)
+    rotation = create_rotation(case, interval=1)
     update_row(rotation.id, is_auto_rotation_enabled=False, next_rotation_at=None)
     worker = Worker(settings)
     worker.start()
@@ -62,7 +62,7 @@ def test_worker_does_not_run_a_disabled_rotation(provider_case, settings):
 def test_worker_drains_revocations_left_in_the_queue(provider_case, settings):
     fast(settings)
     case = provider_case
-    rotation = create(case, interval=3600)
+    rotation = create_rotation(case, interval=3600)
     from app.rotation import engine
 
     engine.rotate(rotation.id, manual=True)

@@ -1,7 +1,7 @@
 """Run a provider emulator as its own process, driven over its `/_emulator/` control API.
 
-python -m tests.emulators openrouter --port 8090 [--management-key-file PATH]
-python -m tests.emulators arouter --port 8091 [--variant openrouter-like]
+python -m emulators openrouter --port 8090 [--management-key-file PATH]
+python -m emulators arouter --port 8091 [--variant openrouter-like]
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import threading
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.emulators", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m emulators", description=__doc__.splitlines()[0])
     parser.add_argument("provider", choices=["openrouter", "arouter"])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on start)")
@@ -28,11 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.provider == "openrouter":
-        from tests.emulators.openrouter import OpenRouterEmulator
+        from emulators.openrouter import OpenRouterEmulator
 
         emulator = OpenRouterEmulator(host=args.host, port=args.port)
     else:
-        from tests.emulators.arouter import ARouterEmulator
+        from emulators.arouter import ARouterEmulator
 
         emulator = ARouterEmulator(host=args.host, port=args.port, variant=args.variant)
     emulator.start()

@@ -4,7 +4,7 @@ fault injection, latency and a request log. The `/_emulator/` control API is in 
 A provider emulator subclasses `EmulatorServer` and implements `handle()` (its wire format),
 `error_response()` (its error body), `_reset_state()`, `create_management_key()`, `live_keys()` and
 `key_works()`. Everything here is standard library so an emulator can run in-process or as its own
-process (`python -m tests.emulators <name> --port N`).
+process (`python -m emulators <name> --port N`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.emulators.control import handle_control
-from tests.emulators.faults import Fault, FaultPlan, make_fault
+from emulators.control import handle_control
+from emulators.faults import Fault, FaultPlan, make_fault
 
 CONTROL_PREFIX = "/_emulator/"
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.emulators.server import EmulatorServer, Request, Response
+from emulators.server import EmulatorServer, Request, Response
 
 API_PREFIX = "/api/v1"
 PAGE_SIZE = 100

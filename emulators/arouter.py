@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.emulators.server import EmulatorServer, Request, Response
+from emulators.server import EmulatorServer, Request, Response
 
 VARIANTS = ("seed", "openrouter-like")
 ERROR_TYPES = {

@@ -1,5 +1,5 @@
 """The `/_emulator/` control API: lets another process (a chaos test, a benchmark) drive an emulator
-started with `python -m tests.emulators`, and `RemoteEmulator`, a small client for it.
+started with `python -m emulators`, and `RemoteEmulator`, a small client for it.
 
 Routes (JSON bodies): GET state, GET requests, POST reset, POST faults {method, path_regex, kind, ...},
 DELETE faults, POST latency {seconds}, POST seed {seed}, POST management-keys {name},

@@ -1,0 +1,505 @@
+"""Builders the tests share: identities and tokens, the role matrix, rotations (through the API and through
+the engine), one provider as the engine tests see it, a canned HTTP server, and real processes on loopback.
+
+Fixtures live in conftest.py files; test modules import builders from here and never from each other.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from app import db
+from app.models import Environment, RotationCredential, Secret, SecretRotation
+from app.rotation import engine
+from app.store import secrets as secrets_store
+from emulators import arouter as arouter_emulator
+from emulators import openrouter as openrouter_emulator
+from emulators.server import EmulatorServer
+
+ROOT = Path(__file__).resolve().parent.parent
+ROOT_KEY = "k1:" + base64.b64encode(b"\x01" * 32).decode()
+ADMIN_TOKEN = "test-admin-token-" + "a" * 40
+
+
+# --- identities, tokens and memberships ------------------------------------------------------
+
+
+@dataclass
+class Machine:
+    """An identity with universal auth and one client secret."""
+
+    identity_id: str
+    client_id: str
+    client_secret: str
+    client_secret_id: str
+    tokens: list[str] = field(default_factory=list)
+
+
+def create_identity(client: TestClient, name: str = "billing-api", **extra) -> str:
+    response = client.post("/api/v1/identities", json={"name": name, **extra})
+    assert response.status_code == 200, response.text
+    return response.json()["identity"]["id"]
+
+
+def make_machine(client: TestClient, name: str = "billing-api", ua: dict | None = None) -> Machine:
+    identity_id = create_identity(client, name)
+    response = client.post(f"/api/v1/auth/universal-auth/identities/{identity_id}", json=ua or {})
+    assert response.status_code == 200, response.text
+    client_id = response.json()["identityUniversalAuth"]["clientId"]
+    response = client.post(f"/api/v1/auth/universal-auth/identities/{identity_id}/client-secrets", json={})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return Machine(identity_id, client_id, body["clientSecret"], body["clientSecretData"]["id"])
+
+
+def login(anon: TestClient, machine: Machine, secret: str | None = None):
+    return anon.post(
+        "/api/v1/auth/universal-auth/login",
+        json={
+            "clientId": machine.client_id,
+            "clientSecret": machine.client_secret if secret is None else secret,
+        },
+        headers={"Authorization": ""},
+    )
+
+
+def token_for(anon: TestClient, machine: Machine) -> str:
+    response = login(anon, machine)
+    assert response.status_code == 200, response.text
+    return response.json()["accessToken"]
+
+
+def grant(
+    client: TestClient, project_id: str, identity_id: str, roles: list[str] | str, scope: dict | None = None
+) -> dict:
+    roles = [roles] if isinstance(roles, str) else roles
+    body = {"roles": [{"role": r, "isTemporary": False} for r in roles]}
+    if scope is not None:
+        body["scope"] = scope
+    response = client.post(f"/api/v1/projects/{project_id}/memberships/identities/{identity_id}", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["identityMembership"]
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def as_identity(client, project, roles, scope=None, name="billing-api") -> dict:
+    """Headers of a new identity holding `roles` (optionally scoped) in `project`."""
+    machine = make_machine(client, name)
+    grant(client, project["id"], machine.identity_id, roles, scope)
+    return {"Authorization": f"Bearer {token_for(client, machine)}"}
+
+
+# --- the role matrix (identity spec §8.2), written from the spec, not from the code --------------
+
+ROLES = ("admin", "member", "viewer", "no-access")
+
+# (subject, action): the roles allowed
+MATRIX = {
+    ("secrets", "describeSecret"): {"admin", "member", "viewer"},
+    ("secrets", "read"): {"admin", "member", "viewer"},
+    ("secrets", "readValue"): {"admin", "member", "viewer"},
+    ("secrets", "create"): {"admin"},
+    ("secrets", "edit"): {"admin"},
+    ("secrets", "delete"): {"admin"},
+    ("secret-rotation", "read"): {"admin", "member", "viewer"},
+    ("secret-rotation", "rotate-secrets"): {"admin", "member"},
+    ("secret-rotation", "read-generated-credentials"): {"admin"},
+    ("secret-rotation", "create"): {"admin"},
+    ("secret-rotation", "edit"): {"admin"},
+    ("secret-rotation", "delete"): {"admin"},
+    ("app-connections", "read"): {"admin"},
+    ("app-connections", "connect"): {"admin"},
+    ("app-connections", "create"): {"admin"},
+    ("app-connections", "edit"): {"admin"},
+    ("app-connections", "delete"): {"admin"},
+    ("project", "read"): {"admin", "member", "viewer"},
+    ("environments", "read"): {"admin", "member", "viewer"},
+}
+
+
+# --- rotations through the API ---------------------------------------------------------------
+
+BASE = "/api/v2/secret-rotations"
+OR = f"{BASE}/open-router-api-key"
+
+
+def seed_body(project: dict, connection: dict, **overrides) -> dict:
+    """The §5.5 example request, pointed at the test project and connection."""
+    body = {
+        "name": "my-open-router-rotation",
+        "projectId": project["id"],
+        "description": "OpenRouter API key rotation",
+        "connectionId": connection["id"],
+        "environment": "dev",
+        "secretPath": "/",
+        "isAutoRotationEnabled": True,
+        "rotationInterval": 30,
+        "rotateAtUtc": {"hours": 0, "minutes": 0},
+        "parameters": {"name": "my-app-key", "limit": 100, "limitReset": "monthly", "includeByokInLimit": False},
+        "secretsMapping": {"apiKey": "OPEN_ROUTER_API_KEY"},
+    }
+    body.update(overrides)
+    return body
+
+
+def post_rotation(client, project, connection, **overrides) -> dict:
+    """An OpenRouter rotation created through the API from the seed request; its secretRotation object."""
+    response = client.post(OR, json=seed_body(project, connection, **overrides))
+    assert response.status_code == 200, response.text
+    return response.json()["secretRotation"]
+
+
+# --- one provider as the engine tests see it -------------------------------------------------
+# Its emulator, a connection made through the API, its rotation type and parameters, and where its faults
+# go. The `provider_case` fixture (tests/conftest.py) runs a test once per provider, so a provider
+# difference shows up as a failing engine test, not as a copy of one.
+
+PROVIDERS = ["open-router", "arouter"]
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """What differs between providers, as data."""
+
+    app: str  # app-connection slug
+    display_name: str  # as it appears in messages ("Failed to create OpenRouter API key: ...")
+    rotation_type: str
+    parameters: dict[str, Any]  # valid parameters for the rotation type, camelCase as the API takes them
+    secret_name: str
+    paths: dict[str, tuple[str, str]]  # operation -> (method, path regex) for fault injection
+    id_field: str  # the key id in the emulator's list form
+    limit_field: str  # where the emulator's list form shows the spending limit
+    key_prefix: str  # how a minted (non-admin) key starts: never in a log line
+    messages: dict[int, str]  # the emulator's default error text per status
+
+
+SPECS = {
+    "open-router": ProviderSpec(
+        app="open-router",
+        display_name="OpenRouter",
+        rotation_type="open-router-api-key",
+        parameters={"name": "my-app-key", "limit": 100, "limitReset": "monthly", "includeByokInLimit": False},
+        secret_name="OPEN_ROUTER_API_KEY",
+        paths={
+            "mint": ("POST", r"/keys$"),
+            "verify": ("GET", r"/key$"),
+            "revoke": ("DELETE", r"/keys/"),
+            "list": ("GET", r"/keys$"),
+        },
+        id_field="hash",
+        limit_field="limit",
+        key_prefix="sk-or-v1-",
+        messages=openrouter_emulator.MESSAGES,
+    ),
+    "arouter": ProviderSpec(
+        app="arouter",
+        display_name="ARouter",
+        rotation_type="arouter-api-key",
+        parameters={"name": "my-app-key", "allowedProviders": ["openai", "anthropic"], "spendingLimit": 50},
+        secret_name="AROUTER_API_KEY",
+        paths={
+            "mint": ("POST", r"/v1/keys$"),
+            "verify": ("GET", r"/v1/models$"),
+            "revoke": ("DELETE", r"/v1/keys/"),
+            "list": ("GET", r"/v1/keys$"),
+        },
+        id_field="id",
+        limit_field="spending_limit",
+        key_prefix="lr_live_",
+        messages=arouter_emulator.MESSAGES,
+    ),
+}
+
+
+@dataclass
+class ProviderCase:
+    spec: ProviderSpec
+    emulator: EmulatorServer
+    project: dict
+    connection: dict  # the API's appConnection object
+    management_key: str = field(repr=False)
+
+    @property
+    def app(self) -> str:
+        return self.spec.app
+
+    @property
+    def display_name(self) -> str:
+        return self.spec.display_name
+
+    @property
+    def rotation_type(self) -> str:
+        return self.spec.rotation_type
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return dict(self.spec.parameters)
+
+    @property
+    def secret_name(self) -> str:
+        return self.spec.secret_name
+
+    @property
+    def key_prefix(self) -> str:
+        return self.spec.key_prefix
+
+    def fault(self, operation: str, **options: Any) -> None:
+        """Inject a fault into one provider operation: "mint", "verify", "revoke" or "list"."""
+        method, path_regex = self.spec.paths[operation]
+        self.emulator.add_fault(method, path_regex, **options)
+
+    def live_keys(self) -> list[dict]:
+        return self.emulator.live_keys()
+
+    def live_ids(self) -> set[str]:
+        return {k[self.spec.id_field] for k in self.emulator.live_keys()}
+
+    def live_names(self) -> set[str]:
+        return {k["name"] for k in self.emulator.live_keys()}
+
+    def key_works(self, api_key: str) -> bool:
+        return self.emulator.key_works(api_key)
+
+    @property
+    def create_count(self) -> int:
+        return self.emulator.create_count
+
+    def error(self, operation: str, status: int) -> str:
+        """The message the engine stores for a provider operation that the emulator answered `status`."""
+        prefix = {
+            "mint": f"Failed to create {self.display_name} API key",
+            "verify": f"{self.display_name} API key verification failed",
+            "revoke": f"Failed to delete {self.display_name} API key",
+        }[operation]
+        return f"{prefix}: {self.spec.messages[status]}"
+
+
+# --- rotations through the engine, and their rows --------------------------------------------
+# Real rows, real emulator state. Set-up takes a ProviderCase, so the same builder makes an OpenRouter or
+# an ARouter rotation.
+
+
+def new_rotation(
+    case: ProviderCase,
+    *,
+    name: str = "my-rotation",
+    interval: int = 30,
+    enabled: bool = True,
+    key_name: str = "my-app-key",
+) -> SecretRotation:
+    """An unsaved rotation of the case's type, with the type's full parameters (the key name overridable)."""
+    project_id = case.project["id"]
+    with Session(db.engine()) as session:
+        env = session.exec(
+            select(Environment).where(Environment.project_id == project_id, Environment.slug == "dev")
+        ).one()
+        env_id = env.id
+    return SecretRotation(
+        id=str(uuid.uuid4()),
+        project_id=project_id,
+        environment_id=env_id,
+        secret_path="/",
+        name=name,
+        type=case.rotation_type,
+        connection_id=case.connection["id"],
+        parameters={**case.parameters, "name": key_name},
+        secrets_mapping={"apiKey": case.secret_name},
+        is_auto_rotation_enabled=enabled,
+        rotation_interval=interval,
+        rotate_at_hours=0,
+        rotate_at_minutes=0,
+        last_rotation_attempted_at=None,
+        last_rotated_at=None,
+    )
+
+
+def create_draft(case: ProviderCase, draft: SecretRotation, recheck=lambda session: None) -> SecretRotation:
+    return engine.create_rotation(draft, secret_name=case.secret_name, recheck=recheck)
+
+
+def create_rotation(case: ProviderCase, **kwargs) -> SecretRotation:
+    """A rotation of the case's type created by the engine (its first key minted and published)."""
+    return create_draft(case, new_rotation(case, **kwargs))
+
+
+def credentials(rotation_id: str) -> list[RotationCredential]:
+    with Session(db.engine()) as session:
+        return list(
+            session.exec(
+                select(RotationCredential)
+                .where(RotationCredential.rotation_id == rotation_id)
+                .order_by(RotationCredential.generation)
+            ).all()
+        )
+
+
+def states(rotation_id: str) -> dict[int, str]:
+    return {c.generation: c.state for c in credentials(rotation_id)}
+
+
+def row(rotation_id: str) -> SecretRotation | None:
+    with Session(db.engine()) as session:
+        return session.get(SecretRotation, rotation_id)
+
+
+def secret(rotation_id: str) -> Secret:
+    with Session(db.engine()) as session:
+        return session.exec(select(Secret).where(Secret.rotation_id == rotation_id)).one()
+
+
+def published_key(rotation_id: str) -> str:
+    return secrets_store.decrypt_value(secret(rotation_id))
+
+
+def update_row(rotation_id: str, **values) -> None:
+    with Session(db.engine()) as session:
+        rotation = session.get(SecretRotation, rotation_id)
+        for field, value in values.items():
+            setattr(rotation, field, value)
+        session.add(rotation)
+        session.commit()
+
+
+def update_credential(credential_id: str, **values) -> None:
+    with Session(db.engine()) as session:
+        credential = session.get(RotationCredential, credential_id)
+        for field, value in values.items():
+            setattr(credential, field, value)
+        session.add(credential)
+        session.commit()
+
+
+# --- a canned HTTP server --------------------------------------------------------------------
+
+
+class CannedServer:
+    """A loopback HTTP server that answers every request with one fixed response: for provider answers
+    the emulator cannot produce (non-JSON bodies, malformed successes)."""
+
+    def __init__(self, status: int = 200, body: bytes = b"<html>hello</html>", content_type: str = "text/html"):
+        self.status, self.body, self.content_type = status, body, content_type
+        canned = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                self.send_response(canned.status)
+                self.send_header("Content-Type", canned.content_type)
+                self.send_header("Content-Length", str(len(canned.body)))
+                self.end_headers()
+                self.wfile.write(canned.body)
+
+            do_GET = do_POST = do_DELETE = do_PATCH = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/api/v1"
+
+    def __enter__(self) -> CannedServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+# --- real processes on loopback: the OpenRouter emulator and `keyturn serve` ---------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def emulator_process(management_key_file: Path) -> Iterator[str]:
+    """The OpenRouter emulator as its own process; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "emulators",
+            "openrouter",
+            "--port",
+            str(port),
+            "--management-key-file",
+            str(management_key_file),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "listening" in process.stdout.readline()
+        yield f"http://127.0.0.1:{port}/api/v1"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@contextmanager
+def keyturn_server(env: dict[str, str | None], cwd: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Migrate, then run `keyturn serve` with `env` (None removes a variable) on a free port; yields
+    (base URL, process). The process's stderr (its log) is readable after the block."""
+    port = free_port()
+    merged = {**os.environ, **env, "KEYTURN_PORT": str(port)}
+    env = {name: value for name, value in merged.items() if value is not None}
+    subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=env, cwd=cwd, check=True, capture_output=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, "keyturn exited during start-up"
+            try:
+                if httpx.get(f"{url}/api/status", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "keyturn did not start"
+            time.sleep(0.2)
+        yield url, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
