@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from sqlmodel import Session
 
 from app.auth import caller
@@ -26,7 +27,15 @@ def bearer_token(request: Request) -> str:
 
 
 def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The caller's IP address, or None when the peer's address is not one (a UNIX socket, a test client,
+    or garbage a trusted proxy passed on in X-Forwarded-For). It is stored in audit rows and checked
+    against trusted-IP lists, which refuse None unless they admit anywhere."""
+    if request.client is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(request.client.host))
+    except ValueError:
+        return None
 
 
 def current_principal(request: Request) -> Principal:
@@ -35,3 +44,12 @@ def current_principal(request: Request) -> Principal:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def _no_store(response: Response) -> None:
+    """For responses that carry key material (an API key, a client secret, an access token): no cache,
+    proxy or browser may keep them."""
+    response.headers["Cache-Control"] = "no-store"
+
+
+NO_STORE = [Depends(_no_store)]

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response
 
 from app import catalogue
-from app.api.deps import CurrentPrincipal, SessionDep
+from app.api.deps import NO_STORE, CurrentPrincipal, SessionDep
 from app.catalogue import RotationType
 from app.schemas.fields import SecretPath, TrimmedStr
 from app.schemas.rotations import (
@@ -130,7 +130,11 @@ def type_router(rtype: RotationType) -> APIRouter:
             )
         )
 
-    @typed.get("/{rotationId}/generated-credentials", operation_id=f"get{op}RotationGeneratedCredentials")
+    @typed.get(
+        "/{rotationId}/generated-credentials",
+        operation_id=f"get{op}RotationGeneratedCredentials",
+        dependencies=NO_STORE,
+    )
     def get_generated_credentials(
         rotationId: RotationId, session: SessionDep, principal: CurrentPrincipal
     ) -> GeneratedCredentials:

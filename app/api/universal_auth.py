@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request
 
 from app.api.auth_body import form_or_json, parse_body
-from app.api.deps import CurrentPrincipal, SessionDep, client_ip
+from app.api.deps import NO_STORE, CurrentPrincipal, SessionDep, client_ip
 from app.auth import login as access_tokens
 from app.auth.permissions import require_admin
 from app.schemas.fields import Message
@@ -34,14 +34,6 @@ from app.services import universal_auth as service
 router = APIRouter(tags=["universal-auth"])
 
 UA_PATH = "/api/v1/auth/universal-auth/identities/{identityId}"
-
-
-def _no_store(response: Response) -> None:
-    """For responses that carry a client secret or an access token: no cache may keep them."""
-    response.headers["Cache-Control"] = "no-store"
-
-
-NO_STORE = [Depends(_no_store)]
 
 
 # --- U1–U4 ------------------------------------------------------------------------------------------

@@ -64,25 +64,35 @@ class ReadAuditWriter:
             dropped, self._dropped = self._dropped, 0
             if not batch and not dropped:
                 return
-            try:
-                with unit_of_work(self.engine) as session:
-                    for (actor, ip, event, project_id, resource_id, metadata), (count, first) in batch.items():
-                        entry = audit.record(
-                            session,
-                            actor=actor,
-                            event=event,
-                            project_id=project_id,
-                            resource_type="secret",
-                            resource_id=resource_id,
-                            metadata={**dict(metadata), "count": count, "firstReadAt": iso(first)},
-                        )
-                        entry.ip_address = ip
-                    if dropped:
-                        audit.record(
-                            session, actor="keyturn", event="audit-entries-dropped", metadata={"count": dropped}
-                        )
-            except Exception as exc:
-                log.warning("could not write %d read audit entries: %s", len(batch), type(exc).__name__)
+            groups = list(batch.items())
+            if self._write(groups, dropped):
+                return
+            # One bad row must not lose the others' entries: write them one by one.
+            lost = [group for group in groups if not self._write([group], 0)]
+            if dropped:
+                self._write([], dropped)
+            log.warning("could not write %d of %d read audit entries", len(lost), len(groups))
+
+    def _write(self, groups: list[tuple[tuple, list]], dropped: int) -> bool:
+        try:
+            with unit_of_work(self.engine) as session:
+                for (actor, ip, event, project_id, resource_id, metadata), (count, first) in groups:
+                    entry = audit.record(
+                        session,
+                        actor=actor,
+                        event=event,
+                        project_id=project_id,
+                        resource_type="secret",
+                        resource_id=resource_id,
+                        metadata={**dict(metadata), "count": count, "firstReadAt": iso(first)},
+                    )
+                    entry.ip_address = ip
+                if dropped:
+                    audit.record(session, actor="keyturn", event="audit-entries-dropped", metadata={"count": dropped})
+        except Exception as exc:
+            log.warning("read audit write failed: %s", type(exc).__name__)
+            return False
+        return True
 
     def close(self) -> None:
         self._stopping = True
