@@ -133,9 +133,10 @@ async def _token_body(request: Request) -> AccessTokenBody:
 @router.post(
     "/api/v1/auth/universal-auth/login", operation_id="universalAuthLogin", openapi_extra=form_or_json(LoginBody)
 )
-def login(request: Request, body: Annotated[LoginBody, Depends(_login_body)]) -> JSONResponse:
-    # No request session: a login is its own unit of work, which keeps a refused attempt's records (see login).
-    token, ua = access_tokens.login(
+async def login(request: Request, body: Annotated[LoginBody, Depends(_login_body)]) -> JSONResponse:
+    # No request session: a login is its own units of work, which keep a refused attempt's records (see login).
+    # `async`: the hash check runs on its own small pool, not on the threads reads use.
+    token, ua = await access_tokens.login(
         client_id=body.clientId, client_secret=body.clientSecret, client_ip=client_ip(request)
     )
     return _secret_response(login_response(token, ua.access_token_ttl, ua.access_token_max_ttl))
