@@ -52,6 +52,7 @@ class Buckets:
         entry = self._tokens.get(key)
         if entry is None:
             return float(self.burst)
+        self._tokens.move_to_end(key)  # a refused key is in use too: keep it over idle ones
         tokens, as_of = entry
         return min(float(self.burst), tokens + (self._now() - as_of) * self.per_second)
 
