@@ -259,6 +259,8 @@ class Phase:
     reads: dict[str, Reads]
     began: float
     ended: float
+    flood_began: float | None = None  # when the logins were released
+    flood_ended: float | None = None  # when the last one was answered
 
 
 def timed_phase(server: Server, readers: int, *, seconds: float | None = None, logins: int = 0) -> tuple[Phase, list]:
@@ -273,11 +275,14 @@ def timed_phase(server: Server, readers: int, *, seconds: float | None = None, l
     for thread in threads:
         thread.start()
     answers: list = []
+    flood_began = flood_ended = None
     if logins:
         fire, collect = flood_from_child(server.base, logins)
         time.sleep(0.2)  # the readers are reading when the flood arrives
         fire()
+        flood_began = time.monotonic()
         answers = collect()
+        flood_ended = time.monotonic()
         time.sleep(1.0)
     else:
         time.sleep(seconds or 0)
@@ -285,7 +290,7 @@ def timed_phase(server: Server, readers: int, *, seconds: float | None = None, l
     stop.set()
     for thread in threads:
         thread.join()
-    return Phase(results, began, ended), answers
+    return Phase(results, began, ended, flood_began, flood_ended), answers
 
 
 # --- the report -------------------------------------------------------------------------------------------------
