@@ -88,6 +88,19 @@ class Settings(BaseSettings):
     # argon2id cost for client-secret hashes: `default` is argon2-cffi's (RFC 9106 low-memory profile);
     # `low` is for tests only. Existing hashes stay verifiable either way (parameters are encoded in them).
     client_secret_hash_cost: Literal["default", "low"] = "default"
+    # Threads that run client-secret hash checks (logins), apart from the pool reads use. Each argon2id check
+    # holds 64 MiB while it runs, so this also bounds login memory. Unset: 2, or 1 on a one-CPU machine.
+    login_hash_workers: int | None = Field(None, ge=1, le=64)
+    # Login rate limits, per process, checked before any database or hash work: token buckets per client id
+    # and per client IP (the proxy's, unless KEYTURN_FORWARDED_ALLOW_IPS names it). A refusal is 429 with
+    # Retry-After. Per client id: a burst of 60 lets a 50-pod deployment sharing one client id start at once,
+    # and 1/s holds a login loop (a pod logs in once per token lifetime). Per IP: a burst of 20 covers the pods
+    # of one node behind its address; 0.5/s caps what one address can spend on hashes and failure audit rows.
+    # A rate of 0 turns that limit off.
+    login_client_id_burst: int = Field(60, ge=1, le=100_000)
+    login_client_id_per_second: float = Field(1.0, ge=0)
+    login_ip_burst: int = Field(20, ge=1, le=100_000)
+    login_ip_per_second: float = Field(0.5, ge=0)
     log_level: str = "INFO"
     # Request bodies over these sizes are refused with 413 before they are read whole (login and token
     # routes under /api/v1/auth/ take the smaller limit: they are reachable without a token).
@@ -134,6 +147,12 @@ class Settings(BaseSettings):
         if self.database_url.startswith(prefix) and ":memory:" not in self.database_url:
             return Path(self.database_url[len(prefix) :]).parent
         return DATA_DIR
+
+    @property
+    def login_hash_threads(self) -> int:
+        if self.login_hash_workers is not None:
+            return self.login_hash_workers
+        return min(2, os.cpu_count() or 1)
 
 
 def parse_root_keys(raw: str) -> list[tuple[str, bytes]]:

@@ -17,6 +17,10 @@ class AppError(Exception):
         self.message = message
         self.details = details
 
+    def headers(self) -> dict[str, str] | None:
+        """Response headers this error asks for (none by default)."""
+        return None
+
     def body(self) -> dict[str, Any]:
         body = {"statusCode": self.status_code, "message": self.message, "error": self.error}
         if self.details is not None:
@@ -58,6 +62,21 @@ class ValidationFailure(AppError):
     @classmethod
     def one(cls, path: list, message: str, code: str = "custom") -> ValidationFailure:
         return cls([{"code": code, "message": message, "path": path}])
+
+
+class TooManyRequests(AppError):
+    """A rate limit refused the request; the client may retry after `retry_after` whole seconds."""
+
+    status_code = 429
+    error = "RateLimitExceeded"
+
+    def __init__(self, retry_after: int):
+        self.retry_after = max(1, retry_after)
+        unit = "second" if self.retry_after == 1 else "seconds"
+        super().__init__(f"Rate limit exceeded. Please try again in {self.retry_after} {unit}")
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class ProviderFailure(AppError):

@@ -147,6 +147,9 @@ def settings(db_url, openrouter, arouter, tmp_path) -> Settings:
         http_timeout_seconds=2.0,
         rotation_interval_unit="days",
         client_secret_hash_cost="low",
+        # Tests log in many times from one address ("testclient"); tests of the limits set their own.
+        login_client_id_burst=100_000,
+        login_ip_burst=100_000,
     )
 
 

@@ -57,11 +57,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
         if exc.status_code >= 500:
             log.error("request failed: %s %s", exc.error, exc.message)
-        return error_response(exc.status_code, exc.error, exc.message, exc.details)
+        return error_response(exc.status_code, exc.error, exc.message, exc.details, headers=exc.headers())
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, "ValidationFailure", validation_issues(exc.errors()))
+        return error_response(422, "ValidationFailure", validation_issues(list(exc.errors())))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -137,9 +137,10 @@ async def _token_body(request: Request) -> AccessTokenBody:
     openapi_extra=form_or_json(LoginBody),
     dependencies=NO_STORE,
 )
-def login(request: Request, body: Annotated[LoginBody, Depends(_login_body)]) -> AccessToken:
-    # No request session: a login is its own unit of work, which keeps a refused attempt's records (see login).
-    token, ua = access_tokens.login(
+async def login(request: Request, body: Annotated[LoginBody, Depends(_login_body)]) -> AccessToken:
+    # No request session: a login is its own units of work, which keep a refused attempt's records (see login).
+    # `async`: the hash check runs on its own small pool, not on the threads reads use.
+    token, ua = await access_tokens.login(
         client_id=body.clientId, client_secret=body.clientSecret, client_ip=client_ip(request)
     )
     return AccessToken(accessToken=token, expiresIn=ua.access_token_ttl, accessTokenMaxTTL=ua.access_token_max_ttl)

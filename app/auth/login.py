@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, case, inspect, literal, or_, update
+import anyio.to_thread
+from sqlalchemy import CursorResult, or_, update
 from sqlmodel import Session, col, select
 
 from app import clock
-from app.auth import client_secrets, tokens, trusted_ips
+from app.auth import client_secrets, hash_pool, lockout, login_rate, tokens, trusted_ips
 from app.auth.admin import is_admin_token
 from app.db import unit_of_work
 from app.errors import AppError, BadRequest, ForbiddenIp, Unauthorized
@@ -46,91 +48,110 @@ def _fail(
     return error(message)
 
 
-def _count_failure(session: Session, ua: UniversalAuth) -> None:
-    """One atomic statement: reset an expired counter, add 1, and lock when the threshold is reached."""
-    now = clock.now()
-    expires_at = col(UniversalAuth.lockout_counter_expires_at)
-    locked_until = col(UniversalAuth.locked_until)
-    new_count = case(
-        (or_(expires_at.is_(None), expires_at <= now), 1),
-        else_=col(UniversalAuth.lockout_counter) + 1,
-    )
-    reached = new_count >= UniversalAuth.lockout_threshold
-    moment = inspect(UniversalAuth).columns["locked_until"].type  # the column's own type binds the value
-    lock_until = literal(now + timedelta(seconds=ua.lockout_duration_seconds), type_=moment)
-    reset_at = literal(now + timedelta(seconds=ua.lockout_counter_reset_seconds), type_=moment)
-    session.execute(
-        update(UniversalAuth)
-        .where(col(UniversalAuth.id) == ua.id)
-        .values(
-            locked_until=case((reached, lock_until), else_=locked_until),
-            lockout_counter=case((reached, 0), else_=new_count),
-            lockout_counter_expires_at=case((reached, None), else_=reset_at),
-        )
-    )
-
-
 def _revoke_secret(session: Session, secret: ClientSecret) -> None:
     session.execute(update(ClientSecret).where(col(ClientSecret.id) == secret.id).values(is_revoked=True))
 
 
-def login(*, client_id: str, client_secret: str, client_ip: str | None) -> tuple[str, UniversalAuth]:
+@dataclass(frozen=True)
+class _Refused:
+    """An attempt refused before any hash check, its audit row committed. `burn`: spend one check's time first."""
+
+    error: AppError
+    burn: bool = False
+
+
+@dataclass(frozen=True)
+class _Reserved:
+    """An attempt counted by the lockout, with the hashes of the secrets its value may match (by id)."""
+
+    ua: UniversalAuth
+    candidates: list[tuple[str, str]]
+
+
+async def login(*, client_id: str, client_secret: str, client_ip: str | None) -> tuple[str, UniversalAuth]:
     """Returns the new access token (plaintext, for the response only) and the UA config.
 
-    The attempt is its own unit of work, not the request's: the request session rolls back when the handler
-    raises, and a refused login must still keep what it recorded (failure counter, lockout, revoked secret,
-    audit row) while the client gets its 401. So the attempt commits its outcome, then raises the refusal."""
-    with unit_of_work() as session:
-        outcome = _attempt(session, client_id=client_id, client_secret=client_secret, client_ip=client_ip)
+    The rate limits answer first, before any database or hash work. Then three steps, none holding a lock or a
+    transaction across another: (1) a short unit of work finds the config, checks the caller's IP and reserves the
+    attempt in the lockout counter; (2) the hash check runs on the small hash pool (app.auth.hash_pool), never on
+    the threads reads use; (3) a second unit of work records the outcome. Each unit of work is the attempt's own,
+    not the request's: a refused login must keep what it recorded (failure counter, lockout, revoked secret, audit
+    row) while the client gets its 401, so each commits, then the refusal is raised."""
+    login_rate.check(client_id=client_id, client_ip=client_ip)
+    begun = await anyio.to_thread.run_sync(_begin, client_id, client_secret, client_ip)
+    if isinstance(begun, _Refused):
+        if begun.burn:
+            await hash_pool.run(client_secrets.burn_one_check, client_secret)
+        raise begun.error
+    matched = await hash_pool.run(_match, begun.candidates, client_secret)
+    outcome = await anyio.to_thread.run_sync(_finish, begun.ua, matched, client_id, client_ip)
     if isinstance(outcome, AppError):
         raise outcome
     return outcome
 
 
-def _attempt(
-    session: Session, *, client_id: str, client_secret: str, client_ip: str | None
+def _begin(client_id: str, client_secret: str, client_ip: str | None) -> _Refused | _Reserved:
+    with unit_of_work() as session:
+        ua = session.exec(select(UniversalAuth).where(UniversalAuth.client_id == client_id)).first()
+        if ua is None:
+            error = _fail(
+                session, INVALID, actor="anonymous", client_id=client_id, reason="unknown-client-id", ip=client_ip
+            )
+            return _Refused(error, burn=True)
+        actor = f"identity:{ua.identity_id}"
+        if not trusted_ips.allows(ua.client_secret_trusted_ips, client_ip):
+            error = _fail(
+                session,
+                IP_NOT_ALLOWED,
+                actor=actor,
+                client_id=client_id,
+                reason="ip-not-trusted",
+                ip=client_ip,
+                error=ForbiddenIp,
+            )
+            return _Refused(error)
+        candidates = session.exec(
+            select(ClientSecret).where(
+                ClientSecret.ua_id == ua.id,
+                ClientSecret.prefix == client_secrets.prefix_of(client_secret),
+                col(ClientSecret.is_revoked) == False,  # noqa: E712
+            )
+        ).all()
+        # Last, so the row lock PostgreSQL takes for it is held only until the commit just below.
+        if not lockout.reserve(session, ua):
+            return _Refused(_fail(session, LOCKED, actor=actor, client_id=client_id, reason="locked", ip=client_ip))
+        return _Reserved(ua, [(c.id, c.secret_hash) for c in candidates])
+
+
+def _match(candidates: list[tuple[str, str]], client_secret: str) -> str | None:
+    """The id of the secret whose hash matches, or None; with no candidate, one check's time is spent anyway."""
+    if not candidates:
+        client_secrets.burn_one_check(client_secret)
+        return None
+    return next((secret_id for secret_id, hashed in candidates if client_secrets.verify(hashed, client_secret)), None)
+
+
+def _finish(
+    reserved_ua: UniversalAuth, secret_id: str | None, client_id: str, client_ip: str | None
+) -> tuple[str, UniversalAuth] | AppError:
+    with unit_of_work() as session:
+        return _settle(session, reserved_ua, secret_id, client_id=client_id, client_ip=client_ip)
+
+
+def _settle(
+    session: Session, reserved_ua: UniversalAuth, secret_id: str | None, *, client_id: str, client_ip: str | None
 ) -> tuple[str, UniversalAuth] | AppError:
     """The token and UA config, or the refusal to raise once what the attempt recorded is committed."""
-    ua = session.exec(select(UniversalAuth).where(UniversalAuth.client_id == client_id)).first()
-    if ua is None:
-        client_secrets.burn_one_check(client_secret)
-        return _fail(session, INVALID, actor="anonymous", client_id=client_id, reason="unknown-client-id", ip=client_ip)
-    actor = f"identity:{ua.identity_id}"
-    if not trusted_ips.allows(ua.client_secret_trusted_ips, client_ip):
-        return _fail(
-            session,
-            IP_NOT_ALLOWED,
-            actor=actor,
-            client_id=client_id,
-            reason="ip-not-trusted",
-            ip=client_ip,
-            error=ForbiddenIp,
-        )
-    now = clock.now()
-    if ua.lockout_enabled and ua.locked_until is not None and now < ua.locked_until:
-        return _fail(session, LOCKED, actor=actor, client_id=client_id, reason="locked", ip=client_ip)
-
-    candidates = session.exec(
-        select(ClientSecret).where(
-            ClientSecret.ua_id == ua.id,
-            ClientSecret.prefix == client_secrets.prefix_of(client_secret),
-            col(ClientSecret.is_revoked) == False,  # noqa: E712
-        )
-    ).all()
-    secret = next((c for c in candidates if client_secrets.verify(c.secret_hash, client_secret)), None)
-    if secret is None:
-        if not candidates:
-            client_secrets.burn_one_check(client_secret)
-        if ua.lockout_enabled:
-            _count_failure(session, ua)
+    actor = f"identity:{reserved_ua.identity_id}"
+    # Read again: the config or the secret may have been changed or removed while the hash was checked.
+    ua = session.get(UniversalAuth, reserved_ua.id)
+    secret = session.get(ClientSecret, secret_id) if secret_id is not None else None
+    if ua is None or secret is None or secret.is_revoked:
+        lockout.settle_failure(session, reserved_ua)
         return _fail(session, INVALID, actor=actor, client_id=client_id, reason="wrong-secret", ip=client_ip)
 
-    if ua.lockout_counter or ua.locked_until is not None:
-        session.execute(
-            update(UniversalAuth)
-            .where(col(UniversalAuth.id) == ua.id)
-            .values(lockout_counter=0, lockout_counter_expires_at=None, locked_until=None)
-        )
+    lockout.clear(session, ua.id)
+    now = clock.now()
     if secret.ttl > 0 and now >= secret.created_at + timedelta(seconds=secret.ttl):
         _revoke_secret(session, secret)
         return _fail(session, SECRET_EXPIRED, actor=actor, client_id=client_id, reason="secret-expired", ip=client_ip)
@@ -141,6 +162,7 @@ def _attempt(
             update(ClientSecret)
             .where(
                 col(ClientSecret.id) == secret.id,
+                col(ClientSecret.is_revoked) == False,  # noqa: E712
                 or_(col(ClientSecret.num_uses_limit) == 0, col(ClientSecret.num_uses) < ClientSecret.num_uses_limit),
             )
             .values(num_uses=col(ClientSecret.num_uses) + 1, last_used_at=now)
