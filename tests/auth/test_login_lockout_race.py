@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from app.auth import client_secrets
-from tests.auth.helpers import login, make_machine
+from tests.factories import login, make_machine
 
 LOCKED = "This identity auth method is temporarily locked, please try again later"
 

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.auth import client_secrets
-from tests.auth.helpers import login, make_machine
+from tests.factories import login, make_machine
 
 LOGIN = "/api/v1/auth/universal-auth/login"
 
