@@ -112,10 +112,10 @@ def test_the_embedded_sqlite_database_migrates_itself_at_start(tmp_path):
                 assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
                 assert time.monotonic() < deadline, "keyturn did not start"
                 time.sleep(0.2)
-        assert response.status_code == 200, response.text
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        _, log = server.communicate(timeout=30)
+    assert response.status_code == 200, f"{response.text}\n{log.decode()}"
     engine = create_engine(f"sqlite:///{tmp_path}/fresh/k.db")
     assert "secret_rotation" in inspect(engine).get_table_names()
     engine.dispose()
