@@ -80,7 +80,7 @@ class TooManyRequests(AppError):
 
 
 class ProviderFailure(AppError):
-    """A provider failure surfaced by a manual rotation (keyturn §14b)."""
+    """A provider failure surfaced by a manual rotation (rotation §14b)."""
 
     status_code = 502
     error = "ProviderError"

@@ -481,7 +481,7 @@ def parallel_map(function, items: Iterable, parallel: int = 8) -> list:
 
 
 def rotation_suffix(rotation_id: str) -> str:
-    """Key names end with -g<generation>-<first 8 hex of the rotation id> (spec §14c)."""
+    """Key names end with -g<generation>-<first 8 hex of the rotation id> (rotation §14c)."""
     return rotation_id.replace("-", "")[:8]
 
 

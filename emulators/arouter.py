@@ -1,6 +1,6 @@
-"""An ARouter key-management emulator speaking the seed contract of ../shared/spec/arouter-keys-api.md
-§1–5 (`/v1/keys`, top-level `id` and `key`, `spending_limit`, verification by `GET /v1/models`), or,
-with `variant="openrouter-like"`, the public variant of §6 (`/api/v1/keys`, `data.hash`, `limit`).
+"""An ARouter key-management emulator speaking the seed contract of docs/contracts.md ("ARouter keys API")
+ARouter §1–5 (`/v1/keys`, top-level `id` and `key`, `spending_limit`, verification by `GET /v1/models`), or,
+with `variant="openrouter-like"`, the public variant of ARouter §6 (`/api/v1/keys`, `data.hash`, `limit`).
 
 Decisions where the spec is silent: list pages hold `page_size` keys (default `self.page_size`) and
 carry `next_page_token` only when more remain; delete answers `self.delete_status` (204 by default);

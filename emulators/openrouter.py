@@ -1,5 +1,5 @@
 """An OpenRouter key-management emulator: a real HTTP server on loopback speaking the wire format of
-../shared/spec/openrouter-keys-api.md (status codes, full key objects, integer error codes, offset
+docs/contracts.md ("OpenRouter keys API") (status codes, full key objects, integer error codes, offset
 pagination of 100 newest-first) so that the official SDK accepts every answer.
 
 Decisions where the spec is silent: a disabled or expired key gets 401 on /key and on inference; a
@@ -96,7 +96,7 @@ class _Key:
         }
 
     def to_json(self) -> dict[str, Any]:
-        """The §3 key object (full superset). Never the plaintext."""
+        """The OpenRouter §3 key object (full superset). Never the plaintext."""
         return {
             "hash": self.hash,
             "name": self.name,
@@ -113,7 +113,7 @@ class _Key:
         }
 
     def current_key_json(self) -> dict[str, Any]:
-        """The §8 /key object (full superset)."""
+        """The OpenRouter §8 /key object (full superset)."""
         return {
             "label": self.label,
             "is_management_key": self.management,
@@ -347,7 +347,8 @@ def _json_object(request: Request) -> dict[str, Any]:
 
 
 def _validated_fields(body: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
-    """The allowed fields present in `body`, checked against the §4.1 / §6 rules. Unknown ones are ignored."""
+    """The allowed fields present in `body`, checked against the OpenRouter §4.1 / OpenRouter §6 rules.
+    Unknown ones are ignored."""
     fields = {name: body[name] for name in allowed if name in body}
     for name, value in fields.items():
         if name == "name" and (not isinstance(value, str) or not value):

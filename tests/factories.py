@@ -109,7 +109,7 @@ def as_identity(client, project, roles, scope=None, name="billing-api") -> dict:
     return {"Authorization": f"Bearer {token_for(client, machine)}"}
 
 
-# --- the role matrix (identity spec §8.2), written from the spec, not from the code --------------
+# --- the role matrix (identity §8.2), written from the spec, not from the code --------------
 
 ROLES = ("admin", "member", "viewer", "no-access")
 
@@ -144,7 +144,7 @@ OR = f"{BASE}/open-router-api-key"
 
 
 def seed_body(project: dict, connection: dict, **overrides) -> dict:
-    """The §5.5 example request, pointed at the test project and connection."""
+    """The rotation §5.5 example request, pointed at the test project and connection."""
     body = {
         "name": "my-open-router-rotation",
         "projectId": project["id"],

@@ -1,4 +1,4 @@
-"""C1–C9: app connections (rotation spec §2.2, §4). One router per connection app of app.catalogue, so a
+"""C1–C9: app connections (rotation §2.2, rotation §4). One router per connection app of app.catalogue, so a
 new provider needs only its catalogue entry.
 
 No `from __future__ import annotations` here: the per-app body types are local to `app_router`, and
@@ -43,7 +43,7 @@ def require_on(principal: Principal, action: str, connection: AppConnection) -> 
 
 def may(principal: Principal, action: str, connection: AppConnection, *, project_id: str | None = None) -> bool:
     """For lists: filter instead of refusing. A project admin may `connect` an organisation-scoped
-    connection for its own project (identity spec §10, decided), so `project_id` stands in for it."""
+    connection for its own project (identity §10, decided), so `project_id` stands in for it."""
     scope = connection.project_id
     if scope is None and action == "connect":
         scope = project_id

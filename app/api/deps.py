@@ -39,7 +39,7 @@ def client_ip(request: Request) -> str | None:
 
 
 def current_principal(request: Request) -> Principal:
-    """The admin token or an identity access token (identity spec §2.2), with this request's memberships."""
+    """The admin token or an identity access token (identity §2.2), with this request's memberships."""
     return caller.for_request(caller.authenticate(bearer_token(request), client_ip(request)))
 
 

@@ -1,4 +1,4 @@
-"""I1–I5: machine identities (identity spec §5). Admin token (or an org-admin identity) only."""
+"""I1–I5: machine identities (identity §5). Admin token (or an org-admin identity) only."""
 
 from __future__ import annotations
 

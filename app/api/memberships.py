@@ -1,4 +1,4 @@
-"""M1–M7: project role grants for identities (identity spec §7). Admin token (or an org-admin identity) only."""
+"""M1–M7: project role grants for identities (identity §7). Admin token (or an org-admin identity) only."""
 
 from __future__ import annotations
 

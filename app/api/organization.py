@@ -1,4 +1,4 @@
-"""O1, O2: the single organisation (identity spec §3.3). Admin token only."""
+"""O1, O2: the single organisation (identity §3.3). Admin token only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""P1–P6 and E1: projects and environments (identity spec §4). Structure is admin-only; P3/P4 are readable."""
+"""P1–P6 and E1: projects and environments (identity §4). Structure is admin-only; P3/P4 are readable."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Routes: secret rotations v2 (rotation spec §2.1, R1-R11 and the X1 history extension).
+"""Routes: secret rotations v2 (rotation §2.1, R1-R11 and the X1 history extension).
 
 The type routes are built once per rotation type of app.catalogue, so every type gets the same endpoints
-with its own `parameters` model. Move (R12) is not served (§14j).
+with its own `parameters` model. Move (R12) is not served (rotation §14j).
 """
 
 # No `from __future__ import annotations`: the per-type routes annotate with models chosen at runtime,

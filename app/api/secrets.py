@@ -1,8 +1,8 @@
-"""Routes: the consumer read API the official Infisical SDKs call (consumer spec §5–§6).
+"""Routes: the consumer read API the official Infisical SDKs call (consumer §5–§6).
 
 HTTP only: these hand the bearer token, the caller's IP, the raw query and the conditional header to
 app.reads.service and turn its answer into a response. They are `async def` and take the query raw: the
-SDKs send unknown and empty parameters that a strict schema would refuse (spec §2.2), and a cache hit then
+SDKs send unknown and empty parameters that a strict schema would refuse (consumer §2.2), and a cache hit then
 costs no thread hop.
 """
 

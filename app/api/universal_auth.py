@@ -1,4 +1,4 @@
-"""U1–U4, S1–S5 (admin only) and A1–A3 (no auth header): universal auth (identity spec §6)."""
+"""U1–U4, S1–S5 (admin only) and A1–A3 (no auth header): universal auth (identity §6)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ IP_NOT_ALLOWED = "You are not allowed to access this resource from the current I
 
 
 def authenticate(token: str, client_ip: str | None) -> Principal:
-    """The admin token or an identity access token, checked in the order of identity spec §2.2: the token
+    """The admin token or an identity access token, checked in the order of identity §2.2: the token
     (401), then the UA config's trusted IPs (403)."""
     principal = tokens.authenticate(token)
     if principal.identity_id is None:

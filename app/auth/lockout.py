@@ -1,4 +1,4 @@
-"""The login lockout counter (identity spec §6.6), kept in the UA row and changed only by conditional UPDATEs.
+"""The login lockout counter (identity §6.6), kept in the UA row and changed only by conditional UPDATEs.
 
 An attempt takes its place in the counter *before* its hash check, with one UPDATE that adds 1 only while the
 identity is not locked and the counter is below the threshold. The counter therefore holds the failures plus the
@@ -6,7 +6,7 @@ checks still running, and however many wrong guesses arrive at once, at most `lo
 per window; the others are refused as locked without hashing. An attempt whose check fails was counted already:
 it locks the identity once the counter has reached the threshold. One that passes clears the counter.
 
-For attempts one after another this is the rule of §6.6: the third wrong secret in a row (by default) sets the
+For attempts one after another this is the rule of identity §6.6: the third wrong secret in a row (by default) sets the
 lock and still answers `Invalid credentials`; the next answers the locked message.
 """
 

@@ -1,4 +1,4 @@
-"""Access tokens: universal-auth login, renewal and revocation (identity spec §6.6–§6.10)."""
+"""Access tokens: universal-auth login, renewal and revocation (identity §6.6–§6.10)."""
 
 from __future__ import annotations
 
@@ -207,7 +207,7 @@ def _token_row(session: Session, token: str) -> AccessToken | None:
 
 
 def renew(session: Session, *, token: str) -> AccessToken:
-    """Extends the same token by its TTL (§6.9); the caller answers with the same string."""
+    """Extends the same token by its TTL (identity §6.9); the caller answers with the same string."""
     if is_admin_token(token):
         raise BadRequest("Only identity access tokens can be renewed")
     row = _token_row(session, token)

@@ -1,4 +1,4 @@
-"""The one place that decides whether a caller may do something (identity spec §8–§9).
+"""The one place that decides whether a caller may do something (identity §8–§9).
 
 Every route asks `require(principal, action, subject, project_id=..., **conditions)` or `can(...)`; lists
 call `can` per item and leave out what it refuses. The principal is the request's (app.auth.caller), which
@@ -6,7 +6,7 @@ carries the identity's memberships as they were when the request began. Conditio
 `connectionId`. For `secrets` and `secret-rotation`, pass the target's environment and path: a scoped
 membership is refused when they are missing.
 
-Order (§9.3, after authentication): the admin token (or an org-admin identity) may do everything; a
+Order (identity §9.3, after authentication): the admin token (or an org-admin identity) may do everything; a
 management-plane permission, or no project, needs the admin; then membership, roles, scope. Resolving the
 project (404) is the caller's job and comes before this check.
 """
@@ -84,7 +84,8 @@ def _target(subject: str, conditions: dict) -> dict:
 
 
 def denial(action: str, subject: str, reason: str, conditions: dict | None = None) -> PermissionDenied:
-    """The §9.4 error: `You are not allowed to <action> on <subject>[ in environment … at path …]: <reason>`."""
+    """The identity §9.4 error:
+    `You are not allowed to <action> on <subject>[ in environment … at path …]: <reason>`."""
     target = _target(subject, conditions or {})
     where = ""
     if "environment" in target:
@@ -104,6 +105,6 @@ def require(principal: Principal, action: str, subject: str, *, project_id: str 
 
 
 def require_admin(principal: Principal, action: str = "manage", subject: str = "organization") -> None:
-    """Management plane (§9.1): the admin token or an org-admin identity only."""
+    """Management plane (identity §9.1): the admin token or an org-admin identity only."""
     if not principal.is_admin:
         raise denial(action, subject, ADMIN_ONLY)

@@ -32,7 +32,7 @@ class Principal:
     identity_id: str | None = None
     token_id: str | None = None
     client_ip: str | None = None
-    # The identity's organisation role is `admin`: the same rights as the admin token (spec §10, decided).
+    # The identity's organisation role is `admin`: the same rights as the admin token (identity §10, decided).
     org_admin: bool = False
     # When the token stops being valid (min of renewal + TTL and creation + max TTL); None for the admin.
     expires_at: datetime | None = None

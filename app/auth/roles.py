@@ -1,4 +1,4 @@
-"""The built-in project roles and what each may do (identity spec §8.1–§8.2)."""
+"""The built-in project roles and what each may do (identity §8.1–§8.2)."""
 
 from __future__ import annotations
 

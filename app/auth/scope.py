@@ -1,4 +1,4 @@
-"""Membership scope globs (identity spec §8.3): `*` and `?` inside one segment, `**` as whole segments."""
+"""Membership scope globs (identity §8.3): `*` and `?` inside one segment, `**` as whole segments."""
 
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ def expires_at(row: AccessToken) -> datetime:
 
 
 def authenticate(token: str) -> Principal:
-    """The caller for a bearer token, or Unauthorized with the §2.2 message. IPs are checked by the caller."""
+    """The caller for a bearer token, or Unauthorized with the identity §2.2 message. IPs are checked by the caller."""
     if is_admin_token(token):
         return ADMIN
     with unit_of_work() as session:

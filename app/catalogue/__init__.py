@@ -144,7 +144,7 @@ ENTRIES: tuple[Entry, ...] = (
             secrets_mapping_template={"apiKey": "AROUTER_API_KEY"},
         ),
         # `seed`: /v1/keys with `id` and `spending_limit`; `openrouter-like`: /api/v1/keys with `hash` and
-        # `limit` (the public variant, ARouter spec §6).
+        # `limit` (the public variant, ARouter §6).
         wire=WireChoice(
             Setting("arouter_api_style", "seed"),
             {"seed": arouter.provider, "openrouter-like": arouter.openrouter_like},

@@ -51,7 +51,7 @@ PositiveAmount = Annotated[float | None, number_rule(integer=False, minimum=0, e
 
 
 class OpenRouterParameters(CamelModel):
-    """`name` is the key-name prefix at OpenRouter; keyturn appends a unique suffix (§14c)."""
+    """`name` is the key-name prefix at OpenRouter; keyturn appends a unique suffix (rotation §14c)."""
 
     name: KeyName
     limit: PositiveAmount = None

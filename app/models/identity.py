@@ -97,7 +97,7 @@ class AccessToken(SQLModel, table=True):
 
 
 class IdentityMembership(SQLModel, table=True):
-    """An identity's roles in one project, optionally narrowed by a scope (identity spec §8.3)."""
+    """An identity's roles in one project, optionally narrowed by a scope (identity §8.3)."""
 
     __tablename__ = "identity_membership"
     __table_args__ = (UniqueConstraint("project_id", "identity_id"),)

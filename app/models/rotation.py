@@ -37,12 +37,12 @@ class SecretRotation(SQLModel, table=True):
     is_last_rotation_manual: bool = True
     # Keyring token bound to (secret_rotation, last_rotation_message, id): provider text may echo secrets.
     last_rotation_message: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    # Generation numbers are never reused, not even after a failed attempt (keyturn §14c).
+    # Generation numbers are never reused, not even after a failed attempt (rotation §14c).
     next_generation: int = 1
     # Scheduled retries of a failed run: how many attempts failed in a row, and not before when to retry.
     failed_attempts: int = 0
     retry_not_before: datetime | None = None
-    # The one lease (keyturn §14g): whoever holds an unexpired lease may rotate, update or delete.
+    # The one lease (rotation §14g): whoever holds an unexpired lease may rotate, update or delete.
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_expires_at: datetime | None = None
     created_at: datetime = created_field()

@@ -1,6 +1,6 @@
 """ARouter's key API (`/v1/keys`, verification by `/v1/models`), spoken over a caller-supplied httpx.Client.
 
-Wire contract: shared/spec/arouter-keys-api.md §1–5, parsed leniently per §6 because public ARouter
+Wire contract: docs/contracts.md, ARouter §1–5, parsed leniently per ARouter §6 because public ARouter
 material shows other shapes (`data.hash`, `raw_key`, lists under `keys`, `limit`). Paths and the limit
 field are constructor options so the OpenRouter-like variant is one instance away. This module never
 retries or sleeps: ProviderError says whether a retry could help and whether a failed create may
@@ -235,5 +235,5 @@ class ARouterProvider:
 
 
 provider = ARouterProvider()
-# The public OpenRouter-like variant (spec §6), for deployments whose ARouter speaks it.
+# The public OpenRouter-like variant (ARouter §6), for deployments whose ARouter speaks it.
 openrouter_like = ARouterProvider(keys_path="/api/v1/keys", limit_field="limit")

@@ -1,6 +1,6 @@
 """OpenRouter's key-management API (`/keys`, `/key`), spoken over a caller-supplied httpx.Client.
 
-Wire contract: shared/spec/openrouter-keys-api.md. This module never retries or sleeps: it reports, in
+Wire contract: docs/contracts.md, "OpenRouter keys API". This module never retries or sleeps: it reports, in
 ProviderError, whether a retry could help and whether a failed create may still have made a key.
 """
 

@@ -1,4 +1,4 @@
-"""The read API's query string as the SDKs send it (consumer spec §2.2, §5.1, §6).
+"""The read API's query string as the SDKs send it (consumer §2.2, consumer §5.1, consumer §6).
 
 Read by hand rather than by a strict schema: the SDKs send unknown parameters, and empty ones for what
 they leave unset (Go sends `version=` and `workspaceSlug=`), which count as absent.

@@ -1,4 +1,4 @@
-"""The bodies of the two reads, for the OpenAPI document (consumer spec §5.2–§5.3, §6).
+"""The bodies of the two reads, for the OpenAPI document (consumer §5.2–§5.3, consumer §6).
 
 The reads render their bodies straight to JSON bytes (app.reads.secrets.secret_view), which is what a
 cache hit serves; these models describe those bytes, and a test checks that they match.

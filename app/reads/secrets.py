@@ -1,6 +1,6 @@
-"""Find and render secrets for a caller (consumer spec §5–§6): resolve the project, check, find, render.
+"""Find and render secrets for a caller (consumer §5–§6): resolve the project, check, find, render.
 
-Order (identity spec §9.3): project 404, then the permission check on the requested environment and
+Order (identity §9.3): project 404, then the permission check on the requested environment and
 path, so a 403 never reveals whether a secret exists; then the environment and the secret.
 """
 

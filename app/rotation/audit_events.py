@@ -12,7 +12,7 @@ from app.store import audit
 
 PLATFORM = "platform"  # the actor of scheduled rotations
 ROTATE_EVENT = "secret-rotation-rotate-secrets"
-# Infisical names no check-credentials audit event for certain (rotation spec §3.2); this one follows its pattern.
+# Infisical names no check-credentials audit event for certain (rotation §3.2); this one follows its pattern.
 CHECK_EVENT = "check-secret-rotation-credentials"
 
 

@@ -1,4 +1,4 @@
-"""Updating and deleting a rotation (§5.6, §9). Each holds the rotation's lease, waiting a few seconds
+"""Updating and deleting a rotation (rotation §5.6, rotation §9). Each holds the rotation's lease, waiting a few seconds
 for a running rotation, and applies the change in one transaction of its own, audited as the caller."""
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def delete_rotation(
 
 
 def _revoke_live_keys(rotation_id: str) -> None:
-    """Every stored key of the rotation, before the database is touched (§9 step 2, §14e.6). Each
+    """Every stored key of the rotation, before the database is touched (rotation §9 step 2, rotation §14e.6). Each
     revocation commits as soon as the provider confirms it."""
     with db.unit_of_work() as session:
         live = session.exec(

@@ -168,7 +168,7 @@ def _rotate_leased(
 ) -> SecretRotation:
     rotation = _row(rotation_id)
     if not manual and not _still_due(rotation):
-        return rotation  # disabled or rescheduled since it was claimed (§14f)
+        return rotation  # disabled or rescheduled since it was claimed (rotation §14f)
     reconcile_rotation(rotation_id)
     generation = None  # the generation this attempt mints, once its intent is recorded (for the audit row)
     try:
@@ -183,7 +183,7 @@ def _rotate_leased(
                 base_name=rotation.parameters["name"],
                 now=utcnow(),
             )
-            rotation.next_generation += 1  # never reused, even if this attempt fails (§14c)
+            rotation.next_generation += 1  # never reused, even if this attempt fails (rotation §14c)
             session.add_all([cred, rotation])
         generation = cred.generation
         api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters)

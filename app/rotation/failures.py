@@ -1,5 +1,5 @@
-"""Record what went wrong, each in one transaction under the lease: a failed rotation attempt (§6.3) and
-a published rotation whose old key could not be revoked (§14e.5)."""
+"""Record what went wrong, each in one transaction under the lease: a failed rotation attempt (rotation §6.3) and
+a published rotation whose old key could not be revoked (rotation §14e.5)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def record_failed_attempt(
     generation: int | None = None,
     actor: Principal | str = audit_events.PLATFORM,
 ) -> SecretRotation:
-    """Manual, or the last scheduled attempt: final (status failed, next day per §7 rule 2).
+    """Manual, or the last scheduled attempt: final (status failed, next day per rotation §7 rule 2).
     Otherwise: count it and retry after a backoff, keeping nextRotationAt."""
     settings = get_settings()
     with db.unit_of_work() as session:

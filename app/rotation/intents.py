@@ -1,4 +1,4 @@
-"""Intent records (keyturn §14e): written before a mint, filled in the moment the provider answers.
+"""Intent records (rotation §14e): written before a mint, filled in the moment the provider answers.
 
 Every state change of a credential row is a compare-and-set on its state, so the run that minted a key
 and a reconciler that thinks the run died can never both win.
@@ -22,7 +22,7 @@ from app.timeutil import utcnow
 
 
 def key_name(base: str, rotation_id: str, generation: int, when: datetime) -> str:
-    """`<parameters.name>-<YYYYMMDD>-g<generation>-<rotation id first 8 hex>` (§14c)."""
+    """`<parameters.name>-<YYYYMMDD>-g<generation>-<rotation id first 8 hex>` (rotation §14c)."""
     return f"{base}-{when:%Y%m%d}-g{generation}-{rotation_id.replace('-', '')[:8]}"
 
 
@@ -62,7 +62,7 @@ def transition(session: Session, cred_id: str, from_states: Iterable[str], **val
 
 
 def store_minted(cred_id: str, minted: MintedKey) -> bool:
-    """Store the key id and encrypted key at once, before anything else happens (§14e step 2).
+    """Store the key id and encrypted key at once, before anything else happens (rotation §14e step 2).
 
     False if a reconciler closed the intent meanwhile; the key is then queued for revocation instead."""
     sealed = seal_key(cred_id, minted.api_key)

@@ -1,4 +1,4 @@
-"""The one lease per rotation (keyturn §14g): rotate, update and delete all need it.
+"""The one lease per rotation (rotation §14g): rotate, update and delete all need it.
 
 Taking the lease is one conditional UPDATE, atomic on SQLite and PostgreSQL alike: it succeeds only if
 nobody holds an unexpired lease. A heartbeat thread renews it while work runs, so a crashed holder's

@@ -1,4 +1,4 @@
-"""Mint, store and verify one key against an intent that is already committed (§14d, §14e).
+"""Mint, store and verify one key against an intent that is already committed (rotation §14d, rotation §14e).
 
 The mint is never retried. Every way out of here leaves the intent in a state the rest of the core
 knows how to finish: minted (published next), revoking (queued), abandoned, or pending (reconciled later).
@@ -56,7 +56,7 @@ def mint_and_verify(upstream: Upstream, cred_id: str, key_name: str, parameters:
 
 def _close_failed_intent(cred_id: str, exc: ProviderError) -> None:
     if exc.ambiguous:
-        # The provider may have made the key anyway: look for it by its unique name (§14e.3).
+        # The provider may have made the key anyway: look for it by its unique name (rotation §14e.3).
         try:
             reconcile.reconcile([cred_id])
         except Exception:

@@ -1,4 +1,4 @@
-"""Publish a verified key in one transaction under the lease (§6.2 step 4): the secret's new value and
+"""Publish a verified key in one transaction under the lease (rotation §6.2 step 4): the secret's new value and
 version, the credential slots, the rotation's fields and the audit row."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def new_key(
         for cred in live:
             if cred is previous:
                 cred.state = INACTIVE
-            else:  # the key from two generations back (and any stray): §6.2 step 5
+            else:  # the key from two generations back (and any stray): rotation §6.2 step 5
                 revocations.queue(cred, now)
                 queued.append(cred.id)
             session.add(cred)

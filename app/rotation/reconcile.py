@@ -1,4 +1,4 @@
-"""Close open intents whose run did not finish (keyturn §14e.3).
+"""Close open intents whose run did not finish (rotation §14e.3).
 
 A `pending` intent's mint outcome is unknown: list the provider's keys and look for its exact name,
 created at or after the intent (less some clock skew). A match is adopted and queued for revocation,

@@ -11,9 +11,10 @@ from app.providers.base import ProviderError
 
 T = TypeVar("T")
 
-# A scheduled rotation gets this many attempts in a row; the attempt that leaves none is final (§6.4, §8).
+# A scheduled rotation gets this many attempts in a row; the attempt that leaves none is final
+# (rotation §6.4, rotation §8).
 MAX_SCHEDULED_ATTEMPTS = 5
-# Verifying a fresh key is a safe GET: retried briefly in case the provider has not activated it yet (§14d).
+# Verifying a fresh key is a safe GET: retried briefly in case the provider has not activated it yet (rotation §14d).
 VERIFY_PAUSES = (0.25, 0.5)
 
 

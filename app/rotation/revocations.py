@@ -1,4 +1,4 @@
-"""The durable revocation queue (keyturn §14e.4): credential rows in state `revoking`.
+"""The durable revocation queue (rotation §14e.4): credential rows in state `revoking`.
 
 An entry is retried with backoff until the provider confirms the key is gone (404 counts), is never
 dropped, and outlives its rotation. Each attempt first claims the row by pushing its not-before time

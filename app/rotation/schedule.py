@@ -1,4 +1,4 @@
-"""When a rotation runs next: Infisical's nextRotationAt rules (spec §7) and the interval unit (§14i).
+"""When a rotation runs next: Infisical's nextRotationAt rules (rotation §7) and the interval unit (rotation §14i).
 
 Pure functions of their arguments, so they are tested table-driven without a database.
 """
@@ -33,11 +33,11 @@ def next_rotation_at(
     now: datetime,
     unit_seconds: int = DAY_SECONDS,
 ) -> datetime | None:
-    """Apply §7 (days) or §14i (any shorter unit); the first matching rule wins."""
+    """Apply rotation §7 (days) or rotation §14i (any shorter unit); the first matching rule wins."""
     if not enabled:
         return None
     if unit_seconds != DAY_SECONDS:
-        # §14i: rotateAtUtc is ignored and there is no manual padding.
+        # rotation §14i: rotateAtUtc is ignored and there is no manual padding.
         base = last_attempted_at if failed else last_rotated_at
         return base.astimezone(UTC) + timedelta(seconds=interval * unit_seconds)
     if failed:

@@ -1,4 +1,4 @@
-"""The rotation worker (keyturn §14f): polls the database, runs due rotations, drains the revocation
+"""The rotation worker (rotation §14f): polls the database, runs due rotations, drains the revocation
 queue and reconciles intents left open by runs that died.
 
 Claiming takes the leases of a batch of due rotations in one transaction (`lease.claim_due`), so several

@@ -1,4 +1,4 @@
-"""App-connection request bodies and the sanitised `appConnection` object (rotation spec §3.3, §4).
+"""App-connection request bodies and the sanitised `appConnection` object (rotation §3.3, rotation §4).
 
 The bodies are built per app, because Infisical's messages name the app ("Not supported for
 <display name> Connections") and each app has its own methods.
@@ -72,7 +72,7 @@ class ConnectionCreateBase(_ConnectionBody):
 
 class ConnectionUpdateBase(_ConnectionBody):
     name: Annotated[str, slug_rule("name")] | None = None
-    # Checked by the service, which answers 400 for a badly shaped object (rotation spec §4.2).
+    # Checked by the service, which answers 400 for a badly shaped object (rotation §4.2).
     credentials: Any = None
 
 

@@ -1,4 +1,4 @@
-"""Field rules shared by request schemas (rotation spec §1.4, identity spec §2.4), and the bases of request and
+"""Field rules shared by request schemas (rotation §1.4, identity §2.4), and the bases of request and
 response bodies."""
 
 from __future__ import annotations

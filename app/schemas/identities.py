@@ -1,4 +1,4 @@
-"""Request bodies for identities, universal auth and memberships (identity spec §5–§7). Their response objects are
+"""Request bodies for identities, universal auth and memberships (identity §5–§7). Their response objects are
 in app.schemas.identity_responses, universal_auth_responses and membership_responses."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class MetadataEntry(RequestBody):
 
 class IdentityCreate(RequestBody):
     name: Annotated[str, trimmed(1, 64)]
-    organizationId: str | None = None  # accepted and ignored (§3.2)
+    organizationId: str | None = None  # accepted and ignored (identity §3.2)
     role: OrgRole = "no-access"
     hasDeleteProtection: StrictBool = False
     metadata: Annotated[list[MetadataEntry], Field(max_length=50)] = []  # noqa: RUF012 - pydantic copies defaults
@@ -147,7 +147,7 @@ ScopeGlob = Annotated[str, AfterValidator(_glob)]
 
 
 class Scope(RequestBody):
-    """Absent or null fields mean "all"; an empty list is refused as ambiguous (§8.3)."""
+    """Absent or null fields mean "all"; an empty list is refused as ambiguous (identity §8.3)."""
 
     environments: Annotated[list[ScopeEnvironment], Field(min_length=1, max_length=20)] | None = None
     secretPaths: Annotated[list[ScopeGlob], Field(min_length=1, max_length=20)] | None = None

@@ -1,4 +1,4 @@
-"""Response objects for machine identities (I1–I5, identity spec §5); their request bodies are in
+"""Response objects for machine identities (I1–I5, identity §5); their request bodies are in
 app.schemas.identities. Field names and order are Infisical's; constants keep its shape."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Response objects for identities' project memberships (M1–M7, identity spec §7), with keyturn's `scope`
+"""Response objects for identities' project memberships (M1–M7, identity §7), with keyturn's `scope`
 extension. Their request bodies are in app.schemas.identities."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The single organisation's response objects (O1, O2; identity spec §3.3)."""
+"""The single organisation's response objects (O1, O2; identity §3.3)."""
 
 from __future__ import annotations
 

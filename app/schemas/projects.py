@@ -1,4 +1,4 @@
-"""Request bodies and response objects for projects and environments (identity spec §4)."""
+"""Request bodies and response objects for projects and environments (identity §4)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class _ProjectIds(ResponseBody):
 
 
 class _ProjectFields(ResponseBody):
-    """§4.1's fields after the id; the constants are kept for Infisical's shape."""
+    """identity §4.1's fields after the id; the constants are kept for Infisical's shape."""
 
     name: str
     description: str | None

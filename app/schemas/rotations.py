@@ -1,4 +1,4 @@
-"""Request and response bodies of the secret-rotation API (rotation spec §3.1, §5.5, §5.6).
+"""Request and response bodies of the secret-rotation API (rotation §3.1, rotation §5.5, rotation §5.6).
 
 Validation messages follow Infisical's (zod) wording where the spec gives it. Unknown keys are dropped.
 The per-type `parameters` models live in app.catalogue.parameters, beside the entries that use them.
@@ -83,7 +83,7 @@ class RotationCreate(CamelModel, Generic[P]):
 
 class RotationUpdate(CamelModel, Generic[P]):
     """Every field optional; an explicit null is refused except for `description`.
-    connectionId, environment, secretPath and projectId are not fields, so they are dropped (§5.6)."""
+    connectionId, environment, secretPath and projectId are not fields, so they are dropped (rotation §5.6)."""
 
     name: RotationName = None  # type: ignore[assignment]
     description: Description = None

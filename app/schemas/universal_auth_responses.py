@@ -1,5 +1,5 @@
 """Response objects for universal auth: its config (U1–U4), client secrets (S1–S5) and access tokens (A1–A3),
-identity spec §6. Their request bodies are in app.schemas.identities."""
+identity §6. Their request bodies are in app.schemas.identities."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Machine identities (identity spec §5)."""
+"""Machine identities (identity §5)."""
 
 from __future__ import annotations
 

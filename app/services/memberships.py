@@ -1,4 +1,4 @@
-"""Project role grants for identities, with the `scope` extension (identity spec §7)."""
+"""Project role grants for identities, with the `scope` extension (identity §7)."""
 
 from __future__ import annotations
 

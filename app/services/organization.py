@@ -1,4 +1,4 @@
-"""The single organisation: created on first use, its id never changes (identity spec §3.2)."""
+"""The single organisation: created on first use, its id never changes (identity §3.2)."""
 
 from __future__ import annotations
 

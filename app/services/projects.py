@@ -1,4 +1,4 @@
-"""Projects and their environments (identity spec §4)."""
+"""Projects and their environments (identity §4)."""
 
 from __future__ import annotations
 

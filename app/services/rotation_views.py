@@ -1,5 +1,5 @@
-"""What the rotation API returns: the rotation object (spec §3.1), generated credentials (§5.8) and the
-credential history (§14h). Reads only; decrypts only what the caller is allowed to see.
+"""What the rotation API returns: the rotation object (rotation §3.1), generated credentials (rotation §5.8) and the
+credential history (rotation §14h). Reads only; decrypts only what the caller is allowed to see.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def views(session: Session, rotations: list[SecretRotation]) -> list[RotationPub
 
 
 def generated_credentials(session: Session, rotation: SecretRotation, rtype: RotationType) -> GeneratedCredentials:
-    """The live keys in their slots (§5.8): slot 0 first; `activeIndex` points at the published one."""
+    """The live keys in their slots (rotation §5.8): slot 0 first; `activeIndex` points at the published one."""
     rows = session.exec(
         select(RotationCredential)
         .where(
@@ -113,7 +113,7 @@ def generated_credentials(session: Session, rotation: SecretRotation, rtype: Rot
 
 
 def history(session: Session, rotation: SecretRotation) -> list[HistoryEntry]:
-    """Every generation, newest first, without key material (§14h)."""
+    """Every generation, newest first, without key material (rotation §14h)."""
     rows = session.exec(
         select(RotationCredential)
         .where(RotationCredential.rotation_id == rotation.id)

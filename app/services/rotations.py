@@ -1,4 +1,5 @@
-"""Secret rotations: look-ups, permission checks and the create/update/delete flows (spec §5, §9, §11).
+"""Secret rotations: look-ups, permission checks and the create/update/delete flows (rotation §5, rotation §9,
+rotation §11).
 
 Minting and rotating belong to app.rotation.engine, updating and deleting under the lease to
 app.rotation.changes; this module decides whether a request may proceed, checks everything that can be
@@ -48,7 +49,7 @@ def get_environment(session: Session, project_id: str, slug: str) -> Environment
 
 
 def get_rotation(session: Session, rtype: RotationType, rotation_id: str) -> SecretRotation:
-    """The shared by-id checks (§5): 404 if missing, 400 if it is another type than the URL's."""
+    """The shared by-id checks (rotation §5): 404 if missing, 400 if it is another type than the URL's."""
     rotation = session.get(SecretRotation, rotation_id)
     if rotation is None:
         raise NotFound(f'Could not find {rtype.name} Rotation with ID "{rotation_id}"')
@@ -185,7 +186,7 @@ def check_secrets_free(session: Session, environment_id: str, path: str, keys: l
 def _check_connection(
     session: Session, principal: Principal, rtype: RotationType, connection_id: str, project_id: str
 ) -> AppConnection:
-    """§4.4, in order: exists (404), `connect` permission (403), right app (400), same project (400)."""
+    """rotation §4.4, in order: exists (404), `connect` permission (403), right app (400), same project (400)."""
     connection = session.get(AppConnection, connection_id)
     if connection is None:
         raise NotFound(f'Could not find App Connection with ID "{connection_id}"')
@@ -219,7 +220,7 @@ def _unit_seconds() -> int:
 def create_rotation(
     session: Session, principal: Principal, rtype: RotationType, body: RotationCreate
 ) -> RotationPublic:
-    """R6 (§5.5): everything local first, then the engine mints, verifies and saves in one transaction."""
+    """R6 (rotation §5.5): everything local first, then the engine mints, verifies and saves in one transaction."""
     project = get_project(session, body.project_id)  # resolving the project (404) precedes permission
     require(
         principal,
@@ -271,7 +272,8 @@ def create_rotation(
 def update_rotation(
     session: Session, principal: Principal, rtype: RotationType, rotation_id: str, body: RotationUpdate
 ) -> RotationPublic:
-    """R7 (§5.6) under the rotation's lease: merge, rename the mapped secret if asked, recompute the schedule."""
+    """R7 (rotation §5.6) under the rotation's lease: merge, rename the mapped secret if asked, recompute the
+    schedule."""
     get_authorized(session, principal, rtype, rotation_id, "edit")
     given = body.model_fields_set
 
@@ -312,7 +314,7 @@ def _rename_mapped_secret(session: Session, rotation: SecretRotation, new_key: s
 def delete_rotation(
     session: Session, principal: Principal, rtype: RotationType, rotation_id: str, *, delete_secrets: bool, revoke: bool
 ) -> RotationPublic:
-    """R8 (§9): revoke first if asked (400 and nothing deleted on failure), then delete."""
+    """R8 (rotation §9): revoke first if asked (400 and nothing deleted on failure), then delete."""
     get_authorized(session, principal, rtype, rotation_id, "delete")
     deleted = changes.delete_rotation(rotation_id, delete_secrets=delete_secrets, revoke=revoke, actor=principal)
     return rotation_views.view(session, deleted)

@@ -1,4 +1,4 @@
-"""Universal auth configs, client secrets and lockouts (identity spec §6.1–§6.6)."""
+"""Universal auth configs, client secrets and lockouts (identity §6.1–§6.6)."""
 
 from __future__ import annotations
 
@@ -168,7 +168,7 @@ def get_client_secret(session: Session, identity_id: str, client_secret_id: str)
 def revoke_client_secret(
     session: Session, *, actor: Principal, identity_id: str, client_secret_id: str
 ) -> ClientSecret:
-    """Tokens already issued with the secret stay valid until they expire (§6.4)."""
+    """Tokens already issued with the secret stay valid until they expire (identity §6.4)."""
     secret = get_client_secret(session, identity_id, client_secret_id)
     if not secret.is_revoked:
         secret.is_revoked = True

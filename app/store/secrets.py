@@ -20,7 +20,7 @@ _FOLDER_NAMESPACE = uuid.UUID("6c1f4f8e-2a52-4b8e-9d55-7a0b1e3c9f21")
 
 
 def folder_id(project_id: str, environment_id: str, path: str) -> str:
-    """Folders are implicit (keyturn §14a): a stable id for the tuple (project, environment, path)."""
+    """Folders are implicit (rotation §14a): a stable id for the tuple (project, environment, path)."""
     return str(uuid.uuid5(_FOLDER_NAMESPACE, f"{project_id}\n{environment_id}\n{path}"))
 
 

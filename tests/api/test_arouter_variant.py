@@ -1,4 +1,4 @@
-"""`KEYTURN_AROUTER_API_STYLE=openrouter-like` speaks ARouter's public OpenRouter-like API (spec §6):
+"""`KEYTURN_AROUTER_API_STYLE=openrouter-like` speaks ARouter's public OpenRouter-like API (ARouter §6):
 `/api/v1/keys`, ids under `data.hash`, `limit` instead of `spending_limit`; the rest of keyturn is unchanged."""
 
 from __future__ import annotations

@@ -219,7 +219,7 @@ def test_failed_credential_check_is_audited(client, project, connection, openrou
 
 
 def test_unknown_project_is_404_before_permission_for_identities(client, project, connection):
-    """Identity spec §9.3 step 4: the project is looked up before the permission check."""
+    """identity §9.3 step 4: the project is looked up before the permission check."""
     unknown = "3b1d2f0e-7a3c-4a8e-9b52-0d6c2f1e9a11"
     for headers in (
         as_identity(client, project, "admin", name="project-admin"),

@@ -1,4 +1,4 @@
-"""C1–C9 for OpenRouter (rotation spec §2.2, §3.3, §4) against the emulator."""
+"""C1–C9 for OpenRouter (rotation §2.2, rotation §3.3, rotation §4) against the emulator."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""I1–I5, U1–U4, S1–S5 and A1–A3 against the identity spec's JSON (§5–§6), on SQLite and PostgreSQL."""
+"""I1–I5, U1–U4, S1–S5 and A1–A3 against the identity spec's JSON (identity §5–§6), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -255,31 +255,31 @@ def test_admin_token_cannot_renew_or_revoke(anon_client):
 
 
 def test_curl_walkthrough(client, anon_client, connection):
-    """Identity spec §12, step by step, as the admin and then as the service (no admin token)."""
+    """identity §12, step by step, as the admin and then as the service (no admin token)."""
     org_id = client.get("/api/v1/organization").json()["organizations"][0]["id"]
-    project_id = connection["projectId"]  # §12.4: the `project` fixture, billing-app
+    project_id = connection["projectId"]  # identity §12.4: the `project` fixture, billing-app
     envs = client.get(f"/api/v1/projects/{project_id}").json()["project"]["environments"]
     assert [(e["slug"], e["name"]) for e in envs] == [
         ("dev", "Development"),
         ("staging", "Staging"),
         ("prod", "Production"),
     ]
-    # §12.5
+    # identity §12.5
     identity_id = client.post(
         "/api/v1/identities", json={"name": "billing-api", "organizationId": org_id, "role": "no-access"}
     ).json()["identity"]["id"]
     assert client.get(f"/api/v1/identities/{identity_id}").json()["identity"]["identityId"] == identity_id
-    # §12.6
+    # identity §12.6
     client_id = client.post(f"{UA}/{identity_id}", json={"accessTokenTTL": 3600, "accessTokenMaxTTL": 86400}).json()[
         "identityUniversalAuth"
     ]["clientId"]
-    # §12.7
+    # identity §12.7
     client_secret = client.post(f"{UA}/{identity_id}/client-secrets", json={"description": "billing-api prod"}).json()[
         "clientSecret"
     ]
     listed = client.get(f"{UA}/{identity_id}/client-secrets").json()["clientSecretData"]
     assert [(s["clientSecretPrefix"], s["description"]) for s in listed] == [(client_secret[:4], "billing-api prod")]
-    # §12.8
+    # identity §12.8
     granted = client.post(
         f"/api/v1/projects/{project_id}/memberships/identities/{identity_id}",
         json={
@@ -290,7 +290,7 @@ def test_curl_walkthrough(client, anon_client, connection):
     assert granted.status_code == 200, granted.text
     got = client.get(f"/api/v1/projects/{project_id}/memberships/identities/{identity_id}").json()
     assert [r["role"] for r in got["identityMembership"]["roles"]] == ["viewer"]
-    # §12.9
+    # identity §12.9
     rotation = client.post(
         "/api/v2/secret-rotations/open-router-api-key",
         json={
@@ -305,7 +305,7 @@ def test_curl_walkthrough(client, anon_client, connection):
         },
     )
     assert rotation.status_code == 200, rotation.text
-    # §12.10: no admin token from here on
+    # identity §12.10: no admin token from here on
     anon_client.headers.pop("Authorization", None)
     login_response = anon_client.post(
         "/api/v1/auth/universal-auth/login", json={"clientId": client_id, "clientSecret": client_secret}
@@ -329,7 +329,7 @@ def test_curl_walkthrough(client, anon_client, connection):
         "You are not allowed to readValue on secrets in environment 'dev' at path '/openrouter': "
         "outside the membership scope (environments: prod; secretPaths: /openrouter/**)"
     )
-    # §12.12
+    # identity §12.12
     renewed = anon_client.post("/api/v1/auth/token/renew", json={"accessToken": access_token})
     assert renewed.status_code == 200 and renewed.json()["expiresIn"] == 3600
     assert renewed.json()["accessTokenMaxTTL"] == 86400 and renewed.json()["tokenType"] == "Bearer"

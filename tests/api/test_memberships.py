@@ -1,4 +1,4 @@
-"""M1–M7: project role grants for identities, legacy paths and the scope extension (identity spec §7)."""
+"""M1–M7: project role grants for identities, legacy paths and the scope extension (identity §7)."""
 
 from __future__ import annotations
 

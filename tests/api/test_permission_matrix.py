@@ -1,10 +1,10 @@
-"""Role x scope x endpoint, for every project-plane and management endpoint (identity spec §8–§9).
+"""Role x scope x endpoint, for every project-plane and management endpoint (identity §8–§9).
 
 Data-driven: one world (a project, a project-scoped connection and a rotation at prod:/openrouter), one
 identity per (role, scope), and a table of endpoints. Each entry names the permission it needs, whether
 its target is scoped (prod:/openrouter), and whether it is a list (filtered, never refused). The expected
-answer is derived from the §8.2 matrix (MATRIX in tests/factories.py, shared with tests/auth/test_permissions.py),
-not from the code. To cover a new endpoint, add a row.
+answer is derived from the identity §8.2 matrix (MATRIX in tests/factories.py, shared with
+tests/auth/test_permissions.py), not from the code. To cover a new endpoint, add a row.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class Endpoint:
     name: str
     method: str
     path: str  # formatted with project, connection, rotation
-    need: tuple[str, str] | str  # a §8.2 permission, ANY_TOKEN or ADMIN_ONLY
+    need: tuple[str, str] | str  # a identity §8.2 permission, ANY_TOKEN or ADMIN_ONLY
     scoped: bool = False  # the target is prod:/openrouter
     listed: Callable[[dict, dict], bool] | None = None  # for lists: is the world's item in the answer?
     body: Callable[[World], dict] | None = None

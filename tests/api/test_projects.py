@@ -1,4 +1,4 @@
-"""P1–P6 and E1 against the identity spec §4."""
+"""P1–P6 and E1 against the identity §4."""
 
 from __future__ import annotations
 

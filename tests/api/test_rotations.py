@@ -1,4 +1,4 @@
-"""Secret rotations API: options, lists, look-ups, auth and validation (rotation spec §2.1, §5, §14a/b).
+"""Secret rotations API: options, lists, look-ups, auth and validation (rotation §2.1, rotation §5, rotation §14a/b).
 
 These tests need no provider call: they pin the checks that run before the engine is reached.
 """
@@ -395,7 +395,7 @@ def test_unknown_body_keys_are_dropped(client, project, connection):
 
 
 def test_seed_body_is_valid_as_sent(client, project, connection):
-    """The §5.5 example passes validation: string "30" is accepted as an interval too."""
+    """The rotation §5.5 example passes validation: string "30" is accepted as an interval too."""
     from app.catalogue.parameters import OpenRouterParameters
     from app.schemas.rotations import RotationCreate
 

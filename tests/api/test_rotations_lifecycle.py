@@ -1,5 +1,5 @@
 """Secret rotations API end to end against the OpenRouter emulator: create, read, update, rotate, check,
-generated credentials, history and delete (rotation spec §5, §6, §9, §14).
+generated credentials, history and delete (rotation §5, rotation §6, rotation §9, rotation §14).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from app.rotation import changes, lease
 from app.store import secrets as secrets_store
 from tests.factories import OR, post_rotation, seed_body
 
-# The field set of the §5.5 example response.
+# The field set of the rotation §5.5 example response.
 SPEC_FIELDS = {
     "id",
     "name",
@@ -98,7 +98,7 @@ def test_seed_request_answers_200_in_spec_shape(client, project, connection, ope
         assert ISO.match(rotation[field]), field
     assert rotation["nextRotationAt"].endswith("T00:00:00.000Z")  # rule 3: padded to a 00:00 boundary
 
-    # The published secret holds a key that works at the provider, minted under the §14c name.
+    # The published secret holds a key that works at the provider, minted under the rotation §14c name.
     value, version, owner = published(project)
     assert openrouter.key_works(value)
     assert version == 1 and owner == rotation["id"]

@@ -1,4 +1,4 @@
-"""Who may do what with rotations (rotation spec §11, identity spec §8): lists filter silently, every other
+"""Who may do what with rotations (rotation §11, identity §8): lists filter silently, every other
 endpoint answers 403, scoped memberships are narrowed to their environments and paths."""
 
 from __future__ import annotations

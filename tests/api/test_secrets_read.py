@@ -1,4 +1,4 @@
-"""The consumer read API (consumer spec §5–§6): fields, query quirks, errors, ETag, and a cache that never
+"""The consumer read API (consumer §5–§6): fields, query quirks, errors, ETag, and a cache that never
 serves what the database would no longer answer."""
 
 from __future__ import annotations

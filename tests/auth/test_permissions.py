@@ -1,4 +1,4 @@
-"""The permission decision (identity spec §8–§9), table-driven over roles, subjects and scope."""
+"""The permission decision (identity §8–§9), table-driven over roles, subjects and scope."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Scope globs (identity spec §8.3), table-driven."""
+"""Scope globs (identity §8.3), table-driven."""
 
 from __future__ import annotations
 

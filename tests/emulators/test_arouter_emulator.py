@@ -1,4 +1,4 @@
-"""The ARouter emulator speaks the seed contract (spec §1–5) and, on request, the public variant (§6)."""
+"""The ARouter emulator speaks the seed contract (ARouter §1–5) and, on request, the public variant (ARouter §6)."""
 
 from __future__ import annotations
 

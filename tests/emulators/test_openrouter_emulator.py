@@ -1,5 +1,6 @@
 """Fidelity of the OpenRouter emulator, proven with the official `openrouter` SDK (1.3.x): every answer
-must pass the SDK's own response validation and map to the SDK's typed errors (spec §2, §3, §8, §9)."""
+must pass the SDK's own response validation and map to the SDK's typed errors (OpenRouter §2, OpenRouter §3,
+OpenRouter §8, OpenRouter §9)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from openrouter.utils import BackoffStrategy, RetryConfig
 
 from emulators.openrouter import OpenRouterEmulator
 
-# The SDK retries creates on 5xx by default (spec §10.2); tests must see every answer as it is.
+# The SDK retries creates on 5xx by default (OpenRouter §10.2); tests must see every answer as it is.
 NO_RETRIES = RetryConfig("none", BackoffStrategy(1, 1, 1.0, 1), retry_connection_errors=False)
 
 
@@ -108,7 +109,7 @@ def test_sdk_regular_key_cannot_manage_keys(manager, sdk_factory):
     with pytest.raises(errors.ForbiddenResponseError) as caught:
         regular.api_keys.create(name="nested")
     assert str(caught.value) == "Only management keys can perform this operation"
-    # The SDK declares no 403 for list (spec §2), so it surfaces as its default error.
+    # The SDK declares no 403 for list (OpenRouter §2), so it surfaces as its default error.
     with pytest.raises(errors.OpenRouterDefaultError) as listed:
         regular.api_keys.list()
     assert listed.value.status_code == 403

@@ -218,7 +218,7 @@ def test_list_rate_limited_mid_scan_is_retryable(http, arouter, creds):
     assert caught.value.retryable and caught.value.retry_after == 1.0
 
 
-# --- the OpenRouter-like variant and lenient parsing (spec §6) -------------------------------
+# --- the OpenRouter-like variant and lenient parsing (ARouter §6) -------------------------------
 
 
 def test_openrouter_like_variant_end_to_end(http):

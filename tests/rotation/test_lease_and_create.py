@@ -1,5 +1,5 @@
-"""The one lease (§14g), creation failures (§5.5 with §14e), delete and check-credentials edge cases, for
-each provider."""
+"""The one lease (rotation §14g), creation failures (rotation §5.5 with rotation §14e), delete and check-credentials
+edge cases, for each provider."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""nextRotationAt rules (spec §7) and the interval unit (§14i), with the spec's worked examples."""
+"""nextRotationAt rules (rotation §7) and the interval unit (rotation §14i), with the spec's worked examples."""
 
 from datetime import UTC, datetime
 

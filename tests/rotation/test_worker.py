@@ -1,5 +1,5 @@
 """The worker on its own, for each provider: polls, rotates due rotations, drains the queue, honours
-disabling (§14f)."""
+disabling (rotation §14f)."""
 
 from __future__ import annotations
 

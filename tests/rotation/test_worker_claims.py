@@ -1,5 +1,5 @@
 """Claiming due rotations: concurrent workers (threads or processes) get disjoint rows, a freed slot is
-refilled at once, and a stop request stops claiming (keyturn §14f, §14g)."""
+refilled at once, and a stop request stops claiming (rotation §14f, rotation §14g)."""
 
 from __future__ import annotations
 
