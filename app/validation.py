@@ -5,6 +5,7 @@ provider parameter models (app.catalogue.parameters) and the read path's query (
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
@@ -68,8 +69,14 @@ class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True)
 
 
+# Control characters (tab, line feed and carriage return excepted), bidirectional overrides and isolates, lone
+# surrogates: text that displays as something else, or that PostgreSQL refuses when it is written.
+POISON_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
 def normalise_secret_path(value: str) -> str:
-    """Trim, require at least one character, add a leading `/`, drop one trailing `/` (not from root)."""
+    """Trim, require at least one character, add a leading `/`, drop one trailing `/` (not from root); refuse
+    `.` and `..` segments and control or bidirectional-override characters."""
     if not isinstance(value, str):
         raise ValueError("Secret path must be a string")
     value = value.strip()
@@ -81,4 +88,10 @@ def normalise_secret_path(value: str) -> str:
         value = value[:-1]
     if "//" in value or len(value) > 1024:
         raise ValueError("Secret path is not valid")
+    # A path names one folder: `.` and `..` would let two spellings reach it, or one climb out of a scope.
+    if any(segment in (".", "..") for segment in value.split("/")):
+        raise ValueError("Secret path must not contain '.' or '..' segments")
+    # The request boundary already refuses these; the rule is stated here too for every other caller.
+    if POISON_TEXT.search(value):
+        raise ValueError("Secret path must not contain control or bidirectional-override characters")
     return value

@@ -14,16 +14,15 @@ so such text would otherwise be committed by one request and break every later r
 from __future__ import annotations
 
 import json
-import re
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from app.api.errors import error_response
+from app.validation import POISON_TEXT
 
 BODY_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 AUTH_PREFIX = "/api/v1/auth/"
 FORM = b"application/x-www-form-urlencoded"
 _PASS_THROUGH = (FORM, b"multipart/")
-POISON = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 POISON_MESSAGE = "Text must not contain control characters, lone surrogates or bidirectional overrides"
 
 
@@ -116,7 +115,7 @@ def _poisoned(path: list):
 
 def _poison_in_url(scope) -> list | None:
     """Where the path or query holds poison text (or a query that is not UTF-8), else None."""
-    if POISON.search(scope["path"]):
+    if POISON_TEXT.search(scope["path"]):
         return ["path"]
     query = scope.get("query_string") or b""
     if not query:
@@ -125,7 +124,7 @@ def _poison_in_url(scope) -> list | None:
         text = unquote_to_bytes(query.replace(b"+", b" ")).decode("utf-8")
     except UnicodeDecodeError:
         return ["query"]
-    return ["query"] if POISON.search(text) else None
+    return ["query"] if POISON_TEXT.search(text) else None
 
 
 def _poison_in_form(body: bytes) -> list | None:
@@ -134,7 +133,7 @@ def _poison_in_form(body: bytes) -> list | None:
     except (UnicodeDecodeError, ValueError):
         return []
     for name, value in fields:
-        if POISON.search(name) or POISON.search(value):
+        if POISON_TEXT.search(name) or POISON_TEXT.search(value):
             return [name]
     return None
 
@@ -142,10 +141,10 @@ def _poison_in_form(body: bytes) -> list | None:
 def _poison_in_json(value, path: list) -> list | None:
     """The path of the first poisoned key or string in a parsed JSON document (depth-first), else None."""
     if isinstance(value, str):
-        return path if POISON.search(value) else None
+        return path if POISON_TEXT.search(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
-            if POISON.search(key):
+            if POISON_TEXT.search(key):
                 return [*path, key]
             found = _poison_in_json(item, [*path, key])
             if found is not None:
