@@ -155,7 +155,10 @@ def _missed(session: Session, cred: RotationCredential, now: datetime) -> None:
         session, cred.id, [PENDING], state=CredentialState.ABANDONED, negative_scans=scans, revoke_not_before=None
     )
     log.info(
-        "abandoned intent g%s of rotation %s: no key at the provider in %s scans", cred.generation, cred.rotation_id, scans
+        "abandoned intent g%s of rotation %s: no key at the provider in %s scans",
+        cred.generation,
+        cred.rotation_id,
+        scans,
     )
 
 
