@@ -6,7 +6,7 @@ own intent is refused, loudly. Every match is adopted and queued for revocation 
 row, each further one in a copy row), because a listed key's plaintext can never be recovered.
 
 No match closes nothing at once. A listing can miss a key (pages shift while keys are created or deleted
-mid-scan, spec openrouter-keys-api §5), and a create that timed out on our side may still be landing. So a
+mid-scan, as the key API specs warn), and a create that timed out on our side may still be landing. So a
 listing counts against an intent only once the intent is older than the grace period, and only when it is
 due: NEGATIVE_SCANS such listings, each at least a third of the grace after the one before, abandon it.
 Three scans a third of the grace apart: one missed sighting needs a concurrent change to the page ahead of
