@@ -5,7 +5,7 @@ is unique per rotation and generation, so clocks do not decide a match; only a k
 own intent is refused, loudly. Every match is adopted and queued for revocation (the first in the intent's
 row, each further one in a copy row), because a listed key's plaintext can never be recovered.
 
-No match closes nothing at once. A listing can miss a key (pages shift while keys are created or deleted
+A miss closes nothing at once. A listing can miss a key (pages shift while keys are created or deleted
 mid-scan, as the key API specs warn), and a create that timed out on our side may still be landing. So a
 listing counts against an intent only once the intent is older than the grace period, and only when it is
 due: NEGATIVE_SCANS such listings, each at least a third of the grace after the one before, abandon it.
