@@ -15,6 +15,7 @@ import math
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -128,6 +129,9 @@ class EmulatorServer:
         self._latency = 0.0
         self.create_count = 0
         self.request_log: list[tuple[str, str, int | None]] = []
+        # Called with each API request once it was handled, before the answer is written: lets a test change
+        # state between two requests of one client operation (a key deleted between two list pages).
+        self.after_request: Callable[[Request], None] | None = None
         self._reset_state()
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -180,6 +184,7 @@ class EmulatorServer:
             self._latency = 0.0
             self.create_count = 0
             self.request_log.clear()
+            self.after_request = None
             self._reset_state()
 
     def add_fault(
@@ -277,6 +282,8 @@ class EmulatorServer:
             if fault is not None and fault.kind == "applied_then_failed":
                 response = self.fault_response(fault)
         self._log(request, response.status)
+        if self.after_request is not None:
+            self.after_request(request)
         _write(handler, response)
 
     def _control(self, request: Request) -> Response:

@@ -33,13 +33,19 @@ OPEN_STATES = (CredentialState.PENDING, CredentialState.MINTED, CredentialState.
 
 class RotationCredential(SQLModel, table=True):
     __tablename__ = "rotation_credential"
-    __table_args__ = (UniqueConstraint("rotation_id", "generation"),)
+    # One intent per generation (copy 0); further keys found under the same name get copies 1, 2, ...
+    __table_args__ = (
+        UniqueConstraint("rotation_id", "generation", "copy_number", name="uq_rotation_credential_generation_copy"),
+    )
 
     id: str = id_field()
     rotation_id: str = Field(max_length=36, index=True)
     connection_id: str = Field(foreign_key="app_connection.id", index=True, max_length=36)
     provider: str = Field(max_length=32)
     generation: int
+    # 0 is the generation's intent. A create the network or a proxy repeated can leave more keys under the
+    # same name: reconciliation records each extra one as copy 1, 2, ... so it is queued and revoked like any key.
+    copy_number: int = 0
     key_name: str = Field(max_length=255)
     key_id: str | None = Field(default=None, max_length=255)
     # Keyring token bound to (rotation_credential, encrypted_key, id). Null when the plaintext was never seen.
@@ -52,3 +58,6 @@ class RotationCredential(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=1024)
     revoke_attempts: int = 0
     revoke_not_before: datetime | None = None
+    # Listings in a row, each after the grace period and spaced in time, that did not show a pending intent's key:
+    # one listing can miss a key (pages shift mid-scan), so abandoning the intent takes several.
+    negative_scans: int = 0

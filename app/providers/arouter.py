@@ -23,6 +23,7 @@ from app.providers.wire import (
     parse_time,
     redact,
     retry_after_seconds,
+    server_side,
 )
 
 MAX_PAGES = 1000  # a provider that hands back endless tokens must not loop us forever
@@ -101,15 +102,15 @@ def _error_detail(response: httpx.Response) -> tuple[str, str | None]:
 def _status_error(prefix: str, response: httpx.Response, *, on_create: bool = False) -> ProviderError:
     status = response.status_code
     message, code = _error_detail(response)
-    server_side = status >= 500 or status == 408
+    upstream_side = server_side(status)
     # An exhausted quota will not come back by waiting a few seconds; a rate limit will.
-    retryable = server_side or (status == 429 and code != "quota_exceeded")
+    retryable = upstream_side or (status == 429 and code != "quota_exceeded")
     return ProviderError(
         f"{prefix}: {message}",
         status=status,
         retryable=retryable,
-        ambiguous=on_create and server_side,
-        retry_after=retry_after_seconds(response.headers) if status == 429 or server_side else None,
+        ambiguous=on_create and upstream_side,
+        retry_after=retry_after_seconds(response.headers) if status == 429 or upstream_side else None,
     )
 
 

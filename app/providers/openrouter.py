@@ -21,10 +21,13 @@ from app.providers.wire import (
     parse_time,
     redact,
     retry_after_seconds,
+    server_side,
 )
 
 PAGE_SIZE = 100
-MAX_PAGES = 1000  # a provider that ignores `offset` must not loop us forever
+# A provider that ignores `offset` must not loop us forever. Past this many pages the listing fails: a partial
+# list would let reconciliation conclude that a key it did not reach does not exist.
+MAX_PAGES = 1000
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -41,12 +44,12 @@ def _error_text(response: httpx.Response) -> str:
 
 def _status_error(prefix: str, response: httpx.Response, *, on_create: bool = False) -> ProviderError:
     status = response.status_code
-    retryable = status == 429 or status >= 500
+    retryable = status == 429 or server_side(status)
     return ProviderError(
         f"{prefix}: {_error_text(response)}",
         status=status,
         retryable=retryable,
-        ambiguous=on_create and status >= 500,
+        ambiguous=on_create and server_side(status),
         retry_after=retry_after_seconds(response.headers) if retryable else None,
     )
 
@@ -157,8 +160,8 @@ class OpenRouterProvider:
                         ),
                     )
             if len(items) < PAGE_SIZE:
-                break
-        return list(seen.values())
+                return list(seen.values())
+        raise ProviderError(f"{prefix}: more than {MAX_PAGES} pages", status=200, retryable=True)
 
 
 provider = OpenRouterProvider()

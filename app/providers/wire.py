@@ -17,6 +17,16 @@ MAX_MESSAGE = 300
 SECRETISH = re.compile(r"(lr_[A-Za-z0-9]+_[A-Za-z0-9]{6,}|sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+|[A-Fa-f0-9]{40,})")
 # Failures before the request left us: nothing can have happened upstream, so even a create is unambiguous.
 NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol, httpx.InvalidURL)
+# 4xx answers a proxy can give after it forwarded the request: 408 (it timed out waiting for the upstream) and
+# 499 (the request was cancelled mid-flight). The provider may have acted, so a create answered so is ambiguous.
+# Other 4xx (409, 425, 429, ...) are the provider's own refusal before acting, per both providers' specs.
+MAYBE_FORWARDED_4XX = frozenset({408, 499})
+
+
+def server_side(status: int) -> bool:
+    """A failure on the provider's or a proxy's side, possibly after the request was forwarded: a later retry
+    may succeed, and a create answered so may still have made the key (it must be reconciled)."""
+    return status >= 500 or status in MAYBE_FORWARDED_4XX
 
 
 def bearer_headers(key: str) -> dict[str, str]:

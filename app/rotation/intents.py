@@ -10,15 +10,18 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, update
-from sqlmodel import Session, col
+from sqlalchemy import CursorResult, func, update
+from sqlmodel import Session, col, select
 
 from app import db
 from app.models import RotationCredential
 from app.models.credential import CredentialState
 from app.models.sealed import ROTATION_KEY
 from app.providers.base import MintedKey
+from app.rotation.messages import clip
 from app.timeutil import utcnow
+
+LATE_KEY = "the intent was reconciled while its mint was in flight"
 
 
 def key_name(base: str, rotation_id: str, generation: int, when: datetime) -> str:
@@ -61,6 +64,34 @@ def transition(session: Session, cred_id: str, from_states: Iterable[str], **val
     return cast(CursorResult[Any], session.execute(statement)).rowcount == 1
 
 
+def add_extra_key(session: Session, intent: RotationCredential, key_id: str, reason: str, now: datetime) -> str:
+    """Record one more key found under `intent`'s name (a create that was repeated on its way) as a row of its
+    own, the next copy of the generation, queued for revocation. Returns the new row's id.
+
+    The caller holds the intent row's lock (it just updated it), so two writers do not pick the same copy number."""
+    taken = session.exec(
+        select(func.max(RotationCredential.copy_number)).where(
+            RotationCredential.rotation_id == intent.rotation_id, RotationCredential.generation == intent.generation
+        )
+    ).one()
+    extra = RotationCredential(
+        rotation_id=intent.rotation_id,
+        connection_id=intent.connection_id,
+        provider=intent.provider,
+        generation=intent.generation,
+        copy_number=(taken or 0) + 1,
+        key_name=intent.key_name,
+        key_id=key_id,
+        state=CredentialState.REVOKING,
+        revoke_not_before=now,
+        last_error=clip(reason),
+        created_at=now,
+    )
+    session.add(extra)
+    session.flush()
+    return extra.id
+
+
 def store_minted(cred_id: str, minted: MintedKey) -> bool:
     """Store the key id and encrypted key at once, before anything else happens (rotation §14e step 2).
 
@@ -76,13 +107,23 @@ def store_minted(cred_id: str, minted: MintedKey) -> bool:
             state=CredentialState.MINTED,
         )
         if not stored:
-            transition(
-                session,
-                cred_id,
-                [CredentialState.ABANDONED, CredentialState.REVOKING],
-                key_id=minted.key_id,
-                state=CredentialState.REVOKING,
-                revoke_not_before=utcnow(),
-                last_error="the intent was reconciled while its mint was in flight",
-            )
+            _queue_late_key(session, cred_id, minted.key_id)
     return stored
+
+
+def _queue_late_key(session: Session, cred_id: str, key_id: str) -> None:
+    """A reconciler closed the intent while its mint was in flight: the key just returned must end up queued,
+    in the intent's row if that holds no key yet, else (it adopted another key under the name) in a copy."""
+    cred = session.get_one(RotationCredential, cred_id, with_for_update=True, populate_existing=True)
+    if cred.key_id is None:
+        transition(
+            session,
+            cred_id,
+            [CredentialState.ABANDONED, CredentialState.REVOKING],
+            key_id=key_id,
+            state=CredentialState.REVOKING,
+            revoke_not_before=utcnow(),
+            last_error=LATE_KEY,
+        )
+    elif cred.key_id != key_id:
+        add_extra_key(session, cred, key_id, LATE_KEY, utcnow())

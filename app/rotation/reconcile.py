@@ -1,10 +1,19 @@
 """Close open intents whose run did not finish (rotation §14e.3).
 
-A `pending` intent's mint outcome is unknown: list the provider's keys and look for its exact name,
-created at or after the intent (less some clock skew). A match is adopted and queued for revocation,
-because a listed key's plaintext can never be recovered. No match closes the intent as abandoned, but
-only once it is older than the grace period: a create that timed out on our side may still be landing
-at the provider, so a young intent with no match stays pending and is looked at again later.
+A `pending` intent's mint outcome is unknown: list the provider's keys and look for its exact name. The name
+is unique per rotation and generation, so clocks do not decide a match; only a key created hours before its
+own intent is refused, loudly. Every match is adopted and queued for revocation (the first in the intent's
+row, each further one in a copy row), because a listed key's plaintext can never be recovered.
+
+A miss closes nothing at once. A listing can miss a key (pages shift while keys are created or deleted
+mid-scan, as the key API specs warn), and a create that timed out on our side may still be landing. So a
+listing counts against an intent only once the intent is older than the grace period, and only when it is
+due: NEGATIVE_SCANS such listings, each at least a third of the grace after the one before, abandon it.
+Three scans a third of the grace apart: one missed sighting needs a concurrent change to the page ahead of
+the key during that very scan, and the spacing (70 s by default, longer than a many-page scan takes) makes
+three such misses in a row independent events; it costs two thirds of a grace more before an intent with no
+key is closed, and closing such an intent is bookkeeping, not a leak.
+
 A `minted` intent holds a key that was never published: it is queued for revocation.
 """
 
@@ -12,9 +21,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_
+from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from app import db
@@ -22,7 +31,7 @@ from app.config import get_settings
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.providers.base import ListedKey, ProviderError
-from app.rotation.intents import transition
+from app.rotation.intents import add_extra_key, transition
 from app.rotation.lease import is_held
 from app.rotation.messages import clip
 from app.rotation.retry import backoff_seconds
@@ -31,18 +40,34 @@ from app.timeutil import utcnow
 
 log = logging.getLogger("keyturn.reconcile")
 
-CLOCK_SKEW = timedelta(minutes=1)
+# A key created this long before its own intent cannot be that intent's, whatever the clocks say.
+MATCH_BOUND = timedelta(hours=6)
+NEGATIVE_SCANS = 3
 PENDING, MINTED, REVOKING = CredentialState.PENDING, CredentialState.MINTED, CredentialState.REVOKING
 ADOPTED = "adopted after an interrupted or ambiguous mint; its plaintext is lost, so it is revoked"
+EXTRA = "another key under this generation's name (a repeated create); revoked"
 UNPUBLISHED = "minted but never published; revoked"
 
 
-def match(cred: RotationCredential, listed: list[ListedKey]) -> ListedKey | None:
-    not_before = cred.created_at - CLOCK_SKEW
+def matches(cred: RotationCredential, listed: list[ListedKey]) -> list[ListedKey]:
+    """Every listed key carrying the intent's exact name, each key once."""
+    found: dict[str, ListedKey] = {}
     for key in listed:
-        if key.name == cred.key_name and (key.created_at is None or key.created_at >= not_before):
-            return key
-    return None
+        if key.name != cred.key_name or key.key_id in found:
+            continue
+        if key.created_at is not None and key.created_at < cred.created_at - MATCH_BOUND:
+            log.warning(
+                "key %s carries the name of intent g%s of rotation %s but was created at %s, hours before the"
+                " intent (%s): not adopted. Check this host's clock, and revoke the key by hand if it is ours.",
+                key.key_id[:12],
+                cred.generation,
+                cred.rotation_id,
+                key.created_at.isoformat(),
+                cred.created_at.isoformat(),
+            )
+            continue
+        found[key.key_id] = key
+    return list(found.values())
 
 
 def _grace() -> timedelta:
@@ -82,29 +107,59 @@ def _resolve_pending(session: Session, connection_id: str, pending: list[Rotatio
         return
     now = utcnow()
     for cred in pending:
-        found = match(cred, listed)
-        if found is not None:
-            transition(
-                session,
-                cred.id,
-                [PENDING],
-                key_id=found.key_id,
-                state=REVOKING,
-                revoke_not_before=now,
-                last_error=ADOPTED,
-            )
-            log.info(
-                "adopted key %s for intent g%s of rotation %s; revocation queued",
-                found.key_id[:12],
-                cred.generation,
-                cred.rotation_id,
-            )
-        elif cred.created_at > now - _grace():
-            # Too young to rule out a create still landing at the provider: look again after the grace.
-            transition(session, cred.id, [PENDING], revoke_not_before=cred.created_at + _grace())
+        found = matches(cred, listed)
+        if found:
+            _adopt(session, cred, found, now)
         else:
-            transition(session, cred.id, [PENDING], state=CredentialState.ABANDONED, revoke_not_before=None)
-            log.info("abandoned intent g%s of rotation %s: no key at the provider", cred.generation, cred.rotation_id)
+            _missed(session, cred, now)
+
+
+def _adopt(session: Session, cred: RotationCredential, found: list[ListedKey], now: datetime) -> None:
+    first, *extra = found
+    if not transition(
+        session, cred.id, [PENDING], key_id=first.key_id, state=REVOKING, revoke_not_before=now, last_error=ADOPTED
+    ):
+        return  # closed meanwhile by its run or another reconciler, which then owns what it found
+    for key in extra:
+        add_extra_key(session, cred, key.key_id, EXTRA, now)
+    log.info(
+        "adopted %s key(s) named for intent g%s of rotation %s (%s); revocation queued",
+        len(found),
+        cred.generation,
+        cred.rotation_id,
+        ", ".join(key.key_id[:12] for key in found),
+    )
+
+
+def _missed(session: Session, cred: RotationCredential, now: datetime) -> None:
+    """The listing did not show the intent's key: count it only if it was due and the intent is past its grace."""
+    grace = _grace()
+    if cred.created_at > now - grace:
+        # Too young to rule out a create still landing at the provider: look again after the grace.
+        transition(session, cred.id, [PENDING], revoke_not_before=cred.created_at + grace)
+        return
+    if cred.revoke_not_before is not None and cred.revoke_not_before > now:
+        return  # too soon after the last negative scan to count as another (e.g. a rotate-now reconciling)
+    scans = cred.negative_scans + 1
+    if scans < NEGATIVE_SCANS:
+        transition(session, cred.id, [PENDING], negative_scans=scans, revoke_not_before=now + grace / NEGATIVE_SCANS)
+        log.info(
+            "intent g%s of rotation %s: no key at the provider (scan %s of %s); looking again later",
+            cred.generation,
+            cred.rotation_id,
+            scans,
+            NEGATIVE_SCANS,
+        )
+        return
+    transition(
+        session, cred.id, [PENDING], state=CredentialState.ABANDONED, negative_scans=scans, revoke_not_before=None
+    )
+    log.info(
+        "abandoned intent g%s of rotation %s: no key at the provider in %s scans",
+        cred.generation,
+        cred.rotation_id,
+        scans,
+    )
 
 
 def _postpone(session: Session, pending: list[RotationCredential], message: str) -> None:
@@ -142,7 +197,11 @@ def reconcile_rotation(rotation_id: str) -> None:
 
 
 def abandoned_intents(grace_seconds: float | None = None) -> list[str]:
-    """Open intents older than the grace period whose rotation is not leased (or no longer exists)."""
+    """Open intents whose rotation is not leased (or no longer exists) and that no live run can still own.
+
+    A `pending` one waits out the grace period: its create may still be landing. A `minted` one of an existing
+    rotation needs no grace: only the lease holder publishes it, so once the lease lapses its run is gone. A
+    `minted` one with no rotation row belongs to a create in progress (which holds no lease): it waits too."""
     now = utcnow()
     grace = _grace() if grace_seconds is None else timedelta(seconds=grace_seconds)
     statement = (
@@ -150,7 +209,10 @@ def abandoned_intents(grace_seconds: float | None = None) -> list[str]:
         .join(SecretRotation, col(SecretRotation.id) == col(RotationCredential.rotation_id), isouter=True)
         .where(
             col(RotationCredential.state).in_([PENDING, MINTED]),
-            col(RotationCredential.created_at) <= now - grace,
+            or_(
+                col(RotationCredential.created_at) <= now - grace,
+                and_(col(RotationCredential.state) == MINTED, col(SecretRotation.id).is_not(None)),
+            ),
             or_(col(RotationCredential.revoke_not_before).is_(None), col(RotationCredential.revoke_not_before) <= now),
         )
     )

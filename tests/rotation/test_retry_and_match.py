@@ -10,7 +10,7 @@ import pytest
 from app.models import RotationCredential
 from app.providers.base import ListedKey, ProviderError
 from app.rotation.intents import key_name
-from app.rotation.reconcile import match
+from app.rotation.reconcile import matches
 from app.rotation.retry import backoff_seconds, verify_with_retry
 
 
@@ -50,7 +50,7 @@ def test_key_names_are_unique_per_rotation_and_generation():
     assert key_name("my-app-key", "3b1d2f0e-7a3c-4a8e-9b52-0d6c2f1e9a11", 1, when) == "my-app-key-20250423-g1-3b1d2f0e"
 
 
-def test_match_needs_the_exact_name_created_after_the_intent_less_a_minute_of_skew():
+def test_match_is_every_key_with_the_exact_name_whatever_the_clocks_within_hours(caplog):
     created = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
     cred = RotationCredential(
         rotation_id="r",
@@ -61,9 +61,14 @@ def test_match_needs_the_exact_name_created_after_the_intent_less_a_minute_of_sk
         created_at=created,
     )
     listed = [
-        ListedKey("a", "k-20250601-g2-abcd1234", created - timedelta(minutes=5)),  # too old: someone else's
+        ListedKey("a", "k-20250601-g2-abcd1234", created - timedelta(minutes=5)),  # our clock ran fast
         ListedKey("b", "k-20250601-g2-abcd12345", created),  # not the exact name
-        ListedKey("c", "k-20250601-g2-abcd1234", created - timedelta(seconds=30)),  # within the skew
+        ListedKey("c", "k-20250601-g2-abcd1234", created + timedelta(minutes=30)),  # our clock ran slow
+        ListedKey("c", "k-20250601-g2-abcd1234", created + timedelta(minutes=30)),  # seen twice mid-scan
+        ListedKey("d", "k-20250601-g2-abcd1234", None),
+        ListedKey("e", "k-20250601-g2-abcd1234", created - timedelta(hours=7)),  # hours before its intent
     ]
-    assert match(cred, listed).key_id == "c"
-    assert match(cred, listed[:2]) is None
+    with caplog.at_level("WARNING", logger="keyturn.reconcile"):
+        assert [k.key_id for k in matches(cred, listed)] == ["a", "c", "d"]
+    assert "carries the name of intent g2" in caplog.text and "not adopted" in caplog.text
+    assert matches(cred, listed[1:2]) == []
