@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, Query
 
 from app.api.deps import CurrentPrincipal, SessionDep
 from app.auth.permissions import require_admin
 from app.schemas.audit import AuditLogEntry, AuditLogPage
+from app.schemas.paging import Limit, Offset, UtcDateTime
 from app.services import audit as service
 
 router = APIRouter(tags=["audit"])
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 @router.get("/api/v1/audit-logs", operation_id="listAuditLogs")
@@ -27,10 +20,10 @@ def list_audit_logs(
     eventType: str | None = Query(default=None),
     actor: str | None = Query(default=None, description="`admin`, `identity:<id>` or `anonymous`"),
     projectId: str | None = Query(default=None),
-    startDate: datetime | None = Query(default=None, description="ISO 8601, inclusive"),
-    endDate: datetime | None = Query(default=None, description="ISO 8601, exclusive"),
-    offset: int = Query(default=0, ge=0),
-    limit: int = Query(default=50, ge=1, le=1000),
+    startDate: UtcDateTime | None = Query(default=None, description="ISO 8601, inclusive"),
+    endDate: UtcDateTime | None = Query(default=None, description="ISO 8601, exclusive"),
+    offset: Offset = 0,
+    limit: Limit = 50,
 ) -> AuditLogPage:
     require_admin(principal, "read", "audit-logs")
     entries, total = service.list_entries(
@@ -38,8 +31,8 @@ def list_audit_logs(
         event=eventType or None,
         actor=actor or None,
         project_id=projectId or None,
-        start=_utc(startDate),
-        end=_utc(endDate),
+        start=startDate,
+        end=endDate,
         offset=offset,
         limit=limit,
     )

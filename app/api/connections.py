@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Query
 
 from app import catalogue
 from app.api.deps import CurrentPrincipal, SessionDep
+from app.api.visibility import projects_allowing
 from app.auth.permissions import can, require
 from app.auth.principal import Principal
 from app.catalogue import ConnectionApp
@@ -53,7 +54,9 @@ def may(principal: Principal, action: str, connection: AppConnection, *, project
 def _readable(session, principal, *, app, project_id):
     if project_id is not None:
         get_project(session, project_id)  # 404 for an unknown project
-    return [c for c in service.list_connections(session, app=app, project_id=project_id) if may(principal, "read", c)]
+    only = projects_allowing(principal, "read", SUBJECT)
+    rows = service.list_connections(session, app=app, project_id=project_id, only=only)
+    return [c for c in rows if may(principal, "read", c)]
 
 
 def app_router(app: ConnectionApp) -> APIRouter:

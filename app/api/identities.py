@@ -22,6 +22,7 @@ from app.schemas.identity_responses import (
     identity_public,
     identity_with_metadata,
 )
+from app.schemas.paging import LIST_CAP, Limit, Offset
 from app.services import identities as service
 from app.services import organization
 
@@ -40,13 +41,19 @@ def create_identity(
 
 @router.get("/api/v1/identities", operation_id="listIdentities")
 def list_identities(
-    session: SessionDep, principal: CurrentPrincipal, orgId: str | None = Query(default=None)
-) -> IdentityList:  # orgId: accepted and ignored
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    orgId: str | None = Query(default=None),  # accepted and ignored
+    offset: Offset = 0,
+    limit: Limit = LIST_CAP,
+) -> IdentityList:
+    """Infisical's I2 has no paging and answers every identity; keyturn answers at most LIST_CAP of them, and
+    `offset`/`limit` (an extension) reach the rest. `totalCount` counts them all."""
     require_admin(principal, "read", "identity")
     org_id = organization.org_id(session)
-    rows = service.list_identities(session)
+    rows, total = service.list_identities(session, offset=offset, limit=limit)
     items = [identity_list_item(identity, org_id, has_ua=has_ua) for identity, has_ua in rows]
-    return IdentityList(identities=items, totalCount=len(items))
+    return IdentityList(identities=items, totalCount=total)
 
 
 @router.get("/api/v1/identities/{identityId}", operation_id="getIdentity")

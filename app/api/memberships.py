@@ -18,6 +18,7 @@ from app.schemas.membership_responses import (
     membership_list_item,
     membership_public,
 )
+from app.schemas.paging import Limit, Offset
 from app.services import memberships as service
 from app.services import organization
 from app.services.identities import get_identity, universal_auth_of
@@ -92,8 +93,8 @@ def list_memberships(
     projectId: str,
     session: SessionDep,
     principal: CurrentPrincipal,
-    offset: int = Query(default=0, ge=0),
-    limit: int = Query(default=20, ge=1, le=1000),
+    offset: Offset = 0,
+    limit: Limit = 20,
     identityName: str | None = Query(default=None),
     roles: str | None = Query(default=None),
 ) -> MembershipList:

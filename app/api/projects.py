@@ -7,7 +7,8 @@ from typing import Literal
 from fastapi import APIRouter, Body, Query
 
 from app.api.deps import CurrentPrincipal, SessionDep
-from app.auth.permissions import can, require, require_admin
+from app.api.visibility import projects_allowing
+from app.auth.permissions import require, require_admin
 from app.schemas.projects import (
     EnvironmentCreate,
     EnvironmentCreated,
@@ -58,12 +59,9 @@ def list_projects(
     includeRoles: Literal["true", "false"] | None = Query(default=None),  # accepted and ignored
 ) -> ProjectList:
     org_id = organization.org_id(session)
-    visible = [
-        project_with_environments(project, org_id, envs)
-        for project, envs in service.list_projects(session, type_filter=type)
-        if can(principal, "read", "project", project_id=project.id)
-    ]
-    return ProjectList(projects=visible)
+    readable = projects_allowing(principal, "read", "project")
+    rows = service.list_projects(session, type_filter=type, only=readable)
+    return ProjectList(projects=[project_with_environments(project, org_id, envs) for project, envs in rows])
 
 
 @router.get("/api/v1/projects/{projectId}", operation_id="getProject")

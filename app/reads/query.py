@@ -6,11 +6,15 @@ they leave unset (Go sends `version=` and `workspaceSlug=`), which count as abse
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from app.errors import BadRequest, ValidationFailure
 from app.validation import normalise_secret_path
+
+MAX_VERSION = 2**31 - 1  # the secret's version column is an INTEGER
+_DIGITS = re.compile(r"[0-9]{1,10}")
 
 
 @dataclass(frozen=True)
@@ -42,10 +46,12 @@ def _flag(params: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def _version(params: Mapping[str, str]) -> int | None:
+    """ASCII digits only (`'²'.isdigit()` is True, yet int('²') raises), few enough for int() to parse, and
+    within the INTEGER column."""
     value = _param(params, "version")
     if value is None:
         return None
-    if not value.isdigit() or int(value) < 1:
+    if not _DIGITS.fullmatch(value) or not 1 <= int(value) <= MAX_VERSION:
         raise ValidationFailure.one(["version"], "Expected a positive integer", code="invalid_type")
     return int(value)
 

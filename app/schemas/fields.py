@@ -6,12 +6,24 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 from pydantic_core import PydanticCustomError
 
 from app.validation import normalise_secret_path
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+# Every integer column keyturn writes from a request is an INTEGER (32-bit on PostgreSQL; SQLite's holds 64), so
+# every integer request field stops here: a larger number is a 422, never a driver error at the flush.
+INTEGER_MAX = 2**31 - 1
+
+
+def column_int(minimum: int = 0):
+    """A JSON integer (never a string or a float) from `minimum` up to what an INTEGER column holds."""
+    return Field(ge=minimum, le=INTEGER_MAX)
+
+
+ColumnInt = Annotated[StrictInt, column_int()]
 
 
 def slug_rule(field: str, min_len: int = 1, max_len: int = 64):

@@ -11,7 +11,7 @@ from pydantic_core import PydanticCustomError
 from app.auth import trusted_ips
 from app.auth.roles import ROLES
 from app.auth.scope import validate_glob
-from app.schemas.fields import RequestBody, slug_rule, trimmed
+from app.schemas.fields import ColumnInt, RequestBody, slug_rule, trimmed
 
 MAX_SECONDS = 315360000
 
@@ -70,8 +70,8 @@ class _UAFields(RequestBody):
 class UniversalAuthCreate(_UAFields):
     accessTokenTTL: Ttl = 2592000
     accessTokenMaxTTL: Ttl = 2592000
-    accessTokenNumUsesLimit: Annotated[StrictInt, Field(ge=0)] = 0
-    accessTokenPeriod: Annotated[StrictInt, Field(ge=0)] = 0
+    accessTokenNumUsesLimit: ColumnInt = 0
+    accessTokenPeriod: ColumnInt = 0
     clientSecretTrustedIps: TrustedIps = Field(default_factory=lambda: [TrustedIp(**e) for e in trusted_ips.ANYWHERE])
     accessTokenTrustedIps: TrustedIps = Field(default_factory=lambda: [TrustedIp(**e) for e in trusted_ips.ANYWHERE])
     lockoutEnabled: StrictBool = True
@@ -85,8 +85,8 @@ class UniversalAuthUpdate(_UAFields):
 
     accessTokenTTL: Ttl | None = None
     accessTokenMaxTTL: Ttl | None = None
-    accessTokenNumUsesLimit: Annotated[StrictInt, Field(ge=0)] | None = None
-    accessTokenPeriod: Annotated[StrictInt, Field(ge=0)] | None = None
+    accessTokenNumUsesLimit: ColumnInt | None = None
+    accessTokenPeriod: ColumnInt | None = None
     clientSecretTrustedIps: TrustedIps | None = None
     accessTokenTrustedIps: TrustedIps | None = None
     lockoutEnabled: StrictBool | None = None
@@ -97,7 +97,7 @@ class UniversalAuthUpdate(_UAFields):
 
 class ClientSecretCreate(RequestBody):
     description: Annotated[str, trimmed(0, 256)] = ""
-    numUsesLimit: Annotated[StrictInt, Field(ge=0)] = 0
+    numUsesLimit: ColumnInt = 0
     ttl: Annotated[StrictInt, Field(ge=0, le=MAX_SECONDS)] = 0
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import Field, StrictBool, StrictInt
 
 from app.models import Environment, Project
-from app.schemas.fields import RequestBody, ResponseBody, slug_rule, trimmed
+from app.schemas.fields import RequestBody, ResponseBody, column_int, slug_rule, trimmed
 from app.timeutil import iso
 
 
@@ -32,7 +32,7 @@ class ProjectUpdate(RequestBody):
 class EnvironmentCreate(RequestBody):
     name: Annotated[str, trimmed(1, 64)]
     slug: Annotated[str, slug_rule("Slug", 1, 64)]
-    position: Annotated[StrictInt, Field(ge=1)] | None = None
+    position: Annotated[StrictInt, column_int(minimum=1)] | None = None
 
 
 class ProjectEnvironment(ResponseBody):

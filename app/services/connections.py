@@ -7,11 +7,13 @@ surfaces at the flush as Infisical's 400; raising it rolls the whole request bac
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import delete, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app import catalogue
 from app.auth.principal import Principal
@@ -22,6 +24,7 @@ from app.models.base import new_id
 from app.models.credential import OPEN_STATES
 from app.providers.base import ProviderError
 from app.schemas.connections import ConnectionCreateBase, ConnectionUpdateBase
+from app.schemas.paging import LIST_CAP
 from app.store import audit
 from app.store.credentials import seal_credentials
 from app.timeutil import utcnow
@@ -67,14 +70,27 @@ def get_by_name(session: Session, app: ConnectionApp, name: str, *, project_id: 
     return connection
 
 
-def list_connections(session: Session, *, app: ConnectionApp | None, project_id: str | None) -> list[AppConnection]:
-    """Sorted by name, case-insensitively. With a project: its connections; without: every connection."""
+def _first_by_name(session: Session, query: SelectOfScalar[AppConnection]) -> list[AppConnection]:
+    """The first LIST_CAP connections by name, case-insensitively. C2–C4 have no paging in Infisical; the cap
+    is in the query, so no request loads every row. The page is sorted again by Python's own case folding,
+    which the databases' lower() and collations do not all share (the answer's order is unchanged)."""
+    query = query.order_by(func.lower(AppConnection.name), col(AppConnection.name), col(AppConnection.id))
+    return sorted(session.exec(query.limit(LIST_CAP)).all(), key=lambda c: (c.name.lower(), c.name))
+
+
+def list_connections(
+    session: Session, *, app: ConnectionApp | None, project_id: str | None, only: Collection[str] | None
+) -> list[AppConnection]:
+    """With a project: its connections; without: every connection. Only those in the projects `only` names,
+    when given (None: no such restriction), so an identity's connections are not cut off by others."""
     query = select(AppConnection)
     if app is not None:
         query = query.where(AppConnection.app == app.slug)
     if project_id is not None:
         query = query.where(AppConnection.project_id == project_id)
-    return sorted(session.exec(query).all(), key=lambda c: (c.name.lower(), c.name))
+    if only is not None:
+        query = query.where(col(AppConnection.project_id).in_(only))
+    return _first_by_name(session, query)
 
 
 def list_connectable(session: Session, *, app: ConnectionApp, project_id: str | None) -> list[AppConnection]:
@@ -84,7 +100,7 @@ def list_connectable(session: Session, *, app: ConnectionApp, project_id: str | 
         query = query.where(or_(col(AppConnection.project_id) == project_id, col(AppConnection.project_id).is_(None)))
     else:
         query = query.where(col(AppConnection.project_id).is_(None))
-    return sorted(session.exec(query).all(), key=lambda c: (c.name.lower(), c.name))
+    return _first_by_name(session, query)
 
 
 def validate_with_provider(app: ConnectionApp, credentials: dict[str, Any]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from app import clock
@@ -56,14 +56,17 @@ def create_identity(session: Session, *, actor: Principal, body: IdentityCreate)
     return identity
 
 
-def list_identities(session: Session) -> list[tuple[Identity, bool]]:
-    """Every identity ordered by name, with whether it has universal auth."""
+def list_identities(session: Session, *, offset: int, limit: int) -> tuple[list[tuple[Identity, bool]], int]:
+    """One page of identities ordered by name, each with whether it has universal auth, and the count of all."""
+    total = session.exec(select(func.count()).select_from(Identity)).one()
     rows = session.exec(
         select(Identity, UniversalAuth.id)
         .join(UniversalAuth, col(UniversalAuth.identity_id) == Identity.id, isouter=True)
-        .order_by(col(Identity.name), col(Identity.created_at))
+        .order_by(col(Identity.name), col(Identity.created_at), col(Identity.id))
+        .offset(offset)
+        .limit(limit)
     ).all()
-    return [(identity, ua_id is not None) for identity, ua_id in rows]
+    return [(identity, ua_id is not None) for identity, ua_id in rows], total
 
 
 def update_identity(session: Session, *, actor: Principal, identity_id: str, body: IdentityUpdate) -> Identity:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func
+from typing import Any
+
+from sqlalchemy import ColumnElement, exists, func
 from sqlmodel import Session, col, select
 
 from app import clock
@@ -73,23 +75,36 @@ def grant(
     return membership
 
 
+def _holds_any_role(session: Session, roles: list[str]) -> ColumnElement[bool]:
+    """In SQL: the membership's JSON `roles` array ([{id, role}]) has an entry whose `role` is one of these."""
+    role: ColumnElement[Any]
+    if session.get_bind().dialect.name == "postgresql":
+        entries = func.json_array_elements(IdentityMembership.roles).table_valued("value")
+        role = entries.c.value.op("->>")("role")
+    else:
+        entries = func.json_each(IdentityMembership.roles).table_valued("value")
+        role = func.json_extract(entries.c.value, "$.role")
+    return exists().select_from(entries).where(role.in_(roles))
+
+
 def list_memberships(
     session: Session, *, project_id: str, offset: int, limit: int, identity_name: str | None, roles: list[str] | None
 ) -> tuple[list[tuple[IdentityMembership, Identity]], int]:
+    """One page ordered by identity name, and the count of every match; filters, order and page are SQL."""
     get_project(session, project_id)
     query = (
         select(IdentityMembership, Identity)
         .join(Identity, col(Identity.id) == IdentityMembership.identity_id)
         .where(IdentityMembership.project_id == project_id)
-        .order_by(col(Identity.name), col(IdentityMembership.created_at))
     )
     if identity_name:
         query = query.where(func.lower(Identity.name).contains(identity_name.lower(), autoescape=True))
-    rows = list(session.exec(query).all())
     if roles:
-        wanted = set(roles)
-        rows = [(m, i) for m, i in rows if wanted & {entry["role"] for entry in m.roles}]
-    return rows[offset : offset + limit], len(rows)
+        query = query.where(_holds_any_role(session, roles))
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    page = query.order_by(col(Identity.name), col(IdentityMembership.created_at), col(IdentityMembership.id))
+    rows = session.exec(page.offset(offset).limit(limit)).all()
+    return [(membership, identity) for membership, identity in rows], total
 
 
 def update(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import string
+from collections.abc import Collection
 
 from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
@@ -12,6 +13,7 @@ from sqlmodel import Session, col, select
 from app.errors import BadRequest, NotFound
 from app.models import AppConnection, Environment, Project, RotationCredential, Secret, SecretRotation
 from app.models.credential import OPEN_STATES
+from app.schemas.paging import LIST_CAP
 from app.schemas.projects import EnvironmentCreate, ProjectCreate, ProjectUpdate
 from app.services.constraints import violation_as
 from app.timeutil import utcnow
@@ -92,13 +94,24 @@ def create_project(session: Session, *, body: ProjectCreate) -> tuple[Project, l
     return project, environments
 
 
-def list_projects(session: Session, *, type_filter: str | None) -> list[tuple[Project, list[Environment]]]:
+def list_projects(
+    session: Session, *, type_filter: str | None, only: Collection[str] | None
+) -> list[tuple[Project, list[Environment]]]:
+    """The first LIST_CAP projects by creation, among `only` when given (None: every project), with their
+    environments. P3 has no paging in Infisical; the cap is in the query, so no request loads every row."""
     if type_filter is not None and type_filter != "secret-manager":
         return []
-    projects = session.exec(select(Project).order_by(col(Project.created_at), col(Project.id))).all()
+    query = select(Project).order_by(col(Project.created_at), col(Project.id)).limit(LIST_CAP)
+    if only is not None:
+        query = query.where(col(Project.id).in_(only))
+    projects = session.exec(query).all()
     envs: dict[str, list[Environment]] = {p.id: [] for p in projects}
-    for env in session.exec(select(Environment).order_by(col(Environment.position))).all():
-        envs.setdefault(env.project_id, []).append(env)
+    if envs:
+        rows = session.exec(
+            select(Environment).where(col(Environment.project_id).in_(envs)).order_by(col(Environment.position))
+        )
+        for env in rows.all():
+            envs[env.project_id].append(env)
     return [(p, envs[p.id]) for p in projects]
 
 

@@ -20,6 +20,7 @@ from app.errors import BadRequest, NotFound
 from app.models import AppConnection, Environment, SecretRotation
 from app.models.base import new_id
 from app.rotation import audit_events, changes, engine, schedule
+from app.schemas.paging import LIST_CAP
 from app.schemas.rotations import (
     GeneratedCredentials,
     HistoryEntry,
@@ -81,12 +82,17 @@ def get_authorized(
 def list_rotations(
     session: Session, principal: Principal, project_id: str, rtype: RotationType | None = None
 ) -> list[RotationPublic]:
-    """R2/R3: every rotation of the project (of one type for R3) the caller may read; others are omitted."""
+    """R2/R3: the project's rotations (of one type for R3) the caller may read; others are omitted.
+
+    Infisical has no paging here; the query stops at the first LIST_CAP rotations by creation, so no request
+    loads every row. A scoped membership's filter (environment, path globs) runs on that page, so in a project
+    of more than LIST_CAP rotations it may see fewer than it could read."""
     get_project(session, project_id)
     query = select(SecretRotation).where(SecretRotation.project_id == project_id)
     if rtype is not None:
         query = query.where(SecretRotation.type == rtype.slug)
-    rows = session.exec(query.order_by(col(SecretRotation.created_at), col(SecretRotation.name))).all()
+    order = (col(SecretRotation.created_at), col(SecretRotation.name), col(SecretRotation.id))
+    rows = session.exec(query.order_by(*order).limit(LIST_CAP)).all()
     environments = {e.id: e.slug for e in session.exec(select(Environment).where(Environment.project_id == project_id))}
     readable = [
         row
