@@ -1,6 +1,6 @@
 """Paging and bounds for the list endpoints' query strings (issue 10, B12).
 
-Where Infisical pages a list (identity spec §7.4: memberships), `offset` and `limit` follow it: offset ≥ 0,
+Where Infisical pages a list (identity §7.4: memberships), `offset` and `limit` follow it: offset ≥ 0,
 limit 1–1000. Every other list is cut at `LIST_CAP` rows in the SQL itself, in a stable order, so no
 request can make the server load a whole table. A value out of range, or not an integer, is Infisical's 422.
 """
