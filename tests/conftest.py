@@ -147,6 +147,8 @@ def settings(db_url, openrouter, arouter, tmp_path) -> Settings:
         http_timeout_seconds=2.0,
         rotation_interval_unit="days",
         client_secret_hash_cost="low",
+        # Rotations here follow each other within seconds; tests/rotation/test_min_overlap.py sets the overlap.
+        revocation_min_overlap_seconds=0,
     )
 
 
