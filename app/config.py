@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     # routes under /api/v1/auth/ take the smaller limit: they are reachable without a token).
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     max_auth_body_bytes: int = Field(64 * 1024, ge=1024)
+    # A key that stopped being published is revoked no sooner than this after, so a consumer that read it a
+    # moment before keeps a working key however quickly rotations follow each other. Seconds-scale tests and
+    # demos set 0.
+    revocation_min_overlap_seconds: float = Field(300.0, ge=0)
 
     @field_validator("database_url")
     @classmethod

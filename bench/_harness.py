@@ -252,6 +252,8 @@ class KeyturnConfig:
     database_url: str
     openrouter_base_url: str
     interval_unit: str = "seconds"
+    # Seconds-scale rotations revoke the key two generations back at once, as the benches count on.
+    revocation_min_overlap_seconds: float = 0.0
     poll_seconds: float = 0.5
     lease_seconds: float = 5.0
     http_timeout_seconds: float = 3.0
@@ -273,6 +275,7 @@ class KeyturnConfig:
                 "KEYTURN_ADMIN_TOKEN": self.admin_token,
                 "KEYTURN_OPENROUTER_BASE_URL": self.openrouter_base_url,
                 "KEYTURN_ROTATION_INTERVAL_UNIT": self.interval_unit,
+                "KEYTURN_REVOCATION_MIN_OVERLAP_SECONDS": str(self.revocation_min_overlap_seconds),
                 "KEYTURN_WORKER_POLL_SECONDS": str(self.poll_seconds),
                 "KEYTURN_LEASE_SECONDS": str(self.lease_seconds),
                 "KEYTURN_HTTP_TIMEOUT_SECONDS": str(self.http_timeout_seconds),

@@ -150,6 +150,8 @@ def settings(db_url, openrouter, arouter, tmp_path) -> Settings:
         # Tests log in many times from one address ("testclient"); tests of the limits set their own.
         login_client_id_burst=100_000,
         login_ip_burst=100_000,
+        # Rotations here follow each other within seconds; tests/rotation/test_min_overlap.py sets the overlap.
+        revocation_min_overlap_seconds=0,
     )
 
 

@@ -66,13 +66,16 @@ def delete_rotation(
 ) -> SecretRotation:
     """Under the lease: optionally revoke every live key first (400 and nothing deleted on failure), then
     delete the rotation (and its secret if asked) in one transaction, audited as `actor`. Returns the row
-    as it was."""
+    as it was. A lease lost on the way answers the busy 400, as a lease held by someone else does."""
     with lease.held(rotation_id, wait=LEASE_WAIT_SECONDS) as owner:
         reconcile_rotation(rotation_id)
         if revoke:
-            _revoke_live_keys(rotation_id)
+            _revoke_live_keys(rotation_id, owner)
         with db.unit_of_work() as session:
-            rotation = lease.leased_row(session, rotation_id, owner)
+            try:
+                rotation = lease.leased_row(session, rotation_id, owner)
+            except lease.LeaseLost:
+                raise BadRequest(lease.BUSY_MESSAGE) from None
             if delete_secrets:
                 secrets_store.delete_secrets_of(session, rotation_id)
             else:
@@ -99,9 +102,12 @@ def delete_rotation(
     return rotation
 
 
-def _revoke_live_keys(rotation_id: str) -> None:
-    """Every stored key of the rotation, before the database is touched (rotation §9 step 2, rotation §14e.6). Each
-    revocation commits as soon as the provider confirms it."""
+def _revoke_live_keys(rotation_id: str, owner: str) -> None:
+    """Every stored key of the rotation, before the database is touched (rotation §9 step 2, rotation §14e.6).
+
+    The published key goes last, so a failure on any other key leaves the secret holding a working key.
+    The lease is renewed before each provider call: a holder that lost it stops there. Each revocation
+    commits as soon as the provider confirms it."""
     with db.unit_of_work() as session:
         live = session.exec(
             select(RotationCredential).where(
@@ -110,21 +116,29 @@ def _revoke_live_keys(rotation_id: str) -> None:
                 col(RotationCredential.state).in_([S.ACTIVE, S.INACTIVE, S.MINTED, S.REVOKING]),
             )
         ).all()
-    for cred in live:
-        with db.unit_of_work() as session:
-            try:
-                for_connection(session, cred.connection_id).revoke(cast(str, cred.key_id))  # the query excludes None
-            except ProviderError as exc:
-                raise BadRequest(exc.message) from None
-            except ConnectionUnavailable as exc:
-                raise BadRequest(str(exc)) from None
-            transition(
-                session,
-                cred.id,
-                [cred.state],
-                state=S.REVOKED,
-                revoked_at=utcnow(),
-                encrypted_key=None,
-                revoke_not_before=None,
-                slot=None,
-            )
+    for cred in sorted(live, key=lambda c: (c.state == S.ACTIVE, c.generation)):
+        if not lease.renew(rotation_id, owner):
+            raise BadRequest(lease.BUSY_MESSAGE)
+        _revoke(cred)
+
+
+def _revoke(cred: RotationCredential) -> None:
+    """Revoke one key at the provider and record it; BadRequest (rotation §9: 400) if the provider refuses."""
+    with db.unit_of_work() as session:
+        try:
+            for_connection(session, cred.connection_id).revoke(cast(str, cred.key_id))  # the query excludes None
+        except ProviderError as exc:
+            raise BadRequest(exc.message) from None
+        except ConnectionUnavailable as exc:
+            raise BadRequest(str(exc)) from None
+        # No match means the revocation queue confirmed the same key meanwhile: it is gone either way.
+        transition(
+            session,
+            cred.id,
+            [cred.state],
+            state=S.REVOKED,
+            revoked_at=utcnow(),
+            encrypted_key=None,
+            revoke_not_before=None,
+            slot=None,
+        )

@@ -203,7 +203,7 @@ def _rotate_leased(
             raise ProviderFailure(text) from None
         return failed
     try:
-        rotation, queued = publish.new_key(
+        rotation, due_now = publish.new_key(
             rotation_id, owner, cred.id, api_key, manual=manual, job_id=job_id, actor=actor
         )
     except Exception:
@@ -223,10 +223,9 @@ def _rotate_leased(
             log.warning("rotation %s: could not record the failed attempt", rotation_id, exc_info=True)
         raise
     killpoint.reached("after_publish")
-    for cred_id in queued:
+    for cred_id in due_now:
         if not revoke_now(cred_id):
-            failures.note_failed_revocation(rotation_id, owner, cred_id)
-            rotation = _row(rotation_id)
+            rotation = failures.note_failed_revocation(rotation_id, owner, cred_id) or rotation
     return rotation
 
 

@@ -75,14 +75,27 @@ def record_failed_attempt(
     return rotation
 
 
-def note_failed_revocation(rotation_id: str, owner: str, cred_id: str) -> None:
-    """The rotation succeeded but the old key's revocation failed: say so; the queue keeps retrying."""
-    with db.unit_of_work() as session:
-        rotation = lease.leased_row(session, rotation_id, owner)
-        cred = session.get_one(RotationCredential, cred_id)
-        text = (
-            f"The new key was published, but revoking the previous key {cred.key_name} failed; "
-            f"it stays queued for revocation: {cred.last_error or 'unknown error'}"
+def note_failed_revocation(rotation_id: str, owner: str, cred_id: str) -> SecretRotation | None:
+    """The rotation succeeded but the old key's revocation failed: say so; the queue keeps retrying.
+
+    Returns the updated row, or None when the note could not be written (the lease was lost meanwhile, say):
+    the new key is published either way, so this never fails the rotation."""
+    try:
+        with db.unit_of_work() as session:
+            rotation = lease.leased_row(session, rotation_id, owner)
+            cred = session.get_one(RotationCredential, cred_id)
+            text = (
+                f"The new key was published, but revoking the previous key {cred.key_name} failed; "
+                f"it stays queued for revocation: {cred.last_error or 'unknown error'}"
+            )
+            rotation.last_rotation_message = ROTATION_MESSAGE.seal(rotation_id, clip(text))
+            session.add(rotation)
+    except Exception:
+        log.warning(
+            "rotation %s: could not note the failed revocation of credential %s; it stays queued",
+            rotation_id,
+            cred_id,
+            exc_info=True,
         )
-        rotation.last_rotation_message = ROTATION_MESSAGE.seal(rotation_id, clip(text))
-        session.add(rotation)
+        return None
+    return rotation

@@ -4,8 +4,10 @@ version, the credential slots, the rotation's fields and the audit row."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from app import db
 from app.auth.principal import Principal
@@ -13,12 +15,31 @@ from app.config import get_settings
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.rotation import audit_events, lease, revocations, schedule
+from app.rotation.intents import transition
 from app.store import secrets as secrets_store
 from app.timeutil import utcnow
 
 log = logging.getLogger("keyturn.rotation")
 
-ACTIVE, INACTIVE = CredentialState.ACTIVE, CredentialState.INACTIVE
+MINTED, ACTIVE, INACTIVE = CredentialState.MINTED, CredentialState.ACTIVE, CredentialState.INACTIVE
+
+
+class PublishConflict(RuntimeError):
+    """A credential this publish moves was moved by someone else first (a reconciler or the revocation drain
+    that took a paused run for dead): the publish rolls back and nothing is published."""
+
+
+def _move(session: Session, cred_id: str, expected: str, **values: Any) -> None:
+    if not transition(session, cred_id, [expected], **values):
+        raise PublishConflict(f"credential {cred_id} is no longer {expected}; nothing was published")
+
+
+def _unpublished_at(cred: RotationCredential, previous: RotationCredential | None, now: datetime) -> datetime:
+    """When a key this publish supersedes stopped being published: an inactive key when the current one was
+    published, anything else now (the conservative answer)."""
+    if cred.state == INACTIVE and previous is not None and previous.published_at is not None:
+        return previous.published_at
+    return now
 
 
 def new_key(
@@ -31,35 +52,39 @@ def new_key(
     job_id: str | None,
     actor: Principal | str = audit_events.PLATFORM,
 ) -> tuple[SecretRotation, list[str]]:
-    """Publish the verified key: secret value and version, slots, rotation fields. Returns the row and the
-    ids of credentials queued for revocation (the key from two generations back)."""
+    """Publish the verified key: secret value and version, slots, rotation fields. Every credential it moves
+    is a compare-and-set on its state; PublishConflict (and nothing published) if one was moved meanwhile.
+    Returns the row and the ids of credentials queued for revocation that are due at once (the key from two
+    generations back, once the minimum overlap since it stopped being published has passed)."""
     settings = get_settings()
     with db.unit_of_work() as session:
         rotation = lease.leased_row(session, rotation_id, owner)
         now = utcnow()
-        new = session.get(RotationCredential, cred_id, populate_existing=True)
-        if new is None or new.state != CredentialState.MINTED:
-            raise RuntimeError(f"credential {cred_id} is no longer waiting to be published")
         secrets = secrets_store.secrets_of_rotation(session, rotation_id)
         if not secrets:
             raise RuntimeError(f"rotation {rotation_id} has no mapped secret")
         live = session.exec(
             select(RotationCredential).where(
-                RotationCredential.rotation_id == rotation_id, col(RotationCredential.state).in_([ACTIVE, INACTIVE])
+                RotationCredential.rotation_id == rotation_id,
+                col(RotationCredential.state).in_([ACTIVE, INACTIVE]),
+                col(RotationCredential.id) != cred_id,
             )
         ).all()
         previous = max((c for c in live if c.state == ACTIVE), key=lambda c: c.generation, default=None)
-        queued: list[str] = []
+        due_now: list[str] = []
         for cred in live:
             if cred is previous:
-                cred.state = INACTIVE
-            else:  # the key from two generations back (and any stray): rotation §6.2 step 5
-                revocations.queue(cred, now)
-                queued.append(cred.id)
-            session.add(cred)
+                _move(session, cred.id, ACTIVE, state=INACTIVE)
+                continue
+            # The key from two generations back (and any stray): rotation §6.2 step 5, after the minimum overlap.
+            not_before = revocations.superseded_not_before(rotation, _unpublished_at(cred, previous, now))
+            if not revocations.queue(session, cred.id, [cred.state], not_before=not_before):
+                raise PublishConflict(f"credential {cred.id} is no longer {cred.state}; nothing was published")
+            if not_before <= now:
+                due_now.append(cred.id)
         target = (rotation.active_index + 1) % 2
-        new.state, new.slot, new.published_at = ACTIVE, target, now
-        session.add(new)
+        _move(session, cred_id, MINTED, state=ACTIVE, slot=target, published_at=now)
+        generation = session.get_one(RotationCredential, cred_id, populate_existing=True).generation
         for secret in secrets:
             secrets_store.set_value(session, secret, api_key)
         rotation.active_index = target
@@ -81,8 +106,8 @@ def new_key(
             rotation,
             status="success",
             manual=manual,
-            generation=new.generation,
+            generation=generation,
             jobId=job_id,
         )
-    log.info("rotation %s published generation %s (slot %s)", rotation_id, new.generation, target)
-    return rotation, queued
+    log.info("rotation %s published generation %s (slot %s)", rotation_id, generation, target)
+    return rotation, due_now

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from app import db
 from app.config import get_settings
-from app.models import RotationCredential
+from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.providers.base import ProviderError
 from app.rotation import killpoint
@@ -31,13 +31,22 @@ log = logging.getLogger("keyturn.revocations")
 REVOKING = CredentialState.REVOKING
 
 
-def queue(cred: RotationCredential, now: datetime, reason: str | None = None) -> None:
-    """Mark a credential for revocation, due at once (inside the caller's transaction)."""
-    cred.state = REVOKING
-    cred.slot = None
-    cred.revoke_not_before = now
+def queue(
+    session: Session, cred_id: str, from_states: list[str], *, not_before: datetime, reason: str | None = None
+) -> bool:
+    """Inside the caller's transaction: move a credential out of one of `from_states` into the queue, due at
+    `not_before`. False if someone else moved it first."""
+    values: dict[str, Any] = {"state": REVOKING, "slot": None, "revoke_not_before": not_before}
     if reason is not None:
-        cred.last_error = clip(reason)
+        values["last_error"] = clip(reason)
+    return transition(session, cred_id, from_states, **values)
+
+
+def superseded_not_before(rotation: SecretRotation, unpublished_at: datetime) -> datetime:
+    """The earliest a key that stopped being published at `unpublished_at` may be revoked: a consumer that
+    read it just before keeps a working key for the minimum overlap (issue 10, B8). The one place that
+    says how long; `rotation` is here for a per-rotation overlap."""
+    return unpublished_at + timedelta(seconds=get_settings().revocation_min_overlap_seconds)
 
 
 def _claim(session: Session, cred_id: str, now: datetime) -> bool:

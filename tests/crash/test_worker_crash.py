@@ -52,6 +52,7 @@ def worker_env(settings, kill_at: str | None) -> dict[str, str]:
             "KEYTURN_INTENT_GRACE_SECONDS": str(GRACE_SECONDS),
             "KEYTURN_REVOKE_RETRY_BASE_SECONDS": "0.2",
             "KEYTURN_REVOKE_RETRY_MAX_SECONDS": "0.5",
+            "KEYTURN_REVOCATION_MIN_OVERLAP_SECONDS": "0",  # rotations a second apart revoke at once
             "KEYTURN_LOG_LEVEL": "INFO",
         }
     )
