@@ -1,5 +1,6 @@
 """Deleting a rotation with revokeGeneratedCredentials (rotation §9, rotation §14e.6): the published key is
-revoked last, only once every other key is gone, and the delete stops as soon as its lease is lost (issue 10, A4 and A9)."""
+revoked last, only once every other key is gone, and the delete stops as soon as its lease is lost
+(issue 10, A4 and A9)."""
 
 from __future__ import annotations
 
