@@ -22,8 +22,8 @@ from app.config import get_settings
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.providers.base import ListedKey, ProviderError
+from app.rotation import lease
 from app.rotation.intents import transition
-from app.rotation.lease import is_held
 from app.rotation.messages import clip
 from app.rotation.retry import backoff_seconds
 from app.rotation.upstream import ConnectionUnavailable, for_connection
@@ -142,21 +142,26 @@ def reconcile_rotation(rotation_id: str) -> None:
 
 
 def abandoned_intents(grace_seconds: float | None = None) -> list[str]:
-    """Open intents older than the grace period whose rotation is not leased (or no longer exists)."""
-    now = utcnow()
-    grace = _grace() if grace_seconds is None else timedelta(seconds=grace_seconds)
+    """Open intents older than the grace period whose rotation is not leased (or no longer exists).
+
+    Ages and leases are judged by the database's clock, in the query, so a worker whose clock runs fast
+    does not see a live run's intent as old or its lease as lapsed."""
+    grace = _grace().total_seconds() if grace_seconds is None else grace_seconds
     statement = (
-        select(RotationCredential, SecretRotation)
+        select(col(RotationCredential.id))
         .join(SecretRotation, col(SecretRotation.id) == col(RotationCredential.rotation_id), isouter=True)
         .where(
             col(RotationCredential.state).in_([PENDING, MINTED]),
-            col(RotationCredential.created_at) <= now - grace,
-            or_(col(RotationCredential.revoke_not_before).is_(None), col(RotationCredential.revoke_not_before) <= now),
+            col(RotationCredential.created_at) <= db.now(-grace),
+            or_(
+                col(RotationCredential.revoke_not_before).is_(None),
+                col(RotationCredential.revoke_not_before) <= db.now(),
+            ),
+            or_(col(SecretRotation.id).is_(None), lease.free()),
         )
     )
     with db.unit_of_work() as session:
-        rows = session.exec(statement).all()
-        return [cred.id for cred, rotation in rows if rotation is None or not is_held(rotation, now)]
+        return list(session.exec(statement).all())
 
 
 def reconcile_abandoned(grace_seconds: float | None = None) -> int:
