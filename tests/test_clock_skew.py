@@ -36,7 +36,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 FAST = 180  # seconds B's clock runs ahead: minutes, far past the lease and the intent grace
 LEASE_SECONDS = 1.5  # renewed every 0.5 s; a mint below takes several leases' length
-MINT_SECONDS = 4.0
+MINT_SECONDS = 8.0  # A's scheduled mint: long enough for B to start and poll meanwhile, even on a busy machine
 REQUIRED = os.environ.get("KEYTURN_TEST_FAKETIME_REQUIRED") == "1"
 # libfaketime must leave the monotonic clock alone: faked, Python's timed waits never end.
 FAKETIME_ENV = {"FAKETIME_DONT_FAKE_MONOTONIC": "1"}
@@ -159,7 +159,7 @@ def test_a_worker_minutes_fast_never_takes_a_lease_the_other_holds(
     settings.http_timeout_seconds = MINT_SECONDS + 6
     rotation = create_rotation(case, interval=40)  # g1; the next run, 40 s after one ends, is not in this test
     creates = case.create_count
-    case.fault("mint", kind="latency", delay=MINT_SECONDS, times=None)  # every mint holds the lease 4 s
+    case.fault("mint", kind="latency", delay=MINT_SECONDS)
 
     # A, whose clock is right, claims the due rotation; its mint is slow, so its heartbeat renews the lease.
     update_row(rotation.id, next_rotation_at=utcnow())
@@ -178,7 +178,8 @@ def test_a_worker_minutes_fast_never_takes_a_lease_the_other_holds(
     assert case.create_count == creates + 1, "one scheduled run minted more than one key"
     assert states(rotation.id) == {1: "inactive", 2: "active"}
 
-    # A manual rotation here (clock right), while B keeps polling: B must not cut in.
+    # A manual rotation here (clock right, slow mint, lease renewed), while B keeps polling: B must not cut in.
+    case.fault("mint", kind="latency", delay=3)
     rotated = engine.rotate(rotation.id, manual=True)  # a LeaseLost here would be the issue's 500
     assert rotated.rotation_status == "success"
     assert case.create_count == creates + 2
