@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(5.0, gt=0)
     worker_concurrency: int = Field(4, ge=1, le=256)
     lease_seconds: float = Field(60.0, gt=1)
+    # Leases and ages follow the database's clock; a process clock further off than this is reported at start
+    # and in /api/status, since the timestamps it writes (next rotation, audit times) are off by as much.
+    clock_skew_limit_seconds: float = Field(5.0, gt=0)
     rotation_interval_unit: Literal["days", "hours", "minutes", "seconds"] = "days"
     http_timeout_seconds: float = Field(15.0, gt=0)
     # Provider limits, per app connection and per process (app.rotation.limits).

@@ -6,12 +6,17 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Float, event, literal
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, create_engine
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 
 class _BoundToEngine(Protocol):
@@ -64,6 +69,40 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
+
+
+class _DatabaseNow(FunctionElement[datetime]):
+    """The database's clock, plus an offset in seconds; built by `now()`."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+    name = "database_now"
+
+
+def now(offset_seconds: float = 0.0) -> _DatabaseNow:
+    """The database's current time (+ `offset_seconds`), evaluated in the SQL itself.
+
+    Leases and ages are compared with this rather than with the process clock, so processes whose
+    clocks disagree still agree on who holds a lease. No extra round trip: it is part of the statement.
+    The offset is a bound value, so the statement's cache key does not change with it."""
+    return _DatabaseNow(literal(float(offset_seconds), Float))
+
+
+@compiles(_DatabaseNow)
+def _now_postgresql(element: _DatabaseNow, compiler: SQLCompiler, **kw: Any) -> str:
+    # statement_timestamp(), not now(): now() is frozen at the start of the transaction, and a lease is
+    # renewed inside transactions that may already have run for a while.
+    offset = compiler.process(element.clauses, **kw)
+    return f"(statement_timestamp() + ({offset}) * interval '1 second')"
+
+
+@compiles(_DatabaseNow, "sqlite")
+def _now_sqlite(element: _DatabaseNow, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLAlchemy stores a UTC datetime on SQLite as 'YYYY-MM-DD HH:MM:SS.ffffff' text; this renders the
+    # same layout (strftime's %f has milliseconds, the literal 000 pads it to microseconds), so text
+    # comparison is time comparison. SQLite's clock is the host's: every process on it shares that clock.
+    offset = compiler.process(element.clauses, **kw)
+    return f"strftime('%Y-%m-%d %H:%M:%f000', 'now', printf('%.6f seconds', {offset}))"
 
 
 _engine: Engine | None = None

@@ -4,6 +4,9 @@ Taking the lease is one conditional UPDATE, atomic on SQLite and PostgreSQL alik
 nobody holds an unexpired lease. A heartbeat thread renews it while work runs, so a crashed holder's
 lease simply lapses and the next holder reconciles what it left behind.
 
+Every expiry is set and compared with the database's clock (`db.now()`, inside the statement), never the
+process's: two processes whose clocks disagree would otherwise each think the other's lease had lapsed.
+
 The worker takes the leases of a batch of due rotations at once (`claim_due`) and passes each token to
 the engine (`rotate(..., lease_owner=token)`), whose `acquire` re-takes the lease it already holds.
 """
@@ -16,17 +19,15 @@ import threading
 import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Update, or_, update
+from sqlalchemy import ColumnElement, CursorResult, Update, and_, or_, update
 from sqlmodel import Session, col, select
 
 from app import db
 from app.config import get_settings
 from app.errors import BadRequest, NotFound
 from app.models import SecretRotation
-from app.timeutil import utcnow
 
 log = logging.getLogger("keyturn.lease")
 
@@ -46,11 +47,25 @@ def _lease_seconds() -> float:
     return get_settings().lease_seconds
 
 
-def _free(now: datetime) -> ColumnElement[bool]:
+def _expires() -> ColumnElement[Any]:
+    """A new or renewed lease's expiry, by the database's clock."""
+    return db.now(_lease_seconds())
+
+
+def free() -> ColumnElement[bool]:
+    """Nobody holds an unexpired lease on the row, by the database's clock (the negation of `_held`)."""
     return or_(
         col(SecretRotation.lease_owner).is_(None),
         col(SecretRotation.lease_expires_at).is_(None),
-        col(SecretRotation.lease_expires_at) < now,
+        col(SecretRotation.lease_expires_at) < db.now(),
+    )
+
+
+def _held() -> ColumnElement[bool]:
+    return and_(
+        col(SecretRotation.lease_owner).is_not(None),
+        col(SecretRotation.lease_expires_at).is_not(None),
+        col(SecretRotation.lease_expires_at) >= db.now(),
     )
 
 
@@ -62,12 +77,11 @@ def acquire(rotation_id: str, owner: str | None = None) -> str | None:
     """Take the lease if it is free or expired (or already ours: `owner` given); return the owner token, or
     None if someone else holds it."""
     owner = owner or new_owner()
-    now = utcnow()
     statement = (
         update(SecretRotation)
         .where(col(SecretRotation.id) == rotation_id)
-        .where(or_(_free(now), col(SecretRotation.lease_owner) == owner))
-        .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=_lease_seconds()))
+        .where(or_(free(), col(SecretRotation.lease_owner) == owner))
+        .values(lease_owner=owner, lease_expires_at=_expires())
         .execution_options(synchronize_session=False)
     )
     with db.unit_of_work() as session:
@@ -75,14 +89,16 @@ def acquire(rotation_id: str, owner: str | None = None) -> str | None:
     return owner if taken else None
 
 
-def _due_and_free(now: datetime) -> tuple[ColumnElement[bool], ...]:
-    """A scheduled run may start: enabled, due, not backing off, and nobody holds an unexpired lease."""
+def _due_and_free() -> tuple[ColumnElement[bool], ...]:
+    """A scheduled run may start: enabled, due, not backing off, and nobody holds an unexpired lease (all by
+    the database's clock)."""
+    now = db.now()
     return (
         col(SecretRotation.is_auto_rotation_enabled).is_(True),
         col(SecretRotation.next_rotation_at).is_not(None),
         col(SecretRotation.next_rotation_at) <= now,
         or_(col(SecretRotation.retry_not_before).is_(None), col(SecretRotation.retry_not_before) <= now),
-        _free(now),
+        free(),
     )
 
 
@@ -96,15 +112,14 @@ def claim_due(limit: int, exclude: Collection[str] = ()) -> tuple[str, list[str]
     owner = new_owner()
     if limit <= 0:
         return owner, []
-    now = utcnow()
     rotation_id = col(SecretRotation.id)
-    due = select(rotation_id).where(*_due_and_free(now)).order_by(col(SecretRotation.next_rotation_at)).limit(limit)
+    due = select(rotation_id).where(*_due_and_free()).order_by(col(SecretRotation.next_rotation_at)).limit(limit)
     if exclude:
         due = due.where(rotation_id.not_in(list(exclude)))
     take = (
         update(SecretRotation)
-        .where(*_due_and_free(now))
-        .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=_lease_seconds()))
+        .where(*_due_and_free())
+        .values(lease_owner=owner, lease_expires_at=_expires())
         .returning(rotation_id)
         .execution_options(synchronize_session=False)
     )
@@ -127,7 +142,7 @@ def extend(session: Session, rotation_id: str, owner: str) -> bool:
     statement = (
         update(SecretRotation)
         .where(col(SecretRotation.id) == rotation_id, col(SecretRotation.lease_owner) == owner)
-        .values(lease_expires_at=utcnow() + timedelta(seconds=_lease_seconds()))
+        .values(lease_expires_at=_expires())
         .execution_options(synchronize_session=False)
     )
     return _updated(session, statement) == 1
@@ -159,9 +174,12 @@ def release(rotation_id: str, owner: str) -> None:
         log.warning("could not release the lease of rotation %s; it will expire", rotation_id, exc_info=True)
 
 
-def is_held(rotation: SecretRotation, now: datetime | None = None) -> bool:
-    expires = rotation.lease_expires_at
-    return rotation.lease_owner is not None and expires is not None and expires >= (now or utcnow())
+def is_held(rotation: SecretRotation) -> bool:
+    """Whether someone holds the rotation's lease now: asked of the database (its row and its clock), not of
+    the possibly stale `rotation` object and this process's clock."""
+    statement = select(col(SecretRotation.id)).where(col(SecretRotation.id) == rotation.id, _held())
+    with db.unit_of_work() as session:
+        return session.exec(statement).first() is not None
 
 
 class Heartbeat:

@@ -31,8 +31,8 @@ from app.config import get_settings
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.providers.base import ListedKey, ProviderError
+from app.rotation import lease
 from app.rotation.intents import add_extra_key, transition
-from app.rotation.lease import is_held
 from app.rotation.messages import clip
 from app.rotation.retry import backoff_seconds
 from app.rotation.upstream import ConnectionUnavailable, for_connection
@@ -201,24 +201,28 @@ def abandoned_intents(grace_seconds: float | None = None) -> list[str]:
 
     A `pending` one waits out the grace period: its create may still be landing. A `minted` one of an existing
     rotation needs no grace: only the lease holder publishes it, so once the lease lapses its run is gone. A
-    `minted` one with no rotation row belongs to a create in progress (which holds no lease): it waits too."""
-    now = utcnow()
-    grace = _grace() if grace_seconds is None else timedelta(seconds=grace_seconds)
+    `minted` one with no rotation row belongs to a create in progress (which holds no lease): it waits too.
+    Ages and leases are judged by the database's clock, in the query, so a worker whose clock runs fast
+    does not see a live run's intent as old or its lease as lapsed."""
+    grace = _grace().total_seconds() if grace_seconds is None else grace_seconds
     statement = (
-        select(RotationCredential, SecretRotation)
+        select(col(RotationCredential.id))
         .join(SecretRotation, col(SecretRotation.id) == col(RotationCredential.rotation_id), isouter=True)
         .where(
             col(RotationCredential.state).in_([PENDING, MINTED]),
             or_(
-                col(RotationCredential.created_at) <= now - grace,
+                col(RotationCredential.created_at) <= db.now(-grace),
                 and_(col(RotationCredential.state) == MINTED, col(SecretRotation.id).is_not(None)),
             ),
-            or_(col(RotationCredential.revoke_not_before).is_(None), col(RotationCredential.revoke_not_before) <= now),
+            or_(
+                col(RotationCredential.revoke_not_before).is_(None),
+                col(RotationCredential.revoke_not_before) <= db.now(),
+            ),
+            or_(col(SecretRotation.id).is_(None), lease.free()),
         )
     )
     with db.unit_of_work() as session:
-        rows = session.exec(statement).all()
-        return [cred.id for cred, rotation in rows if rotation is None or not is_held(rotation, now)]
+        return list(session.exec(statement).all())
 
 
 def reconcile_abandoned(grace_seconds: float | None = None) -> int:

@@ -1,0 +1,142 @@
+"""Leases and intent ages follow the database's clock, not the process's (issue 10, A5), for each provider
+and database.
+
+Here the process clock is skewed by patching `utcnow` in every app module, which leaves the database's
+clock (PostgreSQL's, and SQLite's, which C code reads) alone: one process playing, in turn, a worker whose
+clock is right and one whose clock is far off. tests/test_clock_skew.py runs two real processes side by side.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import pytest
+from sqlmodel import Session
+
+from app import db, timeutil
+from app.rotation import lease, reconcile
+from app.rotation.intents import new_intent
+from tests.factories import create_rotation, row, update_row
+
+SKEW = 90.0  # seconds; longer than the lease in these tests, as in the issue's reproduction
+real_now = timeutil.utcnow  # the real time, whatever the process clock is set to
+
+
+@pytest.fixture
+def process_clock(monkeypatch) -> Callable[[float], None]:
+    """`process_clock(s)`: from now on this process's clock reads `s` seconds off the real time."""
+    modules = [
+        module
+        for name, module in list(sys.modules.items())
+        if name.split(".")[0] == "app" and getattr(module, "utcnow", None) is real_now
+    ]
+
+    def skew(seconds: float) -> None:
+        def skewed() -> datetime:
+            return real_now() + timedelta(seconds=seconds)
+
+        for module in modules:
+            monkeypatch.setattr(module, "utcnow", skewed)
+
+    return skew
+
+
+@pytest.fixture
+def short_lease(settings):
+    settings.lease_seconds = 20  # shorter than SKEW
+    return settings
+
+
+def _seconds_from_now(when: datetime | None) -> float:
+    assert when is not None
+    return (when - real_now()).total_seconds()
+
+
+def test_a_fast_process_does_not_take_a_lease_another_holds(provider_case, short_lease, process_clock):
+    rotation = create_rotation(provider_case)
+    update_row(rotation.id, next_rotation_at=real_now() - timedelta(minutes=1))  # due
+    holder = lease.acquire(rotation.id)  # a process whose clock is right
+    assert holder is not None
+
+    process_clock(SKEW)  # and one whose clock is 90 s fast, past the lease's expiry
+    assert lease.acquire(rotation.id) is None
+    _, taken = lease.claim_due(10)
+    assert taken == []
+    assert lease.is_held(row(rotation.id))
+    assert row(rotation.id).lease_owner == holder
+
+    process_clock(0)
+    assert lease.renew(rotation.id, holder)  # the holder's heartbeat still holds it
+
+
+def test_a_lease_taken_by_a_fast_process_expires_by_the_database_clock(provider_case, short_lease, process_clock):
+    rotation = create_rotation(provider_case)
+    process_clock(SKEW)
+    owner = lease.acquire(rotation.id)
+    assert owner is not None
+    assert abs(_seconds_from_now(row(rotation.id).lease_expires_at) - 20) < 5
+    assert lease.renew(rotation.id, owner)
+    assert abs(_seconds_from_now(row(rotation.id).lease_expires_at) - 20) < 5
+
+    process_clock(0)  # a process whose clock is right sees it held, and cannot take it
+    assert lease.is_held(row(rotation.id))
+    assert lease.acquire(rotation.id) is None
+
+
+def test_a_slow_process_takes_over_a_lapsed_lease(provider_case, short_lease, process_clock):
+    rotation = create_rotation(provider_case)
+    update_row(
+        rotation.id,
+        next_rotation_at=real_now() - timedelta(minutes=1),
+        lease_owner="lease-dead-worker",
+        lease_expires_at=real_now() - timedelta(seconds=1),
+    )
+    process_clock(-SKEW)  # 90 s slow: by its own clock the dead worker's lease has 89 s left
+    assert not lease.is_held(row(rotation.id))
+    owner, taken = lease.claim_due(10)
+    assert taken == [rotation.id]
+    assert row(rotation.id).lease_owner == owner
+
+
+def _open_intent(rotation_id: str, connection_id: str, created_at: datetime) -> str:
+    intent = new_intent(
+        rotation_id=rotation_id,
+        connection_id=connection_id,
+        provider="open-router",
+        generation=99,
+        base_name="clock-test",
+        now=created_at,
+    )
+    with Session(db.engine()) as session:
+        session.add(intent)
+        session.commit()
+        return intent.id
+
+
+def test_a_fast_process_does_not_reconcile_a_young_intent(provider_case, settings, process_clock):
+    settings.intent_grace_seconds = 30  # shorter than SKEW
+    rotation = create_rotation(provider_case)
+    intent_id = _open_intent(rotation.id, rotation.connection_id, real_now())
+
+    process_clock(SKEW)
+    assert reconcile.abandoned_intents() == []  # 0 s old by the database's clock, not 90
+
+    process_clock(0)
+    assert reconcile.abandoned_intents(grace_seconds=0) == [intent_id]
+
+
+def test_a_fast_process_does_not_reconcile_the_intent_of_a_leased_run(provider_case, short_lease, process_clock):
+    short_lease.intent_grace_seconds = 1
+    rotation = create_rotation(provider_case)
+    intent_id = _open_intent(rotation.id, rotation.connection_id, real_now() - timedelta(minutes=5))
+    holder = lease.acquire(rotation.id)  # the run that wrote the intent is alive and holds the lease
+    assert holder is not None
+
+    process_clock(SKEW)
+    assert reconcile.abandoned_intents() == []
+
+    process_clock(0)
+    lease.release(rotation.id, holder)
+    assert reconcile.abandoned_intents() == [intent_id]
