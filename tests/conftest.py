@@ -168,7 +168,8 @@ def app(settings):
 
 @pytest.fixture
 def anon_client(app) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as client:
+    # A real loopback address: keyturn records and checks only addresses that parse as IPs.
+    with TestClient(app, raise_server_exceptions=False, client=("127.0.0.1", 50000)) as client:
         yield client
 
 
