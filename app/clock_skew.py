@@ -58,7 +58,7 @@ def check_at_start() -> Skew | None:
     """Measure once and log a warning if the skew is over the limit; None if the database did not answer."""
     try:
         skew = _skew(measure())
-    except Exception as exc:  # start-up goes on: the database check that matters comes elsewhere
+    except Exception as exc:  # start-up goes on: the database check that matters comes elsewhere  # noqa: BLE001 - a failed measurement must not stop start-up or the status page
         log.warning("could not compare this process's clock with the database's (%s)", type(exc).__name__)
         return None
     if skew.too_large:

@@ -57,7 +57,7 @@ def postgres_database() -> Iterator[str]:
         admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         if POSTGRES_REQUIRED:
             pytest.fail(f"PostgreSQL at {base_url.host}:{base_url.port} is required but unusable: {type(exc).__name__}")
         pytest.skip(f"PostgreSQL unreachable at {base_url.host}:{base_url.port}: {type(exc).__name__}")

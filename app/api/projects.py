@@ -55,7 +55,7 @@ def create_workspace(
 def list_projects(
     session: SessionDep,
     principal: CurrentPrincipal,
-    type: str | None = Query(default=None),
+    type: str | None = Query(default=None),  # noqa: A002 - Infisical's query parameter is named `type`
     includeRoles: Literal["true", "false"] | None = Query(default=None),  # accepted and ignored
 ) -> ProjectList:
     org_id = organization.org_id(session)

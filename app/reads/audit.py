@@ -89,7 +89,7 @@ class ReadAuditWriter:
                     entry.ip_address = ip
                 if dropped:
                     audit.record(session, actor="keyturn", event="audit-entries-dropped", metadata={"count": dropped})
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the database may be briefly away; never crash the thread
             log.warning("read audit write failed: %s", type(exc).__name__)
             return False
         return True

@@ -127,7 +127,7 @@ class PostgresFeed:
                     while not self._stopping.is_set():
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
                             self._counter += 1
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure: stop serving from cache, retry
                 if not self._stopping.is_set():
                     log.warning("change feed disconnected (%s); read cache off until it reconnects", type(exc).__name__)
             finally:

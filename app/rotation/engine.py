@@ -206,7 +206,7 @@ def _rotate_leased(
         rotation, due_now = publish.new_key(
             rotation_id, owner, cred.id, api_key, manual=manual, job_id=job_id, actor=actor
         )
-    except Exception:
+    except Exception:  # the original error is the one worth raising
         log.exception("rotation %s: publishing generation %s failed", rotation_id, cred.generation)
         discard(cred.id, "not published: the publish transaction failed")
         try:

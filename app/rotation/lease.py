@@ -170,7 +170,7 @@ def release(rotation_id: str, owner: str) -> None:
     try:
         with db.unit_of_work() as session:
             session.execute(statement)
-    except Exception:
+    except Exception:  # an unreleased lease expires on its own
         log.warning("could not release the lease of rotation %s; it will expire", rotation_id, exc_info=True)
 
 
@@ -199,7 +199,7 @@ class Heartbeat:
                 if not renew(self.rotation_id, self.owner):
                     log.warning("lost the lease of rotation %s", self.rotation_id)
                     return
-            except Exception:
+            except Exception:  # keep trying; the publish step re-checks the lease anyway
                 log.warning("could not renew the lease of rotation %s", self.rotation_id, exc_info=True)
 
     def __enter__(self) -> Heartbeat:

@@ -59,7 +59,7 @@ def _close_failed_intent(cred_id: str, exc: ProviderError) -> None:
         # The provider may have made the key anyway: look for it by its unique name (rotation §14e.3).
         try:
             reconcile.reconcile([cred_id])
-        except Exception:
+        except Exception:  # the worker's reconciler retries a still-pending intent
             log.warning("reconciliation after an ambiguous mint failed; the worker will retry", exc_info=True)
             return
         revoke_now(cred_id)
@@ -83,7 +83,7 @@ def discard(cred_id: str, reason: str) -> None:
                 revoke_not_before=utcnow(),
                 last_error=clip(reason),
             )
-    except Exception:
+    except Exception:  # the row stays `minted`; the reconciler queues it later
         log.warning("could not queue the revocation of an unpublished key; the reconciler will", exc_info=True)
         return
     revoke_now(cred_id)

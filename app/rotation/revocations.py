@@ -83,7 +83,7 @@ def attempt(cred_id: str) -> bool | None:
         except (ProviderError, ConnectionUnavailable) as exc:
             message = exc.message if isinstance(exc, ProviderError) else str(exc)
             return _record_failure(session, cred, message, getattr(exc, "retry_after", None))
-        except Exception as exc:
+        except Exception as exc:  # a bug or a database outage must not drop the entry
             log.exception("revocation of key %s raised", key_id[:12])
             return _record_failure(session, cred, f"internal error ({type(exc).__name__})", None)
         killpoint.reached("during_revoke")

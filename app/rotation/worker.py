@@ -84,7 +84,7 @@ class Worker:
     def _step(self, step: Callable[[], None]) -> None:
         try:
             step()
-        except Exception:
+        except Exception:  # a database blip must not kill the loop
             log.exception("worker step %s failed", step.__name__)
 
     def _claim_due(self) -> None:
@@ -114,7 +114,7 @@ class Worker:
             job_id = f"keyturn-rotate-{rotation_id}-{int(utcnow().timestamp())}"
             rotation = engine.rotate(rotation_id, manual=False, job_id=job_id, lease_owner=owner)
             log.info("scheduled run of rotation %s: %s", rotation_id, rotation.rotation_status)
-        except Exception:
+        except Exception:  # recorded on the row where possible; the next poll tries again
             with self._lock:
                 self._failed.add(rotation_id)
             log.exception("scheduled run of rotation %s failed", rotation_id)
