@@ -239,7 +239,9 @@ def test_request_stop_stops_claiming_and_leaves_no_lease(client, project, connec
     worker = Worker(fast)
     worker.start()
     try:
-        assert wait_for(lambda: any(row(rid).lease_owner for rid in ids), 5)
+        # Wait until the run is in flight (its intent recorded), not merely claimed: a claimed run that has
+        # not started yet is given back on stop, which is another test's case.
+        assert wait_for(lambda: rotated(ids) == 1, 10)
         worker.request_stop()
         worker._thread.join(10)
         assert not worker._thread.is_alive()
