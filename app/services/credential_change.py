@@ -4,14 +4,16 @@ see every one of those keys (issue 10 A7).
 A provider's 404 means "not known to these credentials". Pointed at another account, a connection would read
 every revocation of an old key as done while the key lives on, and could never revoke it. So before the change,
 each live key that the new credentials do not already answer for is looked up with them; the change is refused
-unless every one is seen, and the keys that were seen are then recorded as answered for by the new credentials."""
+unless every one is seen, and the keys that were seen are then recorded as answered for by the new credentials.
+A key still being minted under the old credentials cannot be looked up (its id is not known yet), and a listing
+under the new ones might miss it for good, so the change waits until it is settled."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from app.errors import BadRequest
@@ -34,20 +36,33 @@ def hand_over_live_keys(session: Session, connection: AppConnection, credentials
     """Raise BadRequest, having written nothing, unless `credentials` can see every live key of the connection
     minted under other credentials; then record them as the keys' credentials (in the caller's transaction)."""
     new_fingerprint = credentials_fingerprint(credentials)
+    under_others = (
+        RotationCredential.connection_id == connection.id,
+        or_(
+            col(RotationCredential.credential_fingerprint).is_(None),
+            col(RotationCredential.credential_fingerprint) != new_fingerprint,
+        ),
+    )
+    prefix = f"Cannot change the credentials of App Connection with ID {connection.id}"
+    minting = session.exec(
+        select(func.count())
+        .select_from(RotationCredential)
+        .where(*under_others, col(RotationCredential.state) == CredentialState.PENDING)
+    ).one()
+    if minting:
+        raise BadRequest(
+            f"{prefix}: {_keys(minting)} {'is' if minting == 1 else 'are'} still being minted under the current "
+            "credentials. Try again once the rotation has finished."
+        )
     others = session.exec(
         select(RotationCredential.id, RotationCredential.key_id).where(
-            RotationCredential.connection_id == connection.id,
+            *under_others,
             col(RotationCredential.state).in_(LIVE_STATES),
             col(RotationCredential.key_id).is_not(None),
-            or_(
-                col(RotationCredential.credential_fingerprint).is_(None),
-                col(RotationCredential.credential_fingerprint) != new_fingerprint,
-            ),
         )
     ).all()
     if not others:
         return
-    prefix = f"Cannot change the credentials of App Connection with ID {connection.id}"
     unseen = 0
     try:
         upstream = with_credentials(connection, credentials)

@@ -8,13 +8,17 @@ providers and both databases."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlmodel import Session, select
 
 from app import db
+from app.errors import BadRequest
 from app.models import AppConnection, AuditLog
 from app.models.credential import CredentialState
-from app.rotation import engine, revocations
+from app.rotation import changes, engine, intents, revocations
+from app.rotation.upstream import credentials_fingerprint
 from app.store.credentials import load_credentials, seal_credentials
+from app.timeutil import utcnow
 from tests.factories import create_rotation, credentials, new_rotation, published_key, update_credential
 
 CONNECTIONS = "/api/v1/app-connections"
@@ -150,6 +154,28 @@ def test_the_same_key_again_needs_no_check(provider_case, client):
     assert response.status_code == 200, response.text
 
 
+def test_a_key_still_being_minted_under_the_old_key_holds_the_change_back(provider_case, client):
+    """Its id is unknown, so it cannot be looked up, and a listing under another account would never find it."""
+    case = provider_case
+    rotation = create_rotation(case)
+    with db.unit_of_work() as session:
+        session.add(
+            intents.new_intent(
+                rotation_id=rotation.id,
+                connection_id=case.connection["id"],
+                provider=case.app,
+                generation=2,
+                base_name="my-app-key",
+                now=utcnow(),
+                credential_fingerprint=credentials_fingerprint({"apiKey": case.management_key}),
+            )
+        )
+    response = _patch_key(case, client, case.emulator.create_management_key(account="b"))
+    assert response.status_code == 400
+    assert "1 key is still being minted" in response.json()["message"]
+    assert load_credentials(_connection_row(case.connection["id"])) == {"apiKey": case.management_key}
+
+
 # --- revocation ----------------------------------------------------------------------------
 
 
@@ -192,6 +218,18 @@ def test_a_404_under_the_minting_key_counts_as_revoked(provider_case):
     _delete_at_provider(case, g1.key_id)
     assert _revoke_now(g1.id) is True
     assert credentials(rotation.id)[0].state == CredentialState.REVOKED
+
+
+def test_deleting_the_rotation_with_its_keys_refuses_on_another_accounts_404(provider_case):
+    case = provider_case
+    rotation = create_rotation(case)
+    [g1] = credentials(rotation.id)
+    _swap_key_underneath(case.connection["id"], case.emulator.create_management_key(account="b"))
+    with pytest.raises(BadRequest) as refused:
+        changes.delete_rotation(rotation.id, delete_secrets=True, revoke=True)
+    assert "other credentials" in refused.value.message
+    assert [c.state for c in credentials(rotation.id)] == [CredentialState.ACTIVE]  # the rotation is kept
+    assert g1.key_id in case.live_ids()
 
 
 def test_a_key_minted_under_the_new_account_is_revoked_there(provider_case):
