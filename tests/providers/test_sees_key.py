@@ -1,6 +1,8 @@
-"""`sees_key`: can these management credentials see this key? OpenRouter answers by `GET /keys/{hash}` (OpenRouter
-§6); ARouter's seed contract has no such route (ARouter §2), so its client looks through the listing. The answer
-decides whether a connection may switch credentials while keys are live (issue 10 A7)."""
+"""`sees_key`: can these management credentials see this key?
+
+OpenRouter answers by `GET /keys/{hash}` (OpenRouter §6); ARouter's seed contract has no such route (ARouter §2),
+so its client looks through the listing. The answer decides whether a connection may switch credentials while
+keys are live (issue 10 A7)."""
 
 from __future__ import annotations
 
