@@ -4,7 +4,9 @@ with `variant="openrouter-like"`, the public variant of ARouter §6 (`/api/v1/ke
 
 Decisions where the spec is silent: list pages hold `page_size` keys (default `self.page_size`) and
 carry `next_page_token` only when more remain; delete answers `self.delete_status` (204 by default);
-an admin key may call `/v1/models`; sending both `spending_limit` and `limit` is a 400.
+an admin key may call `/v1/models`; sending both `spending_limit` and `limit` is a 400. Every key belongs to
+an account (an admin key's is chosen when it is made, "default" unless named; a minted key takes its
+creator's): listing and deleting see only the caller's account, and another account's id answers 404.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class _Key:
     name: str
     admin: bool
     created_at: datetime
+    account: str = "default"
     spending_limit: float | None = None
     allowed_providers: list[str] | None = None
     last_used_at: datetime | None = None
@@ -121,7 +124,7 @@ class ARouterEmulator(EmulatorServer):
             self.page_size = 100
             self.delete_status = 204
 
-    def _new_key(self, name: str, *, admin: bool) -> _Key:
+    def _new_key(self, name: str, *, admin: bool, account: str = "default") -> _Key:
         """Create and store a key. Caller holds self._lock."""
         self._seq += 1
         plaintext = ("lr_admin_" if admin else "lr_live_") + secrets.token_hex(24)
@@ -132,24 +135,31 @@ class ARouterEmulator(EmulatorServer):
             name=name,
             admin=admin,
             created_at=datetime.now(UTC),
+            account=account,
         )
         self._keys[key.id] = key
         self._by_plaintext[plaintext] = key
         return key
 
-    def create_management_key(self, name: str = "admin") -> str:
+    def create_management_key(self, name: str = "admin", account: str = "default") -> str:
         with self._lock:
-            return self._new_key(name, admin=True).plaintext
+            return self._new_key(name, admin=True, account=account).plaintext
+
+    def _account(self, request: Request) -> str:
+        """The account of a request's admin key (already checked by `_admin`)."""
+        with self._lock:
+            return self._by_plaintext[request.bearer or ""].account
 
     def _wire(self, key: _Key) -> dict[str, Any]:
         return key.seed_json() if self.variant == "seed" else key.variant_json()
 
-    def _listable(self) -> list[_Key]:
-        keys = [k for k in self._keys.values() if not k.deleted and not k.admin]
+    def _listable(self, account: str | None = None) -> list[_Key]:
+        """Live non-admin keys of `account` (every account when None), newest first."""
+        keys = [k for k in self._keys.values() if not k.deleted and not k.admin and account in (None, k.account)]
         return sorted(keys, key=lambda k: -k.seq)
 
     def live_keys(self) -> list[dict]:
-        """Every non-deleted, non-admin key in the active variant's list form, newest first."""
+        """Every non-deleted, non-admin key of every account in the active variant's list form, newest first."""
         with self._lock:
             return [self._wire(k) for k in self._listable()]
 
@@ -239,8 +249,9 @@ class ARouterEmulator(EmulatorServer):
         if not token.startswith("off-") or not token[4:].isdigit():
             raise _BadRequest("invalid page_token")
         offset, size = int(token[4:]), int(size_text)
+        account = self._account(request)
         with self._lock:
-            keys = self._listable()
+            keys = self._listable(account)
             body: dict[str, Any] = {"data": [self._wire(k) for k in keys[offset : offset + size]]}
         if offset + size < len(keys):
             body["next_page_token"] = f"off-{offset + size}"
@@ -266,8 +277,9 @@ class ARouterEmulator(EmulatorServer):
             not isinstance(providers, list) or not all(isinstance(p, str) and p for p in providers)
         ):
             raise _BadRequest("allowed_providers must be a list of provider names")
+        account = self._account(request)
         with self._lock:
-            key = self._new_key(name, admin=False)
+            key = self._new_key(name, admin=False, account=account)
             key.spending_limit, key.allowed_providers = limit, providers
             key.extra["limit_reset"] = body.get("limit_reset")
             self.count_create()
@@ -276,9 +288,10 @@ class ARouterEmulator(EmulatorServer):
             return Response(201, {"data": key.variant_json(), "key": key.plaintext})
 
     def _delete(self, request: Request, key_id: str) -> Response:
+        account = self._account(request)
         with self._lock:
             key = self._keys.get(key_id)
-            if key is None or key.deleted or key.admin:
+            if key is None or key.deleted or key.admin or key.account != account:
                 return self.error_response(404, "API key not found")
             key.deleted = True
             del self._by_plaintext[key.plaintext]

@@ -2,7 +2,7 @@
 started with `python -m emulators`, and `RemoteEmulator`, a small client for it.
 
 Routes (JSON bodies): GET state, GET requests, POST reset, POST faults {method, path_regex, kind, ...},
-DELETE faults, POST latency {seconds}, POST seed {seed}, POST management-keys {name},
+DELETE faults, POST latency {seconds}, POST seed {seed}, POST management-keys {name, account},
 POST key-works {key}. Control calls are never faulted, delayed or logged.
 """
 
@@ -39,7 +39,8 @@ def handle_control(emulator: Any, method: str, route: str, body: dict) -> tuple[
             emulator.seed(int(body["seed"]))
             return 200, {"seed": int(body["seed"])}
         if method == "POST" and route == "management-keys":
-            return 201, {"key": emulator.create_management_key(name=body.get("name", "mgmt"))}
+            name, account = body.get("name", "mgmt"), body.get("account", "default")
+            return 201, {"key": emulator.create_management_key(name=name, account=account)}
         if method == "POST" and route == "key-works":
             return 200, {"works": emulator.key_works(str(body["key"]))}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -94,8 +95,8 @@ class RemoteEmulator:
     def seed(self, n: int) -> None:
         self._call("POST", "seed", {"seed": n})
 
-    def create_management_key(self, name: str = "mgmt") -> str:
-        return self._call("POST", "management-keys", {"name": name})["key"]
+    def create_management_key(self, name: str = "mgmt", account: str = "default") -> str:
+        return self._call("POST", "management-keys", {"name": name, "account": account})["key"]
 
     def key_works(self, api_key: str) -> bool:
         return self._call("POST", "key-works", {"key": api_key})["works"]

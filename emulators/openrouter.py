@@ -3,7 +3,10 @@ docs/contracts.md ("OpenRouter keys API") (status codes, full key objects, integ
 pagination of 100 newest-first) so that the official SDK accepts every answer.
 
 Decisions where the spec is silent: a disabled or expired key gets 401 on /key and on inference; a
-management key is never listed under /keys; hashes are random (not derived from the key).
+management key is never listed under /keys; hashes are random (not derived from the key). Every key belongs
+to an account (a management key's is chosen when it is made, "default" unless named; a minted key takes its
+creator's): /keys and /keys/{hash} see only the caller's account, and another account's hash answers 404,
+as a real provider does.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class _Key:
     name: str
     management: bool
     created_at: datetime
+    account: str = "default"
     disabled: bool = False
     limit: float | None = None
     limit_reset: str | None = None
@@ -150,7 +154,7 @@ class OpenRouterEmulator(EmulatorServer):
         self._by_plaintext: dict[str, _Key] = {}
         self._seq = 0
 
-    def _new_key(self, name: str, *, management: bool) -> _Key:
+    def _new_key(self, name: str, *, management: bool, account: str = "default") -> _Key:
         """Create and store a key. Caller holds self._lock."""
         self._seq += 1
         plaintext = "sk-or-v1-" + secrets.token_hex(32)
@@ -161,17 +165,23 @@ class OpenRouterEmulator(EmulatorServer):
             name=name,
             management=management,
             created_at=datetime.now(UTC),
+            account=account,
         )
         self._keys[key.hash] = key
         self._by_plaintext[plaintext] = key
         return key
 
-    def create_management_key(self, name: str = "mgmt") -> str:
+    def create_management_key(self, name: str = "mgmt", account: str = "default") -> str:
         with self._lock:
-            return self._new_key(name, management=True).plaintext
+            return self._new_key(name, management=True, account=account).plaintext
+
+    def _account(self, request: Request) -> str:
+        """The account of a request's management key (already checked by `_managed`)."""
+        with self._lock:
+            return self._by_plaintext[request.bearer or ""].account
 
     def live_keys(self) -> list[dict]:
-        """Every non-deleted, non-management key (disabled and expired included), newest first."""
+        """Every non-deleted, non-management key of every account (disabled and expired included), newest first."""
         with self._lock:
             keys = [k for k in self._keys.values() if not k.deleted and not k.management]
             return [k.to_json() for k in sorted(keys, key=lambda k: -k.seq)]
@@ -275,12 +285,14 @@ class OpenRouterEmulator(EmulatorServer):
             raise _BadRequest("offset must be a non-negative integer")
         include_disabled = request.param("include_disabled") == "true"
         include_expired = request.param("include_expired") == "true"
+        account = self._account(request)
         with self._lock:
             keys = [
                 k
                 for k in self._keys.values()
                 if not k.deleted
                 and not k.management
+                and k.account == account
                 and (include_disabled or not k.disabled)
                 and (include_expired or not k.expired)
             ]
@@ -296,20 +308,22 @@ class OpenRouterEmulator(EmulatorServer):
         fields = _validated_fields(
             body, ("limit", "limit_reset", "include_byok_in_limit", "expires_at", "workspace_id", "creator_user_id")
         )
+        account = self._account(request)
         with self._lock:
-            key = self._new_key(name, management=False)
+            key = self._new_key(name, management=False, account=account)
             for field_name, value in fields.items():
                 setattr(key, field_name, value)
             self.count_create()
             return Response(201, {"data": key.to_json(), "key": key.plaintext})
 
-    def _live(self, key_hash: str) -> _Key | None:
+    def _live(self, key_hash: str, account: str) -> _Key | None:
         key = self._keys.get(key_hash)
-        return key if key is not None and not key.deleted and not key.management else None
+        return key if key is not None and not key.deleted and not key.management and key.account == account else None
 
     def _get(self, request: Request, key_hash: str) -> Response:
+        account = self._account(request)
         with self._lock:
-            key = self._live(key_hash)
+            key = self._live(key_hash, account)
             return self.error_response(404) if key is None else Response(200, {"data": key.to_json()})
 
     def _update(self, request: Request, key_hash: str) -> Response:
@@ -317,8 +331,9 @@ class OpenRouterEmulator(EmulatorServer):
         fields = _validated_fields(body, UPDATE_FIELDS)
         if not fields:
             raise _BadRequest("No update fields provided")
+        account = self._account(request)
         with self._lock:
-            key = self._live(key_hash)
+            key = self._live(key_hash, account)
             if key is None:
                 return self.error_response(404)
             for field_name, value in fields.items():
@@ -327,8 +342,9 @@ class OpenRouterEmulator(EmulatorServer):
             return Response(200, {"data": key.to_json()})
 
     def _delete(self, request: Request, key_hash: str) -> Response:
+        account = self._account(request)
         with self._lock:
-            key = self._live(key_hash)
+            key = self._live(key_hash, account)
             if key is None:
                 return self.error_response(404)
             key.deleted = True

@@ -234,7 +234,8 @@ class EmulatorServer:
     def error_response(self, status: int, message: str | None = None) -> Response:
         raise NotImplementedError
 
-    def create_management_key(self, name: str = "mgmt") -> str:
+    def create_management_key(self, name: str = "mgmt", account: str = "default") -> str:
+        """A new management key of `account`: it sees and manages only the keys of that account."""
         raise NotImplementedError
 
     def live_keys(self) -> list[dict]:

@@ -201,8 +201,11 @@ class Wire:
     def verify(self, api_key: str) -> None:
         self.provider.verify(self.client, self.base_url, api_key)
 
-    def revoke(self, credentials: dict[str, Any], key_id: str) -> None:
-        self.provider.revoke(self.client, self.base_url, credentials, key_id)
+    def revoke(self, credentials: dict[str, Any], key_id: str) -> bool:
+        return self.provider.revoke(self.client, self.base_url, credentials, key_id)
+
+    def sees_key(self, credentials: dict[str, Any], key_id: str) -> bool:
+        return self.provider.sees_key(self.client, self.base_url, credentials, key_id)
 
     def list_keys(self, credentials: dict[str, Any]) -> list[ListedKey]:
         return self.provider.list_keys(self.client, self.base_url, credentials)

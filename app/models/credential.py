@@ -61,3 +61,8 @@ class RotationCredential(SQLModel, table=True):
     # Listings in a row, each after the grace period and spaced in time, that did not show a pending intent's key:
     # one listing can miss a key (pages shift mid-scan), so abandoning the intent takes several.
     negative_scans: int = 0
+    # Fingerprint of the management credential that answers for this key: the one that minted it, or a later key
+    # of the connection that was shown to see it. A 404 on revoke proves the key is gone only under that
+    # credential; under another (the connection now points at another account) the key may still be live.
+    # Null for rows written before fingerprints were kept.
+    credential_fingerprint: str | None = Field(default=None, max_length=64)

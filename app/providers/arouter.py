@@ -9,6 +9,7 @@ still have made a key.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -193,21 +194,34 @@ class ARouterProvider:
         if not 200 <= response.status_code < 300:
             raise _status_error(prefix, response)
 
-    def revoke(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> None:
+    def revoke(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> bool:
         prefix = "Failed to delete ARouter API key"
         url = self.url(base_url, f"{self.keys_path}/{quote(key_id, safe='')}")
         try:
             response = client.delete(url, headers=_admin_headers(credentials))
         except httpx.HTTPError as exc:
             raise network_error(prefix, "ARouter", exc) from None
-        if response.status_code == 404 or 200 <= response.status_code < 300:
-            return  # 200, 202, 204 with or without a body; an unknown key is a revoked key
+        if response.status_code == 404:
+            return False  # unknown to these credentials: gone, or another account's
+        if 200 <= response.status_code < 300:
+            return True  # 200, 202, 204 with or without a body
         raise _status_error(prefix, response)
 
+    def sees_key(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> bool:
+        """The seed contract has no get-one-key route (ARouter §2): the key is seen if the listing shows it. The
+        listing stops at the page that does."""
+        return any(listed.key_id == key_id for listed in self._listing(client, base_url, credentials))
+
     def list_keys(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> list[ListedKey]:
+        seen: dict[str, ListedKey] = {}
+        for listed in self._listing(client, base_url, credentials):
+            seen.setdefault(listed.key_id, listed)  # pages can shift mid-scan; first sighting wins
+        return list(seen.values())
+
+    def _listing(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> Iterator[ListedKey]:
+        """Every listed key, page after page; ProviderError rather than a silently partial list."""
         prefix = "Failed to list ARouter API keys"
         headers = _admin_headers(credentials)
-        seen: dict[str, ListedKey] = {}
         token: str | None = None
         tokens: set[str] = set()
         for _ in range(MAX_PAGES):
@@ -223,11 +237,10 @@ class ARouterProvider:
             items = _list_items(payload)
             if items is None:
                 raise ProviderError(f"{prefix}: response holds no list of keys", status=200, retryable=True)
-            for listed in filter(None, map(_listed, items)):
-                seen.setdefault(listed.key_id, listed)  # pages can shift mid-scan; first sighting wins
+            yield from filter(None, map(_listed, items))
             token = _next_token(payload)
             if token is None:
-                return list(seen.values())
+                return
             if token in tokens:
                 # An incomplete list could hide a key from reconciliation; fail and let the caller retry.
                 raise ProviderError(f"{prefix}: pagination token repeated", status=200, retryable=True)

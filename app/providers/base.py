@@ -67,8 +67,13 @@ class Provider(Protocol):
     def verify(self, client: httpx.Client, base_url: str, api_key: str) -> None:
         """Raise ProviderError unless `api_key` itself works."""
 
-    def revoke(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> None:
-        """Delete a key; an unknown key (404) counts as revoked."""
+    def revoke(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> bool:
+        """Delete a key: True if it was deleted now, False if the provider does not know it (404) under these
+        credentials. Whether a 404 proves the key gone depends on whose credentials asked: the caller decides."""
+
+    def sees_key(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> bool:
+        """True if the management credentials can see the key, False if the provider does not know it under them;
+        ProviderError when the provider cannot say."""
 
     def list_keys(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> list[ListedKey]:
         """Every key the management credentials can see, all pages, disabled ones included."""

@@ -119,7 +119,7 @@ class OpenRouterProvider:
         if not 200 <= response.status_code < 300:
             raise _status_error(prefix, response)
 
-    def revoke(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> None:
+    def revoke(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> bool:
         prefix = "Failed to delete OpenRouter API key"
         try:
             response = client.delete(
@@ -127,9 +127,27 @@ class OpenRouterProvider:
             )
         except httpx.HTTPError as exc:
             raise network_error(prefix, "OpenRouter", exc) from None
-        if response.status_code == 404 or 200 <= response.status_code < 300:
-            return  # an unknown key is a revoked key
+        if response.status_code == 404:
+            return False  # unknown to these credentials: gone, or another account's
+        if 200 <= response.status_code < 300:
+            return True
         raise _status_error(prefix, response)
+
+    def sees_key(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> bool:
+        """`GET /keys/{hash}`: 200 sees it, 404 does not (OpenRouter §6)."""
+        prefix = "Failed to get OpenRouter API key"
+        try:
+            response = client.get(f"{base_url}/keys/{quote(key_id, safe='')}", headers=_management_headers(credentials))
+        except httpx.HTTPError as exc:
+            raise network_error(prefix, "OpenRouter", exc) from None
+        if response.status_code == 404:
+            return False
+        if response.status_code != 200:
+            raise _status_error(prefix, response)
+        data = (json_object(response) or {}).get("data")
+        if not isinstance(data, dict) or data.get("hash") != key_id:
+            raise ProviderError(f"{prefix}: response does not describe the key", status=200, retryable=True)
+        return True
 
     def list_keys(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> list[ListedKey]:
         prefix = "Failed to list OpenRouter API keys"

@@ -126,7 +126,8 @@ def _revoke(cred: RotationCredential) -> None:
     """Revoke one key at the provider and record it; BadRequest (rotation §9: 400) if the provider refuses."""
     with db.unit_of_work() as session:
         try:
-            for_connection(session, cred.connection_id).revoke(cast(str, cred.key_id))  # the query excludes None
+            upstream = for_connection(session, cred.connection_id)
+            upstream.revoke(cast(str, cred.key_id), minted_with=cred.credential_fingerprint)  # key_id: not None
         except ProviderError as exc:
             raise BadRequest(exc.message) from None
         except ConnectionUnavailable as exc:

@@ -76,6 +76,7 @@ def create_rotation(
                 generation=1,
                 base_name=rotation.parameters["name"],
                 now=utcnow(),
+                credential_fingerprint=upstream.fingerprint,
             )
             session.add(cred)
         api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters)
@@ -182,6 +183,7 @@ def _rotate_leased(
                 generation=rotation.next_generation,
                 base_name=rotation.parameters["name"],
                 now=utcnow(),
+                credential_fingerprint=upstream.fingerprint,
             )
             rotation.next_generation += 1  # never reused, even if this attempt fails (rotation §14c)
             session.add_all([cred, rotation])

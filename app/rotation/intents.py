@@ -40,8 +40,17 @@ def open_key(cred: RotationCredential) -> str | None:
 
 
 def new_intent(
-    *, rotation_id: str, connection_id: str, provider: str, generation: int, base_name: str, now: datetime
+    *,
+    rotation_id: str,
+    connection_id: str,
+    provider: str,
+    generation: int,
+    base_name: str,
+    now: datetime,
+    credential_fingerprint: str,
 ) -> RotationCredential:
+    """`credential_fingerprint`: of the management credentials the mint will use (Upstream.fingerprint), so a
+    later 404 on revoke is trusted only under them."""
     return RotationCredential(
         rotation_id=rotation_id,
         connection_id=connection_id,
@@ -50,6 +59,7 @@ def new_intent(
         key_name=key_name(base_name, rotation_id, generation, now),
         state=CredentialState.PENDING,
         created_at=now,
+        credential_fingerprint=credential_fingerprint,
     )
 
 
@@ -82,6 +92,7 @@ def add_extra_key(session: Session, intent: RotationCredential, key_id: str, rea
         copy_number=(taken or 0) + 1,
         key_name=intent.key_name,
         key_id=key_id,
+        credential_fingerprint=intent.credential_fingerprint,
         state=CredentialState.REVOKING,
         revoke_not_before=now,
         last_error=clip(reason),

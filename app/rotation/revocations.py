@@ -79,7 +79,7 @@ def attempt(cred_id: str) -> bool | None:
         key_id = cred.key_id
         try:
             upstream = for_connection(session, cred.connection_id)
-            upstream.revoke(key_id)
+            upstream.revoke(key_id, minted_with=cred.credential_fingerprint)  # a 404 counts only under its own key
         except (ProviderError, ConnectionUnavailable) as exc:
             message = exc.message if isinstance(exc, ProviderError) else str(exc)
             return _record_failure(session, cred, message, getattr(exc, "retry_after", None))

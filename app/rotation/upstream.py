@@ -1,9 +1,13 @@
 """The provider side of one connection: its wire client as the catalogue hands it over (base URL and shared
 HTTP client included) and the plaintext management credentials, bundled so the rotation core can call the
-provider in one line, through the connection's rate limiter."""
+provider in one line, through the connection's rate limiter.
+
+It also knows whose credentials it holds (`fingerprint`), because a provider's 404 means "not known to these
+credentials": it proves a key gone only when these are the credentials that answer for the key."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -13,12 +17,25 @@ from sqlmodel import Session
 from app import catalogue
 from app.catalogue import Wire
 from app.config import get_settings
+from app.crypto import fingerprint
 from app.models import AppConnection
 from app.providers.base import ListedKey, MintedKey, ProviderError
 from app.rotation.limits import LimiterTimeout, provider_limiter
 from app.store.credentials import load_credentials
 
 T = TypeVar("T")
+
+OTHER_CREDENTIALS = (
+    "the provider does not know this key under the connection's current credentials: it belongs to other "
+    "credentials (the connection was pointed at another key or account), so it may still be live there"
+)
+
+
+def credentials_fingerprint(credentials: dict[str, Any]) -> str:
+    """A stable fingerprint of plaintext management credentials: the same key always gives the same value, under
+    any keyring (the connection's `credentials_hash` hashes a fresh ciphertext, so it changes on every save). The
+    keys are long random tokens, so the hash cannot be reversed; the prefix keeps it apart from other hashes."""
+    return fingerprint("keyturn/management-credentials/v1:" + json.dumps(credentials, sort_keys=True))
 
 
 class ConnectionUnavailable(Exception):
@@ -55,8 +72,20 @@ class Upstream:
     def verify(self, api_key: str) -> None:
         self._limited(lambda: self.wire.verify(api_key))
 
-    def revoke(self, key_id: str) -> None:
-        self._limited(lambda: self.wire.revoke(self.credentials, key_id))
+    @property
+    def fingerprint(self) -> str:
+        return credentials_fingerprint(self.credentials)
+
+    def revoke(self, key_id: str, *, minted_with: str | None) -> None:
+        """Delete a key. A 404 counts as revoked only under the credentials that answer for the key (`minted_with`,
+        the row's `credential_fingerprint`; null for rows older than fingerprints): under any other credentials
+        the key may live on in another account, so that 404 is a ProviderError and the key stays queued."""
+        deleted = self._limited(lambda: self.wire.revoke(self.credentials, key_id))
+        if not deleted and minted_with is not None and minted_with != self.fingerprint:
+            raise ProviderError(OTHER_CREDENTIALS, status=404)
+
+    def sees_key(self, key_id: str) -> bool:
+        return self._limited(lambda: self.wire.sees_key(self.credentials, key_id))
 
     def list_keys(self) -> list[ListedKey]:
         return self._limited(lambda: self.wire.list_keys(self.credentials))
@@ -66,13 +95,18 @@ def for_connection(session: Session, connection_id: str) -> Upstream:
     connection = session.get(AppConnection, connection_id)
     if connection is None:
         raise ConnectionUnavailable(f"app connection {connection_id} does not exist")
+    return with_credentials(connection, load_credentials(connection))
+
+
+def with_credentials(connection: AppConnection, credentials: dict[str, Any]) -> Upstream:
+    """The connection's provider side under `credentials` (its own, or new ones being checked before a change)."""
     wire = catalogue.wire(connection.app)
     if wire is None:
-        raise ConnectionUnavailable(f"app connection {connection_id} is for unknown app {connection.app!r}")
+        raise ConnectionUnavailable(f"app connection {connection.id} is for unknown app {connection.app!r}")
     return Upstream(
         connection_id=connection.id,
         app_slug=connection.app,
         display_name=catalogue.app_name(connection.app),
         wire=wire,
-        credentials=load_credentials(connection),
+        credentials=credentials,
     )

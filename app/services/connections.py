@@ -25,6 +25,7 @@ from app.models.credential import OPEN_STATES
 from app.providers.base import ProviderError
 from app.schemas.connections import ConnectionCreateBase, ConnectionUpdateBase
 from app.schemas.paging import LIST_CAP
+from app.services.credential_change import hand_over_live_keys
 from app.store import audit
 from app.store.credentials import seal_credentials
 from app.timeutil import utcnow
@@ -188,6 +189,7 @@ def update_connection(
     if "credentials" in fields and body.credentials is not None:
         credentials = _credentials_shape(app, connection.method, body.credentials)
         validate_with_provider(app, credentials)
+        hand_over_live_keys(session, connection, credentials)  # the new key must see the keys the old one minted
     connection.name = new_name
     if "description" in fields:
         connection.description = body.description

@@ -93,11 +93,12 @@ def test_revoke_accepts_any_documented_success(http, arouter, creds, status):
     assert arouter.live_keys() == []
 
 
-def test_revoke_404_counts_as_revoked(http, arouter, creds):
+def test_revoke_404_is_no_error_and_says_the_key_was_unknown(http, arouter, creds):
+    """Whether that 404 proves the key gone depends on whose credentials asked: the caller decides (issue 10 A7)."""
     minted = mint(http, arouter, creds)
-    provider.revoke(http, arouter.base_url, creds, minted.key_id)
-    provider.revoke(http, arouter.base_url, creds, minted.key_id)
-    provider.revoke(http, arouter.base_url, creds, "key_never_existed")
+    assert provider.revoke(http, arouter.base_url, creds, minted.key_id) is True
+    assert provider.revoke(http, arouter.base_url, creds, minted.key_id) is False
+    assert provider.revoke(http, arouter.base_url, creds, "key_never_existed") is False
 
 
 def test_base_url_with_version_suffix_is_tolerated(http, arouter, creds):

@@ -17,6 +17,7 @@ from app.errors import ProviderFailure
 from app.models import RotationCredential
 from app.rotation import engine, intents, minting, publish, reconcile, revocations
 from app.rotation.intents import key_name
+from app.rotation.upstream import credentials_fingerprint
 from app.timeutil import utcnow
 from tests.factories import create_rotation, credentials, row, states, update_row
 
@@ -165,6 +166,7 @@ def test_a_mint_answer_arriving_after_adoption_of_another_copy_is_queued_too(pro
             generation=2,
             base_name=rotation.parameters["name"],
             now=utcnow(),
+            credential_fingerprint=credentials_fingerprint({"apiKey": case.management_key}),
         )
         intent.state, intent.key_id = "revoking", adopted  # a reconciler adopted the first copy meanwhile
         session.add(intent)
@@ -207,6 +209,7 @@ def test_young_pending_intents_and_creates_in_progress_still_wait_the_grace(prov
             generation=2,
             base_name="k",
             now=now,
+            credential_fingerprint=credentials_fingerprint({"apiKey": case.management_key}),
         )
         creating = intents.new_intent(  # a create holds no lease and has no rotation row until it publishes
             rotation_id="00000000-0000-4000-8000-000000000000",
@@ -215,6 +218,7 @@ def test_young_pending_intents_and_creates_in_progress_still_wait_the_grace(prov
             generation=1,
             base_name="k",
             now=now,
+            credential_fingerprint=credentials_fingerprint({"apiKey": case.management_key}),
         )
         creating.state, creating.key_id = "minted", "key-of-a-create-in-progress"
         session.add_all([pending, creating])
