@@ -74,9 +74,10 @@ def test_delete_stops_revoking_once_its_lease_is_lost(provider_case, monkeypatch
         def __init__(self, upstream):
             self.upstream = upstream
 
-        def revoke(self, key_id: str) -> None:
-            self.upstream.revoke(key_id)
+        def revoke(self, key_id: str, **kwargs) -> bool:
+            revoked = self.upstream.revoke(key_id, **kwargs)
             update_row(rotation.id, lease_owner=lease.new_owner(), lease_expires_at=utcnow() + timedelta(minutes=5))
+            return revoked
 
     monkeypatch.setattr(changes, "for_connection", lambda s, cid: StealLeaseAfterRevoke(real_for_connection(s, cid)))
 

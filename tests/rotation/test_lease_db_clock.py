@@ -18,6 +18,7 @@ from sqlmodel import Session
 from app import db, timeutil
 from app.rotation import lease, reconcile
 from app.rotation.intents import new_intent
+from app.rotation.upstream import credentials_fingerprint
 from tests.factories import create_rotation, row, update_row
 
 SKEW = 90.0  # seconds; longer than the lease in these tests, as in the reproduction
@@ -108,6 +109,7 @@ def _open_intent(rotation_id: str, connection_id: str, created_at: datetime) -> 
         generation=99,
         base_name="clock-test",
         now=created_at,
+        credential_fingerprint=credentials_fingerprint({"apiKey": "clock-test"}),
     )
     with Session(db.engine()) as session:
         session.add(intent)
