@@ -5,51 +5,26 @@ A real `keyturn serve` process is started, as users run it."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-
 import httpx
 import pytest
+
+from tests.factories import ROOT, keyturn_server
 
 ADMIN_TOKEN = "f" * 40
 ALLOWED = "10.9.9.9"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(params=[None, "127.0.0.1"], ids=["no-proxy", "proxy-127.0.0.1"])
 def server(request, tmp_path):
-    port = _free_port()
     env = {
-        **os.environ,
         "KEYTURN_DATABASE_URL": f"sqlite:///{tmp_path}/k.db",
         "KEYTURN_ADMIN_TOKEN": ADMIN_TOKEN,
         "KEYTURN_WORKER": "off",
-        "KEYTURN_PORT": str(port),
         "KEYTURN_CLIENT_SECRET_HASH_COST": "low",
+        "KEYTURN_FORWARDED_ALLOW_IPS": request.param,
     }
-    if request.param is not None:
-        env["KEYTURN_FORWARDED_ALLOW_IPS"] = request.param
-    process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{base}/api/status")
-            break
-        except httpx.TransportError:
-            assert process.poll() is None and time.monotonic() < deadline, "keyturn serve did not start"
-            time.sleep(0.2)
-    yield base, request.param is not None
-    process.terminate()
-    process.wait(timeout=30)
+    with keyturn_server(env, ROOT) as (base, _process):
+        yield base, request.param is not None
 
 
 def _machine_allowed_only_from(admin: httpx.Client, ip: str) -> tuple[str, str]:

@@ -4,7 +4,6 @@ line on stderr and exit code 2; the embedded SQLite default migrates itself."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from app.db import normalise_url
+from tests.factories import free_port
 
 ADMIN_TOKEN = "t" * 40
 
@@ -85,14 +85,8 @@ def test_an_unmigrated_postgres_database_stops_start_up(tmp_path, empty_postgres
     assert_one_line_exit_2(result, "database is at revision none, keyturn needs", "run `keyturn migrate`")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_the_embedded_sqlite_database_migrates_itself_at_start(tmp_path):
-    port = _free_port()
+    port = free_port()
     environment = {
         **os.environ,
         "KEYTURN_DATABASE_URL": f"sqlite:///{tmp_path}/fresh/k.db",
