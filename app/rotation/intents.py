@@ -19,7 +19,6 @@ from app.models.credential import CredentialState
 from app.models.sealed import ROTATION_KEY
 from app.providers.base import MintedKey
 from app.rotation.messages import clip
-from app.timeutil import utcnow
 
 LATE_KEY = "the intent was reconciled while its mint was in flight"
 
@@ -74,9 +73,16 @@ def transition(session: Session, cred_id: str, from_states: Iterable[str], **val
     return cast(CursorResult[Any], session.execute(statement)).rowcount == 1
 
 
+def database_time(session: Session) -> datetime:
+    """The database's clock, read once in this unit of work: due times are written and compared on it, like
+    leases (issue 10, A5), so a process whose clock is off by some skew does not shift them by that skew."""
+    return session.exec(select(db.now())).one()
+
+
 def add_extra_key(session: Session, intent: RotationCredential, key_id: str, reason: str, now: datetime) -> str:
     """Record one more key found under `intent`'s name (a create that was repeated on its way) as a row of its
-    own, the next copy of the generation, queued for revocation. Returns the new row's id.
+    own, the next copy of the generation, queued for revocation at `now` (the database's time). Returns the new
+    row's id.
 
     The caller holds the intent row's lock (it just updated it), so two writers do not pick the same copy number."""
     taken = session.exec(
@@ -133,8 +139,8 @@ def _queue_late_key(session: Session, cred_id: str, key_id: str) -> None:
             [CredentialState.ABANDONED, CredentialState.REVOKING],
             key_id=key_id,
             state=CredentialState.REVOKING,
-            revoke_not_before=utcnow(),
+            revoke_not_before=db.now(),
             last_error=LATE_KEY,
         )
     elif cred.key_id != key_id:
-        add_extra_key(session, cred, key_id, LATE_KEY, utcnow())
+        add_extra_key(session, cred, key_id, LATE_KEY, database_time(session))

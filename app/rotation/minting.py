@@ -17,7 +17,6 @@ from app.rotation.intents import store_minted, transition
 from app.rotation.messages import clip, scrub
 from app.rotation.retry import verify_with_retry
 from app.rotation.upstream import Upstream
-from app.timeutil import utcnow
 
 log = logging.getLogger("keyturn.minting")
 
@@ -80,7 +79,7 @@ def discard(cred_id: str, reason: str) -> None:
                 [CredentialState.MINTED],
                 state=CredentialState.REVOKING,
                 slot=None,
-                revoke_not_before=utcnow(),
+                revoke_not_before=db.now(),
                 last_error=clip(reason),
             )
     except Exception:  # the row stays `minted`; the reconciler queues it later

@@ -15,7 +15,7 @@ from app.config import get_settings
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.rotation import audit_events, lease, revocations, schedule
-from app.rotation.intents import transition
+from app.rotation.intents import database_time, transition
 from app.store import secrets as secrets_store
 from app.timeutil import utcnow
 
@@ -36,7 +36,8 @@ def _move(session: Session, cred_id: str, expected: str, **values: Any) -> None:
 
 def _unpublished_at(cred: RotationCredential, previous: RotationCredential | None, now: datetime) -> datetime:
     """When a key this publish supersedes stopped being published: an inactive key when the current one was
-    published, anything else now (the conservative answer)."""
+    published (a time its publisher's clock wrote), anything else `now`, the database's time (the conservative
+    answer): the revocation drain compares not-before times with the database's clock (issue 10, A5)."""
     if cred.state == INACTIVE and previous is not None and previous.published_at is not None:
         return previous.published_at
     return now
@@ -71,16 +72,17 @@ def new_key(
             )
         ).all()
         previous = max((c for c in live if c.state == ACTIVE), key=lambda c: c.generation, default=None)
+        database_now = database_time(session)
         due_now: list[str] = []
         for cred in live:
             if cred is previous:
                 _move(session, cred.id, ACTIVE, state=INACTIVE)
                 continue
             # The key from two generations back (and any stray): rotation §6.2 step 5, after the minimum overlap.
-            not_before = revocations.superseded_not_before(rotation, _unpublished_at(cred, previous, now))
+            not_before = revocations.superseded_not_before(rotation, _unpublished_at(cred, previous, database_now))
             if not revocations.queue(session, cred.id, [cred.state], not_before=not_before):
                 raise PublishConflict(f"credential {cred.id} is no longer {cred.state}; nothing was published")
-            if not_before <= now:
+            if not_before <= database_now:
                 due_now.append(cred.id)
         target = (rotation.active_index + 1) % 2
         _move(session, cred_id, MINTED, state=ACTIVE, slot=target, published_at=now)

@@ -32,11 +32,10 @@ from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.providers.base import ListedKey, ProviderError
 from app.rotation import lease
-from app.rotation.intents import add_extra_key, transition
+from app.rotation.intents import add_extra_key, database_time, transition
 from app.rotation.messages import clip
 from app.rotation.retry import backoff_seconds
 from app.rotation.upstream import ConnectionUnavailable, for_connection
-from app.timeutil import utcnow
 
 log = logging.getLogger("keyturn.reconcile")
 
@@ -76,14 +75,19 @@ def _grace() -> timedelta:
 
 def reconcile(cred_ids: list[str]) -> None:
     """Reconcile these credential rows; the caller made sure no live run still owns them."""
-    now = utcnow()
     pending_by_connection: dict[str, list[RotationCredential]] = defaultdict(list)
     with db.unit_of_work() as session:
         creds = session.exec(select(RotationCredential).where(col(RotationCredential.id).in_(cred_ids))).all()
         for cred in creds:
             if cred.state == MINTED:
                 transition(
-                    session, cred.id, [MINTED], state=REVOKING, slot=None, revoke_not_before=now, last_error=UNPUBLISHED
+                    session,
+                    cred.id,
+                    [MINTED],
+                    state=REVOKING,
+                    slot=None,
+                    revoke_not_before=db.now(),
+                    last_error=UNPUBLISHED,
                 )
                 log.info(
                     "queued unpublished key %s of rotation %s for revocation",
@@ -105,7 +109,7 @@ def _resolve_pending(session: Session, connection_id: str, pending: list[Rotatio
         message = exc.message if isinstance(exc, ProviderError) else str(exc)
         _postpone(session, pending, f"reconciliation could not list keys: {message}")
         return
-    now = utcnow()
+    now = database_time(session)  # ages and due times on the database's clock, as every process sees them
     for cred in pending:
         found = matches(cred, listed)
         if found:
@@ -132,7 +136,9 @@ def _adopt(session: Session, cred: RotationCredential, found: list[ListedKey], n
 
 
 def _missed(session: Session, cred: RotationCredential, now: datetime) -> None:
-    """The listing did not show the intent's key: count it only if it was due and the intent is past its grace."""
+    """The listing did not show the intent's key: count it only if it was due and the intent is past its grace.
+
+    `now` is the database's time, so the spacing between scans is the same whichever process runs them."""
     grace = _grace()
     if cred.created_at > now - grace:
         # Too young to rule out a create still landing at the provider: look again after the grace.
@@ -176,7 +182,7 @@ def _postpone(session: Session, pending: list[RotationCredential], message: str)
             [PENDING],
             revoke_attempts=attempts,
             last_error=clip(message),
-            revoke_not_before=utcnow() + timedelta(seconds=delay),
+            revoke_not_before=db.now(delay),
         )
     log.warning("reconciliation of %s intent(s) postponed: %s", len(pending), message)
 

@@ -3,6 +3,9 @@
 An entry is retried with backoff until the provider confirms the key is gone (404 counts), is never
 dropped, and outlives its rotation. Each attempt first claims the row by pushing its not-before time
 forward, so two workers do not revoke the same key at once.
+
+Not-before times are written and compared on the database's clock (`db.now`, issue 10 A5): a worker whose
+clock runs fast neither revokes a key before its overlap has passed nor backs off longer than it should.
 """
 
 from __future__ import annotations
@@ -49,25 +52,26 @@ def superseded_not_before(rotation: SecretRotation, unpublished_at: datetime) ->
     return unpublished_at + timedelta(seconds=get_settings().revocation_min_overlap_seconds)
 
 
-def _claim(session: Session, cred_id: str, now: datetime) -> bool:
-    hold_until = now + timedelta(seconds=get_settings().lease_seconds)
+def _claim(session: Session, cred_id: str) -> bool:
     statement = (
         update(RotationCredential)
-        .where(col(RotationCredential.id) == cred_id, col(RotationCredential.state) == REVOKING, _due(now))
-        .values(revoke_not_before=hold_until)
+        .where(col(RotationCredential.id) == cred_id, col(RotationCredential.state) == REVOKING, _due())
+        .values(revoke_not_before=db.now(get_settings().lease_seconds))
         .execution_options(synchronize_session=False)
     )
     return cast(CursorResult[Any], session.execute(statement)).rowcount == 1
 
 
-def _due(now: datetime) -> ColumnElement[bool]:
-    return or_(col(RotationCredential.revoke_not_before).is_(None), col(RotationCredential.revoke_not_before) <= now)
+def _due() -> ColumnElement[bool]:
+    return or_(
+        col(RotationCredential.revoke_not_before).is_(None), col(RotationCredential.revoke_not_before) <= db.now()
+    )
 
 
 def attempt(cred_id: str) -> bool | None:
     """Try one revocation now. True: revoked. False: failed, stays queued with backoff. None: not due."""
     with db.unit_of_work() as session:
-        claimed = _claim(session, cred_id, utcnow())
+        claimed = _claim(session, cred_id)
     if not claimed:
         return None
     # The claim is committed before the provider DELETE, so no other worker revokes the key meanwhile.
@@ -116,7 +120,7 @@ def _record_failure(session: Session, cred: RotationCredential, message: str, re
         [REVOKING],
         revoke_attempts=attempts,
         last_error=clip(message),
-        revoke_not_before=utcnow() + timedelta(seconds=delay),
+        revoke_not_before=db.now(delay),
     )
     log.warning(
         "revocation of key %s failed (attempt %s, retry in %.0fs): %s",
@@ -131,7 +135,7 @@ def _record_failure(session: Session, cred: RotationCredential, message: str, re
 def due(limit: int = 50) -> list[str]:
     statement = (
         select(RotationCredential.id)
-        .where(col(RotationCredential.state) == REVOKING, _due(utcnow()))
+        .where(col(RotationCredential.state) == REVOKING, _due())
         .order_by(col(RotationCredential.revoke_not_before))
         .limit(limit)
     )

@@ -1,5 +1,5 @@
-"""Leases and intent ages follow the database's clock, not the process's (issue 10, A5), for each provider
-and database.
+"""Leases, intent ages and revocation due times follow the database's clock, not the process's (issue 10, A5),
+for each provider and database.
 
 Here the process clock is skewed by patching `utcnow` in every app module, which leaves the database's
 clock (PostgreSQL's, and SQLite's, which C code reads) alone: one process playing, in turn, a worker whose
@@ -16,10 +16,11 @@ import pytest
 from sqlmodel import Session
 
 from app import db, timeutil
-from app.rotation import lease, reconcile
-from app.rotation.intents import new_intent
+from app.models import RotationCredential
+from app.rotation import engine, lease, reconcile, revocations
+from app.rotation.intents import new_intent, open_key
 from app.rotation.upstream import credentials_fingerprint
-from tests.factories import create_rotation, row, update_row
+from tests.factories import create_rotation, credentials, row, update_credential, update_row
 
 SKEW = 90.0  # seconds; longer than the lease in these tests, as in the issue's reproduction
 real_now = timeutil.utcnow  # the real time, whatever the process clock is set to
@@ -142,3 +143,120 @@ def test_a_fast_process_does_not_reconcile_the_intent_of_a_leased_run(provider_c
     process_clock(0)
     lease.release(rotation.id, holder)
     assert reconcile.abandoned_intents() == [intent_id]
+
+
+# --- revocation due times ---------------------------------------------------------------------------
+
+OVERLAP = 60.0  # seconds; shorter than SKEW
+
+
+def _by_generation(rotation_id: str) -> dict[int, RotationCredential]:
+    return {c.generation: c for c in credentials(rotation_id)}
+
+
+def _credential(cred_id: str) -> RotationCredential:
+    with Session(db.engine()) as session:
+        return session.get_one(RotationCredential, cred_id)
+
+
+def _superseded(rotation_id: str) -> RotationCredential:
+    """Two rotations by a process whose clock is right: g1 stopped being published a moment ago."""
+    engine.rotate(rotation_id, manual=True)
+    return _by_generation(rotation_id)[1]
+
+
+def test_a_fast_process_does_not_revoke_a_key_before_its_overlap_has_passed(provider_case, settings, process_clock):
+    settings.revocation_min_overlap_seconds = OVERLAP
+    case = provider_case
+    rotation = create_rotation(case)
+    g1 = _superseded(rotation.id)
+    g1_key = open_key(g1)
+    assert g1_key is not None
+
+    process_clock(SKEW)  # by this process's clock the overlap ended 30 s ago
+    engine.rotate(rotation.id, manual=True)  # queues g1: not revoked inline
+    g1 = _credential(g1.id)
+    assert g1.state == "revoking" and abs(_seconds_from_now(g1.revoke_not_before) - OVERLAP) < 5
+    assert revocations.drain() == 0  # nor by the worker's drain
+    assert case.key_works(g1_key) and g1.key_id in case.live_ids()
+
+    update_credential(g1.id, revoke_not_before=real_now() - timedelta(seconds=1))  # the overlap has passed
+    assert revocations.drain() == 1
+    assert _credential(g1.id).state == "revoked" and not case.key_works(g1_key)
+
+
+def test_a_slow_process_revokes_a_key_once_its_overlap_has_passed(provider_case, settings, process_clock):
+    settings.revocation_min_overlap_seconds = OVERLAP
+    case = provider_case
+    rotation = create_rotation(case)
+    _superseded(rotation.id)
+    engine.rotate(rotation.id, manual=True)
+    g1 = _by_generation(rotation.id)[1]
+    assert g1.state == "revoking"
+    update_credential(g1.id, revoke_not_before=real_now() - timedelta(seconds=1))  # the overlap has passed
+
+    process_clock(-SKEW)  # by this process's clock it has 89 s left
+    assert revocations.due() == [g1.id]
+    assert revocations.drain() == 1
+    assert _credential(g1.id).state == "revoked" and g1.key_id not in case.live_ids()
+
+
+def test_a_fast_process_backs_off_a_failed_revocation_by_the_database_clock(provider_case, settings, process_clock):
+    settings.revoke_retry_base_seconds = 20  # the first backoff is 10 to 20 s
+    case = provider_case
+    rotation = create_rotation(case)
+    g1 = _superseded(rotation.id)
+    engine.rotate(rotation.id, manual=True)  # overlap 0: g1 is revoked inline
+    assert _credential(g1.id).state == "revoked"
+
+    g2 = _by_generation(rotation.id)[2]
+    process_clock(SKEW)
+    case.fault("revoke", kind="status", status=500, times=1)
+    engine.rotate(rotation.id, manual=True)  # g2's inline revocation fails
+    g2 = _credential(g2.id)
+    assert g2.state == "revoking" and g2.revoke_attempts == 1
+    assert 5 < _seconds_from_now(g2.revoke_not_before) < 25  # not 90 s more
+
+    process_clock(0)
+    assert revocations.drain() == 0  # a process whose clock is right waits out the same backoff
+    update_credential(g2.id, revoke_not_before=real_now() - timedelta(seconds=1))
+    assert revocations.drain() == 1
+
+
+# --- negative scans of an intent whose key the provider does not list --------------------------------
+
+
+def test_a_fast_process_spaces_negative_scans_by_the_database_clock(provider_case, settings, process_clock):
+    settings.intent_grace_seconds = 60  # scans at least 20 s apart
+    rotation = create_rotation(provider_case)
+    intent_id = _open_intent(rotation.id, rotation.connection_id, real_now() - timedelta(minutes=5))
+
+    process_clock(SKEW)
+    reconcile.reconcile([intent_id])
+    intent = _credential(intent_id)
+    assert intent.state == "pending" and intent.negative_scans == 1
+    assert abs(_seconds_from_now(intent.revoke_not_before) - 20) < 5  # not 110
+
+    process_clock(0)  # a process whose clock is right does not count a scan before then
+    reconcile.reconcile([intent_id])
+    assert _credential(intent_id).negative_scans == 1
+    process_clock(SKEW)  # nor does a fast one, to which the next scan looks 70 s overdue
+    reconcile.reconcile([intent_id])
+    assert _credential(intent_id).negative_scans == 1
+
+    update_credential(intent_id, revoke_not_before=real_now() - timedelta(seconds=1))
+    reconcile.reconcile([intent_id])
+    assert _credential(intent_id).negative_scans == 2
+
+
+def test_a_fast_process_counts_no_scan_against_an_intent_still_in_its_grace(provider_case, settings, process_clock):
+    settings.intent_grace_seconds = 60  # shorter than SKEW
+    rotation = create_rotation(provider_case)
+    created = real_now() - timedelta(seconds=10)
+    intent_id = _open_intent(rotation.id, rotation.connection_id, created)
+
+    process_clock(SKEW)  # by this process's clock the intent is 100 s old
+    reconcile.reconcile([intent_id])
+    intent = _credential(intent_id)
+    assert intent.state == "pending" and intent.negative_scans == 0
+    assert intent.revoke_not_before == created + timedelta(seconds=60)  # looked at again once its grace is over
