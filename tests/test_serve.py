@@ -143,3 +143,18 @@ def test_available_cpus_honours_affinity_and_the_cgroup_quota(tmp_path, monkeypa
     if cpu_max is not None:
         path.write_text(cpu_max)
     assert available_cpus(path) == expected
+
+
+def test_the_workers_option_overrides_the_setting(monkeypatch):
+    import app.serve
+    from app import cli
+
+    seen = {}
+    monkeypatch.setenv("KEYTURN_WEB_WORKERS", "2")
+    monkeypatch.setattr(cli, "_check_database", lambda _url: None)
+    monkeypatch.setattr(app.serve, "serve", lambda settings, workers: seen.update(workers=workers))
+    cli.main(["serve", "--workers", "3"])
+    assert seen == {"workers": 3}
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["serve", "--workers", "0"])
+    assert exited.value.code == 2
