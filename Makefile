@@ -27,6 +27,7 @@ install-dev: $(VENV)/.installed-dev
 migrate: install
 	$(BIN)/keyturn migrate
 
+# A web process per available CPU (KEYTURN_WEB_WORKERS to choose) and one supervised rotation worker.
 run: migrate
 	$(BIN)/keyturn serve
 

@@ -16,23 +16,19 @@ def _check_database(database_url: str) -> None:
     ensure_current(database_url)
 
 
-def _serve(_args) -> None:
-    import uvicorn
-
-    from app.main import create_app
+def _serve(args) -> None:
+    from app.serve import serve
 
     settings = get_settings()
     _check_database(settings.database_url)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default; keyturn trusts only the named proxies.
-        proxy_headers=settings.forwarded_allow_ips is not None,
-        forwarded_allow_ips=settings.forwarded_allow_ips or "",
-    )
+    serve(settings, workers=args.workers)
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
 
 
 def _worker(_args) -> None:
@@ -70,7 +66,13 @@ def _openapi(args) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="keyturn", description="Zero-downtime API key rotation.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="serve the API (with the embedded worker unless KEYTURN_WORKER=off)")
+    serve = commands.add_parser("serve", help="serve the API (with the embedded worker unless KEYTURN_WORKER=off)")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="web processes (default: KEYTURN_WEB_WORKERS, else the CPUs available to this process)",
+    )
     commands.add_parser("worker", help="run the rotation worker alone")
     commands.add_parser("migrate", help="apply database migrations")
     openapi = commands.add_parser("openapi", help="write openapi/openapi.json from the app")

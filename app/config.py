@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     # moment before keeps a working key however quickly rotations follow each other. Seconds-scale tests and
     # demos set 0.
     revocation_min_overlap_seconds: float = Field(300.0, ge=0)
+    # Web processes `keyturn serve` starts; unset: the CPUs available to it (affinity and cgroup quota).
+    web_workers: int | None = Field(None, ge=1, le=256)
 
     @field_validator("database_url")
     @classmethod

@@ -133,6 +133,7 @@ def start_server(database_url: str, **settings: str) -> Server:
         "KEYTURN_ROOT_KEY": root_key,
         "KEYTURN_ADMIN_TOKEN": secrets.token_hex(32),
         "KEYTURN_WORKER": "off",
+        "KEYTURN_WEB_WORKERS": "1",  # one process: its memory and its per-process login limits are what is measured
         "KEYTURN_LOG_LEVEL": "WARNING",
     }
     seeded = subprocess.run(

@@ -1,0 +1,160 @@
+"""`keyturn serve` uses every core: N web processes, exactly one rotation worker beside them (restarted when it
+dies), all stopped by one SIGTERM; N defaults to the CPUs the process may use, not the host's count."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.serve import available_cpus
+from tests.factories import ADMIN_TOKEN, ROOT_KEY, keyturn_server
+
+WEB = "multiprocessing.spawn"  # how uvicorn starts each web process
+WORKER = "app.cli worker"
+
+
+def children(pid: int) -> dict[int, str]:
+    """The live child processes of `pid`, by pid, with their command lines (read from /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:
+            continue  # it exited while we looked
+        state, ppid = stat.rpartition(")")[2].split()[:2]
+        if int(ppid) == pid and state != "Z":
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def kinds(pid: int) -> tuple[list[int], list[int]]:
+    """(web process pids, rotation worker pids) among the children of `pid`."""
+    tree = children(pid)
+    return [p for p, c in tree.items() if WEB in c], [p for p, c in tree.items() if c.endswith(WORKER)]
+
+
+def started(pid: int, web: int, workers: int) -> tuple[list[int], list[int]]:
+    """Waits until `pid` has `web` web processes and `workers` rotation workers; returns their pids."""
+    wait_for(lambda: tuple(map(len, kinds(pid))) == (web, workers), 30, f"{web} web processes, {workers} workers")
+    time.sleep(1)  # and nothing more starts
+    return kinds(pid)
+
+
+def wait_for(predicate, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_and_check(server: subprocess.Popen, pids: list[int]) -> None:
+    server.send_signal(signal.SIGTERM)
+    assert server.wait(timeout=40) == 0
+    wait_for(lambda: not any(alive(p) for p in pids), 10, "every child to stop")
+
+
+def serve_env(tmp_path: Path, **extra: str) -> dict[str, str | None]:
+    return {
+        "KEYTURN_DATABASE_URL": f"sqlite:///{tmp_path}/k.db",
+        "KEYTURN_ROOT_KEY": ROOT_KEY,
+        "KEYTURN_ADMIN_TOKEN": ADMIN_TOKEN,
+        "KEYTURN_WORKER_POLL_SECONDS": "0.5",
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("web_workers", "worker", "expected_web", "expected_workers"),
+    [("2", "embedded", 2, 1), ("1", "embedded", 0, 1), ("1", "off", 0, 0)],  # one web process serves in serve's own
+)
+def test_serve_starts_n_web_processes_and_one_rotation_worker(
+    tmp_path, web_workers, worker, expected_web, expected_workers
+):
+    env = serve_env(tmp_path, KEYTURN_WEB_WORKERS=web_workers, KEYTURN_WORKER=worker)
+    with keyturn_server(env, tmp_path) as (url, server):
+        web, workers = started(server.pid, expected_web, expected_workers)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as api:
+            for _ in range(20):
+                assert api.get("/api/status").status_code == 200
+            assert api.get("/api/v1/projects").status_code == 200
+        stop_and_check(server, web + workers)
+    log = server.stderr.read() if server.stderr else ""
+    # The worker logs its start once: no web process runs one of its own.
+    assert log.count("worker started") == expected_workers, log[-3000:]
+
+
+def test_a_killed_rotation_worker_is_restarted(tmp_path):
+    env = serve_env(tmp_path, KEYTURN_WEB_WORKERS="2", KEYTURN_WORKER="embedded")
+    with keyturn_server(env, tmp_path) as (url, server):
+        (first,) = started(server.pid, 2, 1)[1]
+        os.kill(first, signal.SIGKILL)
+        (second,) = wait_for(lambda: [p for p in kinds(server.pid)[1] if p != first], 15, "a new rotation worker")
+        web, workers = started(server.pid, 2, 1)
+        assert workers == [second]
+        assert httpx.get(f"{url}/api/status").status_code == 200
+        stop_and_check(server, web + workers)
+    log = server.stderr.read() if server.stderr else ""
+    assert f"rotation worker (pid {first}) was killed by signal 9; restarting it in" in log
+    assert f"rotation worker restarted (pid {second})" in log
+
+
+def test_sigterm_stops_every_child_and_exits_0(tmp_path):
+    env = serve_env(tmp_path, KEYTURN_WEB_WORKERS="2", KEYTURN_WORKER="embedded")
+    with keyturn_server(env, tmp_path) as (_url, server):
+        web, workers = started(server.pid, 2, 1)
+        stop_and_check(server, web + workers)
+    log = server.stderr.read() if server.stderr else ""
+    assert "restarting" not in log  # a worker stopped by serve is not mistaken for one that died
+
+
+@pytest.mark.parametrize(
+    ("affinity", "cpu_max", "expected"),
+    [
+        ({0, 1, 2, 3}, None, 4),  # no cgroup v2 file: affinity alone
+        ({0, 1, 2, 3}, "max 100000\n", 4),  # no quota
+        ({0, 1, 2, 3}, "150000 100000\n", 2),  # 1.5 CPUs of quota: rounded up
+        ({0, 1, 2, 3}, "50000 100000\n", 1),
+        ({2}, "400000 100000\n", 1),  # pinned to one CPU: the quota does not raise it
+        ({0, 1}, "garbage\n", 2),
+    ],
+)
+def test_available_cpus_honours_affinity_and_the_cgroup_quota(tmp_path, monkeypatch, affinity, cpu_max, expected):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: affinity)
+    path = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        path.write_text(cpu_max)
+    assert available_cpus(path) == expected
+
+
+def test_the_workers_option_overrides_the_setting(monkeypatch):
+    import app.serve
+    from app import cli
+
+    seen = {}
+    monkeypatch.setenv("KEYTURN_WEB_WORKERS", "2")
+    monkeypatch.setattr(cli, "_check_database", lambda _url: None)
+    monkeypatch.setattr(app.serve, "serve", lambda settings, workers: seen.update(workers=workers))
+    cli.main(["serve", "--workers", "3"])
+    assert seen == {"workers": 3}
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["serve", "--workers", "0"])
+    assert exited.value.code == 2
