@@ -27,8 +27,10 @@ from sqlmodel import Session, select
 
 from app import db
 from app.models import Environment, RotationCredential, Secret, SecretRotation
+from app.models.sealed import ROTATION_MESSAGE
 from app.rotation import engine
 from app.store import secrets as secrets_store
+from app.timeutil import utcnow
 from emulators import arouter as arouter_emulator
 from emulators import openrouter as openrouter_emulator
 from emulators.server import EmulatorServer
@@ -160,6 +162,41 @@ def seed_body(project: dict, connection: dict, **overrides) -> dict:
     }
     body.update(overrides)
     return body
+
+
+def insert_rotation(
+    project: dict,
+    connection: dict,
+    *,
+    rotation_type: str = "open-router-api-key",
+    name: str = "stored",
+    failure: str | None = "boom",
+) -> str:
+    """A rotation row written straight to the database, for look-ups and refusals that need no provider;
+    with `failure`, its last attempt failed with that (sealed) message."""
+    with db.unit_of_work() as session:
+        env = session.exec(
+            select(Environment).where(Environment.project_id == project["id"], Environment.slug == "dev")
+        ).one()
+        now = utcnow()
+        row = SecretRotation(
+            project_id=project["id"],
+            environment_id=env.id,
+            secret_path="/",
+            name=name,
+            type=rotation_type,
+            connection_id=connection["id"],
+            parameters={"name": "k"},
+            secrets_mapping={"apiKey": "K"},
+            rotation_interval=30,
+            last_rotation_attempted_at=now,
+            last_rotated_at=now,
+        )
+        if failure is not None:
+            row.rotation_status = "failed"
+            row.last_rotation_message = ROTATION_MESSAGE.seal(row.id, failure)
+        session.add(row)
+        return row.id
 
 
 def post_rotation(client, project, connection, **overrides) -> dict:

@@ -9,9 +9,8 @@ import pytest
 from sqlmodel import Session
 
 from app.db import engine
-from app.models import AppConnection, RotationCredential, SecretRotation
-from app.timeutil import utcnow
-from tests.factories import CannedServer
+from app.models import AppConnection, RotationCredential
+from tests.factories import CannedServer, insert_rotation
 
 BASE = "/api/v1/app-connections/open-router"
 CONNECTION_KEYS = {
@@ -344,24 +343,7 @@ def test_c9_deletes_and_returns_the_connection(client, connection):
 
 
 def test_c9_refused_while_a_rotation_uses_it(client, project, connection):
-    now = utcnow()
-    with Session(engine()) as session:
-        session.add(
-            SecretRotation(
-                project_id=project["id"],
-                environment_id=project["environments"][0]["id"],
-                secret_path="/",
-                name="rot",
-                type="open-router-api-key",
-                connection_id=connection["id"],
-                parameters={"name": "k"},
-                secrets_mapping={"apiKey": "K"},
-                rotation_interval=30,
-                last_rotation_attempted_at=now,
-                last_rotated_at=now,
-            )
-        )
-        session.commit()
+    insert_rotation(project, connection, name="rot", failure=None)
     response = client.delete(f"{BASE}/{connection['id']}")
     assert (response.status_code, response.json()["message"]) == (400, IN_USE)
 

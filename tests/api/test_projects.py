@@ -8,8 +8,8 @@ import pytest
 from sqlmodel import Session
 
 from app.db import engine
-from app.models import AppConnection, RotationCredential, SecretRotation
-from app.timeutil import utcnow
+from app.models import AppConnection, RotationCredential
+from tests.factories import insert_rotation
 
 PROJECT_KEYS = {
     "id",
@@ -238,24 +238,7 @@ def _credential(connection_id: str, state: str) -> RotationCredential:
 
 
 def test_p6_refuses_while_rotations_exist(client, project, connection):
-    now = utcnow()
-    with Session(engine()) as session:
-        session.add(
-            SecretRotation(
-                project_id=project["id"],
-                environment_id=project["environments"][0]["id"],
-                secret_path="/",
-                name="rot",
-                type="open-router-api-key",
-                connection_id=connection["id"],
-                parameters={"name": "k"},
-                secrets_mapping={"apiKey": "K"},
-                rotation_interval=30,
-                last_rotation_attempted_at=now,
-                last_rotated_at=now,
-            )
-        )
-        session.commit()
+    insert_rotation(project, connection, name="rot", failure=None)
     response = client.delete(f"/api/v1/projects/{project['id']}")
     assert response.status_code == 400
     assert response.json()["message"] == "Cannot delete a project that still has secret rotations. Delete them first."

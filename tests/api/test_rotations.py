@@ -11,10 +11,7 @@ import uuid
 import pytest
 
 from app import db
-from app.crypto import keyring
-from app.models import SecretRotation
-from app.timeutil import utcnow
-from tests.factories import BASE, OR, seed_body
+from tests.factories import BASE, OR, insert_rotation, seed_body
 
 AR = f"{BASE}/arouter-api-key"
 UNKNOWN_ID = "3b1d2f0e-7a3c-4a8e-9b52-0d6c2f1e9a11"
@@ -26,39 +23,6 @@ def issues(response) -> list[tuple[tuple, str]]:
     assert body["error"] == "ValidationFailure" and body["statusCode"] == 422
     assert isinstance(body["message"], list)
     return [(tuple(issue["path"]), issue["message"]) for issue in body["message"]]
-
-
-def insert_rotation(project: dict, connection: dict, *, rotation_type: str, name: str = "stored") -> str:
-    """A rotation row written straight to the database, for look-ups that need no provider."""
-    from sqlmodel import Session, select
-
-    from app.models import Environment
-
-    with Session(db.engine()) as session:
-        env = session.exec(
-            select(Environment).where(Environment.project_id == project["id"], Environment.slug == "dev")
-        ).one()
-        now = utcnow()
-        row = SecretRotation(
-            project_id=project["id"],
-            environment_id=env.id,
-            secret_path="/",
-            name=name,
-            type=rotation_type,
-            connection_id=connection["id"],
-            parameters={"name": "k"},
-            secrets_mapping={"apiKey": "K"},
-            rotation_interval=30,
-            last_rotation_attempted_at=now,
-            last_rotated_at=now,
-            rotation_status="failed",
-        )
-        row.last_rotation_message = keyring().encrypt(
-            "boom", table="secret_rotation", column="last_rotation_message", row_id=row.id
-        )
-        session.add(row)
-        session.commit()
-        return row.id
 
 
 # --- authentication and routing ---------------------------------------------------------------
