@@ -2,8 +2,12 @@
 docs/contracts.md ("OpenRouter keys API") (status codes, full key objects, integer error codes, offset
 pagination of 100 newest-first) so that the official SDK accepts every answer.
 
-Decisions where the spec is silent: a disabled or expired key gets 401 on /key and on inference; a
-management key is never listed under /keys; hashes are random (not derived from the key). Every key belongs
+Decisions where the spec is silent: a disabled or expired key gets 401 on /key, on inference and on the
+management routes; an expired key stays readable by `GET /keys/{hash}` and deletable; `expires_at` on create
+must carry seconds and a zone (`Z` or an offset, as the official SDK sends an aware datetime), must lie in the
+future, and is answered normalised to UTC with milliseconds; a management key is never listed under /keys;
+hashes are random (not derived from the key). Each chat completion is charged (emulators/usage.py): `usage`,
+the period usages, `limit_remaining` and `last_used_at` follow it, and a `:free` model costs nothing. Every key belongs
 to an account (a management key's is chosen when it is made, "default" unless named; a minted key takes its
 creator's): /keys and /keys/{hash} see only the caller's account, and another account's hash answers 404,
 as a real provider does.
@@ -14,17 +18,20 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from emulators.server import EmulatorServer, Request, Response
+from emulators.usage import Meter, completion_cost, requested_model
 
 API_PREFIX = "/api/v1"
 PAGE_SIZE = 100
 WORKSPACE_ID = "0df9e665-d932-5740-b2c7-b52af166bc11"
 CREATOR_USER_ID = "user_2dHFtVWx2n56w6HkM0000000000"
 LIMIT_RESETS = ("daily", "weekly", "monthly")
+DEFAULT_MODEL = "openai/gpt-4o"
+FREE_MODEL_DAILY_REQUESTS = 1000
 EXPIRES_AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 MESSAGES = {
     400: "Invalid request parameters",
@@ -46,8 +53,20 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def _parse_iso(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+def _expiry(value: Any, now: datetime) -> datetime | None:
+    """A create's `expires_at` as an aware datetime (OpenRouter §4.1); _BadRequest unless null or a future
+    ISO 8601 instant with seconds and a zone."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not EXPIRES_AT.match(value):
+        raise _BadRequest("expires_at must be ISO 8601 with seconds")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _BadRequest("expires_at must be ISO 8601 with seconds") from None
+    if moment <= now:
+        raise _BadRequest("expires_at must be in the future")
+    return moment
 
 
 @dataclass
@@ -63,75 +82,76 @@ class _Key:
     limit: float | None = None
     limit_reset: str | None = None
     include_byok_in_limit: bool = False
-    expires_at: str | None = None
+    expires_at: datetime | None = None
     workspace_id: str = WORKSPACE_ID
     creator_user_id: str | None = CREATOR_USER_ID
     updated_at: datetime | None = None
-    last_used_at: datetime | None = None
     deleted: bool = False
+    meter: Meter = field(default_factory=Meter)
 
     @property
     def label(self) -> str:
         secret = self.plaintext.removeprefix("sk-or-v1-")
         return f"sk-or-v1-{secret[:3]}...{secret[-3:]}"
 
-    @property
-    def expired(self) -> bool:
-        return self.expires_at is not None and _parse_iso(self.expires_at) <= datetime.now(UTC)
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
-    @property
-    def usable(self) -> bool:
-        return not self.deleted and not self.disabled and not self.expired
+    def usable(self, now: datetime) -> bool:
+        return not self.deleted and not self.disabled and not self.expired(now)
 
-    def limits(self) -> dict[str, Any]:
+    def limits(self, now: datetime) -> dict[str, Any]:
         return {
             "limit": self.limit,
-            "limit_remaining": self.limit,
+            "limit_remaining": self.meter.remaining(self.limit, self.limit_reset, now),
             "limit_reset": self.limit_reset,
             "include_byok_in_limit": self.include_byok_in_limit,
-            "usage": 0,
-            "usage_daily": 0,
-            "usage_weekly": 0,
-            "usage_monthly": 0,
+            **self.meter.usage_json(now),
             "byok_usage": 0,
             "byok_usage_daily": 0,
             "byok_usage_weekly": 0,
             "byok_usage_monthly": 0,
         }
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, now: datetime) -> dict[str, Any]:
         """The OpenRouter §3 key object (full superset). Never the plaintext."""
+        last_used_at = self.meter.last_used_at
         return {
             "hash": self.hash,
             "name": self.name,
             "label": self.label,
             "disabled": self.disabled,
-            **self.limits(),
+            **self.limits(now),
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.updated_at) if self.updated_at else None,
-            "last_used_at": _iso(self.last_used_at) if self.last_used_at else None,
-            "expires_at": self.expires_at,
+            "last_used_at": _iso(last_used_at) if last_used_at else None,
+            "expires_at": _iso(self.expires_at) if self.expires_at else None,
             "creator_user_id": self.creator_user_id,
             "external_user": None,
             "workspace_id": self.workspace_id,
         }
 
-    def current_key_json(self) -> dict[str, Any]:
+    def current_key_json(self, now: datetime) -> dict[str, Any]:
         """The OpenRouter §8 /key object (full superset)."""
+        free_used = self.meter.free_requests_today(now)
         return {
             "label": self.label,
             "is_management_key": self.management,
             "is_provisioning_key": self.management,
             "is_free_tier": False,
-            **self.limits(),
-            "expires_at": self.expires_at,
+            **self.limits(now),
+            "expires_at": _iso(self.expires_at) if self.expires_at else None,
             "creator_user_id": self.creator_user_id,
             "organization_id": None,
             "workspace_id": self.workspace_id,
             "allowed_data_regions": ["global"],
             "budgets": [],
             "effective_budget": None,
-            "free_model_daily_requests": {"limit": 1000, "remaining": 1000, "used": 0},
+            "free_model_daily_requests": {
+                "limit": FREE_MODEL_DAILY_REQUESTS,
+                "remaining": max(0, FREE_MODEL_DAILY_REQUESTS - free_used),
+                "used": free_used,
+            },
             "rate_limit": {"requests": -1, "interval": "10s", "note": "This field is deprecated and safe to ignore."},
         }
 
@@ -164,7 +184,7 @@ class OpenRouterEmulator(EmulatorServer):
             plaintext=plaintext,
             name=name,
             management=management,
-            created_at=datetime.now(UTC),
+            created_at=self.clock(),
             account=account,
         )
         self._keys[key.hash] = key
@@ -183,13 +203,14 @@ class OpenRouterEmulator(EmulatorServer):
     def live_keys(self) -> list[dict]:
         """Every non-deleted, non-management key of every account (disabled and expired included), newest first."""
         with self._lock:
+            now = self.clock()
             keys = [k for k in self._keys.values() if not k.deleted and not k.management]
-            return [k.to_json() for k in sorted(keys, key=lambda k: -k.seq)]
+            return [k.to_json(now) for k in sorted(keys, key=lambda k: -k.seq)]
 
     def key_works(self, api_key: str) -> bool:
         with self._lock:
             key = self._by_plaintext.get(api_key)
-            return key is not None and key.usable
+            return key is not None and key.usable(self.clock())
 
     # --- wire format -------------------------------------------------------------------------
 
@@ -235,7 +256,9 @@ class OpenRouterEmulator(EmulatorServer):
             return None, self.error_response(401, "Missing Authentication header")
         with self._lock:
             key = self._by_plaintext.get(token)
-            if key is None or not key.usable:
+            if key is not None and not key.deleted and key.expired(self.clock()):
+                return None, self.error_response(401, "API key expired")
+            if key is None or not key.usable(self.clock()):
                 return None, self.error_response(401, "User not found.")
             return key, None
 
@@ -252,7 +275,7 @@ class OpenRouterEmulator(EmulatorServer):
         if denied is not None:
             return denied
         with self._lock:
-            return Response(200, {"data": caller.current_key_json()})
+            return Response(200, {"data": caller.current_key_json(self.clock())})
 
     def _chat(self, request: Request) -> Response:
         caller, denied = self._caller(request)
@@ -261,21 +284,31 @@ class OpenRouterEmulator(EmulatorServer):
         if caller.management:
             return self.error_response(401, "Management keys cannot be used for inference")
         try:
-            model = request.json().get("model") or "openai/gpt-4o"
-        except (ValueError, AttributeError):
-            model = "openai/gpt-4o"
+            model = requested_model(request.json(), DEFAULT_MODEL)
+        except ValueError as exc:
+            raise _BadRequest(str(exc)) from None
         with self._lock:
-            caller.last_used_at = datetime.now(UTC)
+            now = self.clock()
+            cost = completion_cost(model, self.completion_cost)
+            caller.meter.charge(cost, now)
         return Response(
             200,
             {
                 "id": "gen-" + secrets.token_hex(12),
                 "object": "chat.completion",
-                "created": int(datetime.now(UTC).timestamp()),
+                "created": int(now.timestamp()),
                 "model": model,
                 "provider": "emulator",
+                "system_fingerprint": None,
                 "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                # What the request cost in credits, as OpenRouter reports it with each completion.
+                "usage": {
+                    "prompt_tokens": 1,
+                    "completion_tokens": 1,
+                    "total_tokens": 2,
+                    "cost": float(cost),
+                    "is_byok": False,
+                },
             },
         )
 
@@ -287,6 +320,7 @@ class OpenRouterEmulator(EmulatorServer):
         include_expired = request.param("include_expired") == "true"
         account = self._account(request)
         with self._lock:
+            now = self.clock()
             keys = [
                 k
                 for k in self._keys.values()
@@ -294,11 +328,11 @@ class OpenRouterEmulator(EmulatorServer):
                 and not k.management
                 and k.account == account
                 and (include_disabled or not k.disabled)
-                and (include_expired or not k.expired)
+                and (include_expired or not k.expired(now))
             ]
             keys.sort(key=lambda k: -k.seq)
             offset = int(offset_text)
-            return Response(200, {"data": [k.to_json() for k in keys[offset : offset + PAGE_SIZE]]})
+            return Response(200, {"data": [k.to_json(now) for k in keys[offset : offset + PAGE_SIZE]]})
 
     def _create(self, request: Request) -> Response:
         body = _json_object(request)
@@ -306,15 +340,17 @@ class OpenRouterEmulator(EmulatorServer):
         if not isinstance(name, str) or not name:
             raise _BadRequest("name is required")
         fields = _validated_fields(
-            body, ("limit", "limit_reset", "include_byok_in_limit", "expires_at", "workspace_id", "creator_user_id")
+            body, ("limit", "limit_reset", "include_byok_in_limit", "workspace_id", "creator_user_id")
         )
+        expires_at = _expiry(body.get("expires_at"), self.clock())
         account = self._account(request)
         with self._lock:
             key = self._new_key(name, management=False, account=account)
             for field_name, value in fields.items():
                 setattr(key, field_name, value)
+            key.expires_at = expires_at
             self.count_create()
-            return Response(201, {"data": key.to_json(), "key": key.plaintext})
+            return Response(201, {"data": key.to_json(self.clock()), "key": key.plaintext})
 
     def _live(self, key_hash: str, account: str) -> _Key | None:
         key = self._keys.get(key_hash)
@@ -324,7 +360,7 @@ class OpenRouterEmulator(EmulatorServer):
         account = self._account(request)
         with self._lock:
             key = self._live(key_hash, account)
-            return self.error_response(404) if key is None else Response(200, {"data": key.to_json()})
+            return self.error_response(404) if key is None else Response(200, {"data": key.to_json(self.clock())})
 
     def _update(self, request: Request, key_hash: str) -> Response:
         body = _json_object(request)
@@ -338,8 +374,8 @@ class OpenRouterEmulator(EmulatorServer):
                 return self.error_response(404)
             for field_name, value in fields.items():
                 setattr(key, field_name, value)
-            key.updated_at = datetime.now(UTC)
-            return Response(200, {"data": key.to_json()})
+            key.updated_at = self.clock()
+            return Response(200, {"data": key.to_json(self.clock())})
 
     def _delete(self, request: Request, key_hash: str) -> Response:
         account = self._account(request)
@@ -379,8 +415,6 @@ def _validated_fields(body: dict[str, Any], allowed: tuple[str, ...]) -> dict[st
             raise _BadRequest("limit_reset must be daily, weekly, monthly or null")
         if name in ("include_byok_in_limit", "disabled") and not isinstance(value, bool):
             raise _BadRequest(f"{name} must be a boolean")
-        if name == "expires_at" and value is not None and (not isinstance(value, str) or not EXPIRES_AT.match(value)):
-            raise _BadRequest("expires_at must be ISO 8601 with seconds")
         if name == "workspace_id":
             try:
                 uuid.UUID(str(value))
