@@ -138,7 +138,9 @@ class EmulatorServer:
         self.request_log: list[tuple[str, str, int | None]] = []
         # The provider's clock (creation, last use, usage periods, expiry); a test may swap in a fake one.
         self.clock: Callable[[], datetime] = utcnow
-        # USD charged for each chat completion on a model that is not free (emulators/usage.py).
+        # USD charged for each chat completion on a model that is not free (emulators/usage.py); reset() goes
+        # back to the start-up price.
+        self.base_completion_cost: Decimal = DEFAULT_COMPLETION_COST
         self.completion_cost: Decimal = DEFAULT_COMPLETION_COST
         # Called with each API request once it was handled, before the answer is written: lets a test change
         # state between two requests of one client operation (a key deleted between two list pages).
@@ -197,7 +199,7 @@ class EmulatorServer:
             self.request_log.clear()
             self.after_request = None
             self.clock = utcnow
-            self.completion_cost = DEFAULT_COMPLETION_COST
+            self.completion_cost = self.base_completion_cost
             self._reset_state()
 
     def add_fault(
@@ -235,11 +237,14 @@ class EmulatorServer:
         with self._lock:
             self._latency = max(0.0, float(seconds))
 
-    def set_completion_cost(self, usd: object) -> None:
-        """The price of each non-free chat completion from now on; ValueError unless a number >= 0."""
+    def set_completion_cost(self, usd: object, *, keep_on_reset: bool = False) -> None:
+        """The price of each non-free chat completion from now on (and after a reset, with `keep_on_reset`);
+        ValueError unless a number >= 0."""
         price = as_price(usd)
         with self._lock:
             self.completion_cost = price
+            if keep_on_reset:
+                self.base_completion_cost = price
 
     # --- provider hooks (subclasses) ---------------------------------------------------------
 

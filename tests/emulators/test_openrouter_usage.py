@@ -159,6 +159,16 @@ def test_sdk_past_expiry_is_a_bad_request(manager):
     assert str(caught.value) == "expires_at must be in the future"
 
 
+def test_an_expiry_with_an_offset_is_answered_in_utc(openrouter):
+    management = openrouter.create_management_key()
+    response = httpx.post(
+        openrouter.base_url + "/keys",
+        headers={"Authorization": f"Bearer {management}"},
+        json={"name": "k", "expires_at": "2099-06-01T14:30:15.5+02:00"},
+    )
+    assert response.status_code == 201 and response.json()["data"]["expires_at"] == "2099-06-01T12:30:15.500Z"
+
+
 def test_null_expiry_means_none(openrouter, manager):
     created = manager.api_keys.create(name="forever", expires_at=None)
     assert created.data.expires_at is None and openrouter.key_works(created.key)
