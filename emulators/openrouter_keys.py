@@ -1,5 +1,6 @@
-"""The OpenRouter emulator's key object and request rules: the §3 key object and the §8 `/key` object as
-JSON (the full superset the official SDKs accept), and the §4.1 / §6 checks of a create or update body.
+"""The OpenRouter emulator's key object and request rules: the key object (OpenRouter §3) and the `/key`
+object (OpenRouter §8) as JSON, the full superset the official SDKs accept, and the checks of a create or
+update body (OpenRouter §4.1, OpenRouter §6).
 The server that holds the keys is emulators/openrouter.py.
 
 `expires_at` on create must carry seconds and a zone (`Z`, or an offset, since the official SDK sends an

@@ -131,7 +131,7 @@ def _param(parameters: dict[str, Any], camel: str, snake: str) -> Any:
 
 
 class ARouterProvider:
-    supports_expiry = False  # no expiry field in either contract (ARouter §3.1, §6)
+    supports_expiry = False  # no expiry field in either contract (ARouter §3.1, ARouter §6)
 
     def __init__(
         self, *, keys_path: str = "/v1/keys", models_path: str = "/v1/models", limit_field: str = "spending_limit"

@@ -1,6 +1,6 @@
-"""The OpenRouter emulator charges chat completions and honours `expires_at` (OpenRouter §3, §4.1, §8), proven
-with the official `openrouter` SDK: a completion's `usage.cost`, the key's `usage`, period usages,
-`limit_remaining` and `last_used_at`; free models cost nothing; an expired key gets 401."""
+"""The OpenRouter emulator charges chat completions and honours `expires_at` (OpenRouter §3, OpenRouter §4.1,
+OpenRouter §8), proven with the official `openrouter` SDK: a completion's `usage.cost`, the key's `usage`,
+period usages, `limit_remaining` and `last_used_at`; free models cost nothing; an expired key gets 401."""
 
 from __future__ import annotations
 
