@@ -17,7 +17,8 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-from datetime import datetime
+import time
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -44,7 +45,7 @@ class ReadAuditWriter:
         self.engine = engine
         self._groups: dict[tuple, list] = {}  # key -> [count, first read time]
         self._dropped = 0
-        self._consumers: dict[ConsumerKey, tuple[datetime, RotatedRead, str | None]] = {}
+        self._consumers: dict[ConsumerKey, tuple[float, RotatedRead, str | None]] = {}  # (time.time(), ...)
         self._held: dict[ConsumerKey, tuple[ConsumerRead, int]] = {}  # not written yet: (read, failed flushes)
         self._wake = threading.Event()
         self._stopping = False
@@ -72,10 +73,11 @@ class ReadAuditWriter:
             self._dropped += 1
 
     def consumed(self, *, identity_id: str, ip: str | None, read: RotatedRead) -> None:
-        """An identity received a rotation-owned secret's value: keep only its latest read, in memory."""
+        """An identity received a rotation-owned secret's value: keep only its latest read, in memory. The time is
+        a float (a quarter of the cost of a datetime), made a datetime by the flush."""
         key = (read.secret_id, identity_id)
         if len(self._consumers) < MAX_CONSUMERS or key in self._consumers:
-            self._consumers[key] = (clock.now(), read, ip)
+            self._consumers[key] = (time.time(), read, ip)
 
     def flush(self) -> None:
         with self._flush_lock:
@@ -97,8 +99,11 @@ class ReadAuditWriter:
             self._write([], dropped)
         log.warning("could not write %d of %d read audit entries", len(lost), len(groups))
 
-    def _flush_consumers(self, fresh: dict[ConsumerKey, tuple[datetime, RotatedRead, str | None]]) -> None:
-        pending = {key: (ConsumerRead(read, key[1], at, ip), 0) for key, (at, read, ip) in fresh.items()}
+    def _flush_consumers(self, fresh: dict[ConsumerKey, tuple[float, RotatedRead, str | None]]) -> None:
+        pending = {
+            key: (ConsumerRead(read, key[1], datetime.fromtimestamp(at, UTC), ip), 0)
+            for key, (at, read, ip) in fresh.items()
+        }
         for key, entry in self._held.items():
             pending.setdefault(key, entry)  # a read flushed earlier is older than a fresh one
         self._held = {}
