@@ -108,6 +108,7 @@ def create_rotation(
                 key=secret_name,
                 value=api_key,
                 rotation_id=rotation.id,
+                generation=1,
             )
             if not transition(session, cred.id, [S.MINTED], state=S.ACTIVE, slot=0, published_at=now):
                 raise RuntimeError("the new key's intent record was closed before it could be published")

@@ -88,7 +88,7 @@ def new_key(
         _move(session, cred_id, MINTED, state=ACTIVE, slot=target, published_at=now)
         generation = session.get_one(RotationCredential, cred_id, populate_existing=True).generation
         for secret in secrets:
-            secrets_store.set_value(session, secret, api_key)
+            secrets_store.set_value(session, secret, api_key, generation=generation)
         rotation.active_index = target
         rotation.last_rotated_at = rotation.last_rotation_attempted_at = rotation.updated_at = now
         rotation.rotation_status = "success"

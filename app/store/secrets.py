@@ -65,8 +65,10 @@ def create_secret(
     key: str,
     value: str,
     rotation_id: str | None = None,
+    generation: int | None = None,
 ) -> Secret:
-    """Add a new shared secret at version 1 (flushes, so a unique-key clash raises here)."""
+    """Add a new shared secret at version 1 (flushes, so a unique-key clash raises here). `generation`: the key
+    generation a rotation-owned value holds."""
     secret_id = new_id()
     now = utcnow()
     secret = Secret(
@@ -78,6 +80,7 @@ def create_secret(
         type="shared",
         version=1,
         rotation_id=rotation_id,
+        rotation_generation=generation,
         created_at=now,
         updated_at=now,
         encrypted_value=SECRET_VALUE.seal(secret_id, value),
@@ -87,9 +90,11 @@ def create_secret(
     return secret
 
 
-def set_value(session: Session, secret: Secret, value: str) -> Secret:
-    """Publish a new value: a new version, so consumers watching `version` see the change."""
+def set_value(session: Session, secret: Secret, value: str, *, generation: int | None = None) -> Secret:
+    """Publish a new value: a new version, so consumers watching `version` see the change. `generation`: the key
+    generation the value holds when a rotation publishes it (consumer records map versions to keys by it)."""
     secret.encrypted_value = SECRET_VALUE.seal(secret.id, value)
+    secret.rotation_generation = generation
     secret.version += 1
     secret.updated_at = utcnow()
     session.add(secret)
@@ -109,6 +114,7 @@ def release_secrets(session: Session, rotation_id: str) -> None:
     """The rotation is going away but its secret stays: it becomes an ordinary, editable secret."""
     for secret in secrets_of_rotation(session, rotation_id):
         secret.rotation_id = None
+        secret.rotation_generation = None
         secret.updated_at = utcnow()
         session.add(secret)
 
