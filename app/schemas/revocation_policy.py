@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, StrictBool, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 from pydantic_core import PydanticCustomError
 
 from app.config import (
@@ -33,21 +33,28 @@ def _mode(value: Any) -> str:
     raise PydanticCustomError("invalid_enum_value", f"Invalid enum value. Expected {expected}, received '{value}'")
 
 
-def _seconds(minimum: int, maximum: int, *, nullable: bool = False):
-    return number_rule(integer=True, minimum=minimum, maximum=maximum, nullable=nullable)
+def _seconds(minimum: int, maximum: int, *, nullable: bool = False) -> tuple[Any, Any]:
+    """The check with zod's messages, and the same bounds stated in the OpenAPI document."""
+    return (
+        number_rule(integer=True, minimum=minimum, maximum=maximum, nullable=nullable),
+        Field(json_schema_extra={"minimum": minimum, "maximum": maximum}),
+    )
 
 
 Mode = Annotated[RevocationMode, BeforeValidator(_mode)]
-MinOverlapSeconds = Annotated[int, _seconds(0, MAX_MIN_OVERLAP_SECONDS)]
-QuietSeconds = Annotated[int, _seconds(MIN_QUIET_SECONDS, MAX_QUIET_SECONDS)]
-MaxHoldSeconds = Annotated[int, _seconds(0, MAX_HOLD_SECONDS)]
+MinOverlapSeconds = Annotated[int, *_seconds(0, MAX_MIN_OVERLAP_SECONDS)]
+QuietSeconds = Annotated[int, *_seconds(MIN_QUIET_SECONDS, MAX_QUIET_SECONDS)]
+MaxHoldSeconds = Annotated[int, *_seconds(0, MAX_HOLD_SECONDS)]
 # Its real floor depends on the rotation (2 x interval + maxHoldSeconds + 1 day); the service checks that.
-KeyLifetimeSeconds = Annotated[int | None, _seconds(1, MAX_KEY_LIFETIME_SECONDS, nullable=True)]
+KeyLifetimeSeconds = Annotated[int | None, *_seconds(1, MAX_KEY_LIFETIME_SECONDS, nullable=True)]
 
 
 class RevocationPolicyInput(CamelModel):
     """What a request may set. Every field is optional; an explicit null is refused except for
     `keyLifetimeSeconds`, where it means keys that never expire."""
+
+    # Unknown keys are refused by `_known_keys_only` first, with zod's wording; this states it in the OpenAPI document.
+    model_config = ConfigDict(extra="forbid")
 
     mode: Mode = None  # type: ignore[assignment]
     min_overlap_seconds: MinOverlapSeconds = None  # type: ignore[assignment]
