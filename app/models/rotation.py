@@ -58,7 +58,7 @@ class SecretRotation(SQLModel, table=True):
     revocation_hold_while_in_use: bool = _server_default("hold_while_in_use")
     revocation_quiet_seconds: int = _server_default("quiet_seconds")
     revocation_max_hold_seconds: int = _server_default("max_hold_seconds")
-    # Null: keys never expire. Only types whose provider can expire a key take one; app.services.rotations sets it.
+    # Null: keys never expire. Only types whose keys can expire take one (set by app.services.revocation_policy).
     revocation_key_lifetime_seconds: int | None = None
     created_at: datetime = created_field()
     updated_at: datetime = created_field()
