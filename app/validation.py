@@ -25,6 +25,11 @@ def value_kind(value: Any) -> str:
     return "object" if isinstance(value, dict) else type(value).__name__
 
 
+def _number(value: float) -> str:
+    """A bound as zod prints it: 2592000, never 2.592e+06."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 def number_rule(
     *,
     integer: bool,
@@ -55,11 +60,11 @@ def number_rule(
                 value = int(value)
         if minimum is not None:
             if exclusive_minimum and value <= minimum:
-                raise PydanticCustomError("too_small", f"Number must be greater than {minimum:g}")
+                raise PydanticCustomError("too_small", f"Number must be greater than {_number(minimum)}")
             if not exclusive_minimum and value < minimum:
-                raise PydanticCustomError("too_small", f"Number must be greater than or equal to {minimum:g}")
+                raise PydanticCustomError("too_small", f"Number must be greater than or equal to {_number(minimum)}")
         if maximum is not None and value > maximum:
-            raise PydanticCustomError("too_big", f"Number must be less than or equal to {maximum:g}")
+            raise PydanticCustomError("too_big", f"Number must be less than or equal to {_number(maximum)}")
         return value
 
     return BeforeValidator(check)

@@ -78,6 +78,9 @@ class RotationType:
     # Field names of a generated credential in R9: every type uses Infisical's {apiKey, keyHash}, so clients
     # need one parser; `keyHash` holds the provider's key id whatever the provider calls it.
     credential_fields: tuple[str, str] = ("apiKey", "keyHash")
+    # The provider can create a key with an expiry time, so the type takes `revocation.keyLifetimeSeconds`
+    # (rotation §14k); a type without one answers 422 to any lifetime.
+    key_expiry: bool = False
 
     @property
     def app(self) -> str:
@@ -131,6 +134,7 @@ ENTRIES: tuple[Entry, ...] = (
             connection=_OPENROUTER,
             parameters_model=OpenRouterParameters,
             secrets_mapping_template={"apiKey": "OPEN_ROUTER_API_KEY"},
+            key_expiry=True,  # `expires_at` on create (OpenRouter §4.1)
         ),
         wire=openrouter.provider,
         base_url=Setting("openrouter_base_url", "https://openrouter.ai/api/v1"),

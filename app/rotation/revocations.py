@@ -48,8 +48,8 @@ def queue(
 def superseded_not_before(rotation: SecretRotation, unpublished_at: datetime) -> datetime:
     """The earliest a key that stopped being published at `unpublished_at` may be revoked: a consumer that
     read it just before keeps a working key for the minimum overlap (issue 10, B8). The one place that
-    says how long; `rotation` is here for a per-rotation overlap."""
-    return unpublished_at + timedelta(seconds=get_settings().revocation_min_overlap_seconds)
+    says how long: the rotation's own `revocation.minOverlapSeconds` (rotation §14k)."""
+    return unpublished_at + timedelta(seconds=rotation.revocation_min_overlap_seconds)
 
 
 def _claim(session: Session, cred_id: str) -> bool:

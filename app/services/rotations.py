@@ -29,7 +29,7 @@ from app.schemas.rotations import (
     RotationUpdate,
     stored_parameters,
 )
-from app.services import rotation_views
+from app.services import revocation_policy, rotation_views
 from app.services.projects import get_project
 from app.store import secrets as store
 from app.timeutil import utcnow
@@ -227,6 +227,7 @@ def create_rotation(
     session: Session, principal: Principal, rtype: RotationType, body: RotationCreate
 ) -> RotationPublic:
     """R6 (rotation §5.5): everything local first, then the engine mints, verifies and saves in one transaction."""
+    policy = revocation_policy.for_new_rotation(rtype, body.revocation, body.rotation_interval)  # a 422 comes first
     project = get_project(session, body.project_id)  # resolving the project (404) precedes permission
     require(
         principal,
@@ -269,6 +270,7 @@ def create_rotation(
         is_last_rotation_manual=True,
         created_at=now,
         updated_at=now,
+        **revocation_policy.columns(policy),
     )
     rotation.next_rotation_at = schedule.for_rotation(rotation, now=now, unit_seconds=_unit_seconds(), manual=True)
     saved = engine.create_rotation(rotation, secret_name=secret_name, recheck=recheck, actor=principal)
@@ -300,6 +302,9 @@ def update_rotation(
             rotation.rotate_at_minutes = body.rotate_at_utc.minutes
         if "parameters" in given:
             rotation.parameters = stored_parameters(body.parameters)  # replaced whole; applies to the next mint
+        # Last: the lifetime rule reads the merged interval.
+        revocation = body.revocation if "revocation" in given else None
+        revocation_policy.apply_update(rotation, rtype, revocation, interval_changed="rotation_interval" in given)
 
     changed = sorted(type(body).model_fields[f].alias or f for f in given)
     updated = changes.update_rotation(rotation_id, apply=apply, changed_fields=changed, actor=principal)
