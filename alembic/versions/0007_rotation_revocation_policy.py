@@ -1,7 +1,7 @@
 """rotation revocation policy
 
 Revision ID: 0007
-Revises: 0005 (for now; 0006, written alongside, goes in between when it lands)
+Revises: 0006
 Create Date: 2026-11-28
 
 - `revocation_*` on `secret_rotation`: each rotation's own revocation policy (issue 12), the `revocation` block
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
