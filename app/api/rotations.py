@@ -10,12 +10,13 @@ with its own `parameters` model. Move (R12) is not served (rotation §14j).
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Response
 
 from app import catalogue
 from app.api.deps import NO_STORE, CurrentPrincipal, SessionDep
 from app.catalogue import RotationType
 from app.schemas.fields import SecretPath, TrimmedStr
+from app.schemas.rotate_now import RotateSecretsBody
 from app.schemas.rotations import (
     GeneratedCredentials,
     HistoryEnvelope,
@@ -141,8 +142,17 @@ def type_router(rtype: RotationType) -> APIRouter:
         return service.generated_credentials(session, principal, rtype, str(rotationId))
 
     @typed.post("/{rotationId}/rotate-secrets", operation_id=f"rotate{op}RotationSecrets")
-    def rotate_secrets(rotationId: RotationId, session: SessionDep, principal: CurrentPrincipal) -> RotationEnvelope:
-        return RotationEnvelope(secret_rotation=service.rotate_now(session, principal, rtype, str(rotationId)))
+    def rotate_secrets(
+        rotationId: RotationId,
+        session: SessionDep,
+        principal: CurrentPrincipal,
+        body: Annotated[RotateSecretsBody | None, Body()] = None,  # Infisical's clients send none
+    ) -> RotationEnvelope:
+        """R10: rotate now. With `{"revokeSuperseded": true}`, keyturn's emergency rotation (rotation §14l)."""
+        revoke = body is not None and body.revoke_superseded
+        return RotationEnvelope(
+            secret_rotation=service.rotate_now(session, principal, rtype, str(rotationId), revoke_superseded=revoke)
+        )
 
     @typed.post(
         "/{rotationId}/check-credentials",

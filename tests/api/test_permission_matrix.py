@@ -141,6 +141,14 @@ ENDPOINTS = [
         "R10 rotate now", "POST", RT + "/{rotation}/rotate-secrets", ("secret-rotation", "rotate-secrets"), scoped=True
     ),
     Endpoint(
+        "R10 emergency rotation",
+        "POST",
+        RT + "/{rotation}/rotate-secrets",
+        ("secret-rotation", "revoke-superseded"),  # and rotate-secrets, which every role holding this one holds
+        scoped=True,
+        body=lambda w: {"revokeSuperseded": True},
+    ),
+    Endpoint(
         "R7 update rotation",
         "PATCH",
         RT + "/{rotation}",
