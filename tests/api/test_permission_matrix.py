@@ -122,6 +122,7 @@ ENDPOINTS = [
         scoped=True,
     ),
     Endpoint("X1 rotation history", "GET", RT + "/{rotation}/history", ("secret-rotation", "read"), scoped=True),
+    Endpoint("X2 rotation consumers", "GET", RT + "/{rotation}/consumers", ("secret-rotation", "read"), scoped=True),
     Endpoint(
         "R9 generated credentials",
         "GET",
