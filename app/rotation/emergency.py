@@ -161,7 +161,7 @@ def _unconfirmed(still_live: list[LiveKey], not_queued: str | None) -> Revocatio
         )
     else:
         message = (
-            f"The new key was published, but these earlier keys are still live and were not queued for "
-            f"revocation: {keys} ({not_queued}). Send the emergency rotation again."
+            f"The new key was published, but these earlier keys are still live: {keys}. They could not all be "
+            f"queued for immediate revocation ({not_queued}); send the emergency rotation again."
         )
     return RevocationsUnconfirmed(message, details=[key.detail() for key in still_live])

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from app import catalogue, db
 from app.models import AuditLog, RotationCredential
-from app.rotation import publish, revocations
+from app.rotation import emergency, engine, lease, publish, revocations
 from app.rotation.audit_events import FORCED_REVOCATION_EVENT, ROTATE_EVENT
 from app.timeutil import utcnow
 from tests.factories import (
@@ -253,3 +253,53 @@ def test_a_publish_conflict_on_rotate_now_is_a_400_not_a_500(client, provider_ca
     # The keys minted for the two attempts were discarded, not left live.
     assert all(c.state == "revoked" for c in creds if c.generation > 3)
     assert audit_rows(rotation_id, FORCED_REVOCATION_EVENT) == []
+
+
+def test_a_rotation_held_by_someone_else_after_the_publish_answers_502_and_a_retry_finishes(
+    client, provider_case, monkeypatch
+):
+    case = provider_case
+    rotation_id, old_keys = rotation_with_history(case, client)
+    real_rotate = engine.rotate
+    other = []
+
+    def rotate_then_lose_the_race(*args, **kwargs):
+        rotated = real_rotate(*args, **kwargs)
+        other.append(lease.acquire(rotation_id))  # another run takes the lease between publish and revoke
+        return rotated
+
+    monkeypatch.setattr(engine, "rotate", rotate_then_lose_the_race)
+    monkeypatch.setattr(emergency, "LEASE_WAIT_SECONDS", 0.3)
+
+    response = client.post(url(case, rotation_id), json=EMERGENCY)
+
+    assert response.status_code == 502, response.text
+    assert "could not all be queued" in response.json()["message"] and lease.BUSY_MESSAGE in response.json()["message"]
+    assert [(d["generation"], d["state"]) for d in response.json()["details"]] == [
+        (1, "revoking"),
+        (2, "revoking"),
+        (3, "inactive"),
+    ]
+    assert audit_rows(rotation_id, FORCED_REVOCATION_EVENT) == []
+    assert all(case.key_works(key) for key in old_keys)
+
+    monkeypatch.setattr(engine, "rotate", real_rotate)
+    lease.release(rotation_id, other[0])
+    assert client.post(url(case, rotation_id), json=EMERGENCY).status_code == 200
+    assert not any(case.key_works(key) for key in old_keys)
+    assert [c.generation for c in credentials(rotation_id) if c.state != "revoked"] == [5]
+
+
+def test_a_failed_mint_revokes_nothing_and_its_failure_is_audited_as_emergency(client, provider_case):
+    case = provider_case
+    rotation_id, old_keys = rotation_with_history(case, client)
+    case.fault("mint", kind="status", status=500, times=None)
+
+    response = client.post(url(case, rotation_id), json=EMERGENCY)
+
+    assert response.status_code == 502 and response.json()["error"] == "ProviderError"
+    assert "details" not in response.json()  # the rotation's own failure, not the revocations'
+    assert all(case.key_works(key) for key in old_keys)
+    assert audit_rows(rotation_id, FORCED_REVOCATION_EVENT) == []
+    failed = audit_rows(rotation_id, ROTATE_EVENT)[-1].metadata_entries
+    assert (failed["status"], failed["trigger"]) == ("failed", "emergency")
