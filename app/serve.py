@@ -118,6 +118,7 @@ def run_web(
         port=port,
         loop="uvloop",
         http="httptools",
+        ws="none",  # no WebSocket routes: not loading a WebSocket library saves memory in every web process
         log_level=log_level.lower(),
         access_log=False,
         # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default; keyturn trusts only the named proxies.
