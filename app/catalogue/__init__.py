@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from pydantic import BaseModel
 from app.catalogue.parameters import ARouterParameters, OpenRouterParameters
 from app.config import ConfigError, Settings, get_settings
 from app.providers import arouter, openrouter
-from app.providers.base import ListedKey, MintedKey, Provider
+from app.providers.base import KeyUsage, ListedKey, MintedKey, Provider
 
 # How Infisical names a connection method in messages ("... with method API Key").
 METHOD_NAMES = {"api-key": "API Key"}
@@ -199,8 +200,17 @@ class Wire:
     def validate_connection(self, credentials: dict[str, Any]) -> None:
         self.provider.validate_connection(self.client, self.base_url, credentials)
 
-    def mint(self, credentials: dict[str, Any], *, name: str, parameters: dict[str, Any]) -> MintedKey:
-        return self.provider.mint(self.client, self.base_url, credentials, name=name, parameters=parameters)
+    def mint(
+        self,
+        credentials: dict[str, Any],
+        *,
+        name: str,
+        parameters: dict[str, Any],
+        expires_at: datetime | None = None,
+    ) -> MintedKey:
+        return self.provider.mint(
+            self.client, self.base_url, credentials, name=name, parameters=parameters, expires_at=expires_at
+        )
 
     def verify(self, api_key: str) -> None:
         self.provider.verify(self.client, self.base_url, api_key)
@@ -213,6 +223,9 @@ class Wire:
 
     def list_keys(self, credentials: dict[str, Any]) -> list[ListedKey]:
         return self.provider.list_keys(self.client, self.base_url, credentials)
+
+    def key_usage(self, credentials: dict[str, Any], key_id: str) -> KeyUsage | None:
+        return self.provider.key_usage(self.client, self.base_url, credentials, key_id)
 
 
 def wire(app_slug: str, settings: Settings | None = None) -> Wire | None:

@@ -60,5 +60,7 @@ class SecretRotation(SQLModel, table=True):
     revocation_max_hold_seconds: int = _server_default("max_hold_seconds")
     # Null: keys never expire. Only types whose keys can expire take one (set by app.services.revocation_policy).
     revocation_key_lifetime_seconds: int | None = None
+    # The active key's expires_at less one interval: from then on the rotation is due even if auto-rotation is off.
+    expiry_due_at: datetime | None = Field(default=None, index=True)
     created_at: datetime = created_field()
     updated_at: datetime = created_field()

@@ -69,17 +69,19 @@ def create_rotation(
     try:
         with db.unit_of_work() as session:  # the intent commits before the mint
             upstream = _upstream(session, rotation.connection_id)
+            minted_at = utcnow()
             cred = new_intent(
                 rotation_id=rotation.id,
                 connection_id=rotation.connection_id,
                 provider=upstream.app_slug,
                 generation=1,
                 base_name=rotation.parameters["name"],
-                now=utcnow(),
+                now=minted_at,
                 credential_fingerprint=upstream.fingerprint,
+                expires_at=schedule.key_expires_at(minted_at, rotation.revocation_key_lifetime_seconds),
             )
             session.add(cred)
-        api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters)
+        api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters, expires_at=cred.expires_at)
     except MintFailed as exc:
         raise BadRequest(exc.message) from None
     try:
@@ -97,6 +99,9 @@ def create_rotation(
             rotation.failed_attempts = 0
             rotation.next_rotation_at = schedule.for_rotation(
                 rotation, now=now, manual=True, unit_seconds=_unit_seconds()
+            )
+            rotation.expiry_due_at = schedule.expiry_due_at(
+                cred.expires_at, rotation.rotation_interval, _unit_seconds()
             )
             session.add(rotation)
             session.flush()
@@ -156,13 +161,14 @@ def rotate(
 
 
 def _still_due(rotation: SecretRotation) -> bool:
+    """The worker's due rule (lease._due_and_free) on the row as read: a key about to expire makes the rotation
+    due even with auto-rotation off."""
     now = utcnow()
-    return (
-        rotation.is_auto_rotation_enabled
-        and rotation.next_rotation_at is not None
-        and rotation.next_rotation_at <= now
-        and (rotation.retry_not_before is None or rotation.retry_not_before <= now)
+    scheduled = (
+        rotation.is_auto_rotation_enabled and rotation.next_rotation_at is not None and rotation.next_rotation_at <= now
     )
+    expiring = rotation.expiry_due_at is not None and rotation.expiry_due_at <= now
+    return (scheduled or expiring) and (rotation.retry_not_before is None or rotation.retry_not_before <= now)
 
 
 def _rotate_leased(
@@ -177,19 +183,21 @@ def _rotate_leased(
         with db.unit_of_work() as session:  # the intent commits before the mint
             rotation = lease.leased_row(session, rotation_id, owner)
             upstream = _upstream(session, rotation.connection_id)
+            minted_at = utcnow()
             cred = new_intent(
                 rotation_id=rotation_id,
                 connection_id=rotation.connection_id,
                 provider=upstream.app_slug,
                 generation=rotation.next_generation,
                 base_name=rotation.parameters["name"],
-                now=utcnow(),
+                now=minted_at,
                 credential_fingerprint=upstream.fingerprint,
+                expires_at=schedule.key_expires_at(minted_at, rotation.revocation_key_lifetime_seconds),
             )
             rotation.next_generation += 1  # never reused, even if this attempt fails (rotation §14c)
             session.add_all([cred, rotation])
         generation = cred.generation
-        api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters)
+        api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters, expires_at=cred.expires_at)
     except MintFailed as exc:
         text = failure_text(exc.message)
         failed = failures.record_failed_attempt(
@@ -227,7 +235,7 @@ def _rotate_leased(
         raise
     killpoint.reached("after_publish")
     for cred_id in due_now:
-        if not revoke_now(cred_id):
+        if revoke_now(cred_id) is False:  # None: held while in use (app.rotation.holds), not a failure
             rotation = failures.note_failed_revocation(rotation_id, owner, cred_id) or rotation
     return rotation
 

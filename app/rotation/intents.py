@@ -47,9 +47,11 @@ def new_intent(
     base_name: str,
     now: datetime,
     credential_fingerprint: str,
+    expires_at: datetime | None = None,
 ) -> RotationCredential:
     """`credential_fingerprint`: of the management credentials the mint will use (Upstream.fingerprint), so a
-    later 404 on revoke is trusted only under them."""
+    later 404 on revoke is trusted only under them. `expires_at`: the expiry the mint will ask for, recorded
+    with the intent."""
     return RotationCredential(
         rotation_id=rotation_id,
         connection_id=connection_id,
@@ -59,6 +61,7 @@ def new_intent(
         state=CredentialState.PENDING,
         created_at=now,
         credential_fingerprint=credential_fingerprint,
+        expires_at=expires_at,
     )
 
 

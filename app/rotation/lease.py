@@ -90,13 +90,18 @@ def acquire(rotation_id: str, owner: str | None = None) -> str | None:
 
 
 def _due_and_free() -> tuple[ColumnElement[bool], ...]:
-    """A scheduled run may start: enabled, due, not backing off, and nobody holds an unexpired lease (all by
-    the database's clock)."""
+    """A scheduled run may start: enabled and due, or its active key expires within one interval (issue 12: even
+    with auto-rotation off), not backing off, and nobody holds an unexpired lease (all by the database's clock)."""
     now = db.now()
     return (
-        col(SecretRotation.is_auto_rotation_enabled).is_(True),
-        col(SecretRotation.next_rotation_at).is_not(None),
-        col(SecretRotation.next_rotation_at) <= now,
+        or_(
+            and_(
+                col(SecretRotation.is_auto_rotation_enabled).is_(True),
+                col(SecretRotation.next_rotation_at).is_not(None),
+                col(SecretRotation.next_rotation_at) <= now,
+            ),
+            col(SecretRotation.expiry_due_at) <= now,
+        ),
         or_(col(SecretRotation.retry_not_before).is_(None), col(SecretRotation.retry_not_before) <= now),
         free(),
     )

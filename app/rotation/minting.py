@@ -7,6 +7,7 @@ knows how to finish: minted (published next), revoking (queued), abandoned, or p
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from app import db
@@ -30,11 +31,19 @@ class MintFailed(Exception):
         self.retry_after = retry_after
 
 
-def mint_and_verify(upstream: Upstream, cred_id: str, key_name: str, parameters: dict[str, Any]) -> str:
-    """Return the new key's plaintext once it is stored (encrypted) and verified; raise MintFailed otherwise."""
+def mint_and_verify(
+    upstream: Upstream,
+    cred_id: str,
+    key_name: str,
+    parameters: dict[str, Any],
+    *,
+    expires_at: datetime | None = None,
+) -> str:
+    """Return the new key's plaintext once it is stored (encrypted) and verified; raise MintFailed otherwise.
+    `expires_at`: the key dies on its own then (the intent's, from the rotation's key lifetime)."""
     killpoint.reached("after_intent")
     try:
-        minted = upstream.mint(key_name, parameters)
+        minted = upstream.mint(key_name, parameters, expires_at=expires_at)
     except ProviderError as exc:
         _close_failed_intent(cred_id, exc)
         raise MintFailed(exc.message, retry_after=exc.retry_after) from None
@@ -88,10 +97,11 @@ def discard(cred_id: str, reason: str) -> None:
     revoke_now(cred_id)
 
 
-def revoke_now(cred_id: str) -> bool:
-    """One inline revocation attempt; any failure leaves the entry queued for the worker."""
+def revoke_now(cred_id: str) -> bool | None:
+    """One inline revocation attempt; any failure leaves the entry queued for the worker. True: revoked; False:
+    failed; None: not revoked and not a failure (held while in use, or someone else's to try)."""
     try:
-        return bool(revocations.attempt(cred_id))
+        return revocations.attempt(cred_id)
     except Exception:
         log.warning("inline revocation failed; the worker will retry", exc_info=True)
         return False

@@ -14,7 +14,7 @@ from app.auth.principal import Principal
 from app.config import get_settings
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
-from app.rotation import audit_events, lease, revocations, schedule
+from app.rotation import audit_events, holds, lease, revocations, schedule
 from app.rotation.intents import database_time, transition
 from app.store import secrets as secrets_store
 from app.timeutil import utcnow
@@ -73,20 +73,29 @@ def new_key(
         ).all()
         previous = max((c for c in live if c.state == ACTIVE), key=lambda c: c.generation, default=None)
         database_now = database_time(session)
+        keep_previous = not holds.queues_previous_at_publish(rotation)
         due_now: list[str] = []
         for cred in live:
-            if cred is previous:
-                _move(session, cred.id, ACTIVE, state=INACTIVE)
+            if cred is previous and keep_previous:
+                _move(session, cred.id, ACTIVE, state=INACTIVE, superseded_at=database_now)
                 continue
             # The key from two generations back (and any stray): rotation §6.2 step 5, after the minimum overlap.
+            # In `when-unused` mode the previous key too, from now (issue 12).
             not_before = revocations.superseded_not_before(rotation, _unpublished_at(cred, previous, database_now))
-            if not revocations.queue(session, cred.id, [cred.state], not_before=not_before):
+            superseded_at = database_now if cred.state == ACTIVE else None
+            if not revocations.queue(
+                session, cred.id, [cred.state], not_before=not_before, superseded_at=superseded_at
+            ):
                 raise PublishConflict(f"credential {cred.id} is no longer {cred.state}; nothing was published")
             if not_before <= database_now:
                 due_now.append(cred.id)
         target = (rotation.active_index + 1) % 2
         _move(session, cred_id, MINTED, state=ACTIVE, slot=target, published_at=now)
-        generation = session.get_one(RotationCredential, cred_id, populate_existing=True).generation
+        published = session.get_one(RotationCredential, cred_id, populate_existing=True)
+        generation = published.generation
+        rotation.expiry_due_at = schedule.expiry_due_at(
+            published.expires_at, rotation.rotation_interval, settings.interval_unit_seconds
+        )
         for secret in secrets:
             secrets_store.set_value(session, secret, api_key, generation=generation)
         rotation.active_index = target

@@ -22,7 +22,7 @@ from app.config import get_settings
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.providers.base import ProviderError
-from app.rotation import killpoint
+from app.rotation import holds, killpoint
 from app.rotation.intents import transition
 from app.rotation.messages import clip
 from app.rotation.retry import backoff_seconds
@@ -35,11 +35,25 @@ REVOKING = CredentialState.REVOKING
 
 
 def queue(
-    session: Session, cred_id: str, from_states: list[str], *, not_before: datetime, reason: str | None = None
+    session: Session,
+    cred_id: str,
+    from_states: list[str],
+    *,
+    not_before: datetime,
+    reason: str | None = None,
+    superseded_at: datetime | None = None,
 ) -> bool:
     """Inside the caller's transaction: move a credential out of one of `from_states` into the queue, due at
-    `not_before`. False if someone else moved it first."""
-    values: dict[str, Any] = {"state": REVOKING, "slot": None, "revoke_not_before": not_before}
+    `not_before`, which also starts its hold clock (`revoke_due_at`, app.rotation.holds). `superseded_at`: for a
+    key queued straight from active. False if someone else moved it first."""
+    values: dict[str, Any] = {
+        "state": REVOKING,
+        "slot": None,
+        "revoke_not_before": not_before,
+        "revoke_due_at": not_before,
+    }
+    if superseded_at is not None:
+        values["superseded_at"] = superseded_at
     if reason is not None:
         values["last_error"] = clip(reason)
     return transition(session, cred_id, from_states, **values)
@@ -68,21 +82,29 @@ def _due() -> ColumnElement[bool]:
     )
 
 
-def attempt(cred_id: str) -> bool | None:
-    """Try one revocation now. True: revoked. False: failed, stays queued with backoff. None: not due."""
+def attempt(cred_id: str, *, ignore_holds: bool = False) -> bool | None:
+    """Try one revocation now. True: revoked. False: failed, stays queued with backoff. None: not due, or held
+    while its key is in use (app.rotation.holds; `ignore_holds` skips that check)."""
     with db.unit_of_work() as session:
         claimed = _claim(session, cred_id)
     if not claimed:
         return None
     # The claim is committed before the provider DELETE, so no other worker revokes the key meanwhile.
     with db.unit_of_work() as session:
-        cred = session.get_one(RotationCredential, cred_id)
+        cred, rotation = holds.load(session, cred_id)
         if cred.key_id is None:  # nothing was ever created under this name
             transition(session, cred_id, [REVOKING], state=CredentialState.ABANDONED, revoke_not_before=None)
             return True
         key_id = cred.key_id
+        verdict = None
         try:
             upstream = for_connection(session, cred.connection_id)
+            if rotation is not None and not ignore_holds and holds.applies(cred, rotation):
+                verdict = holds.check(session, rotation, cred, upstream)
+                if verdict.hold:
+                    transition(session, cred_id, [REVOKING], **verdict.values)
+                    log.info("revocation of key %s held: %s", key_id[:12], verdict.values["hold_reason"])
+                    return None
             upstream.revoke(key_id, minted_with=cred.credential_fingerprint)  # a 404 counts only under its own key
         except (ProviderError, ConnectionUnavailable) as exc:
             message = exc.message if isinstance(exc, ProviderError) else str(exc)
@@ -99,7 +121,10 @@ def attempt(cred_id: str) -> bool | None:
             revoked_at=utcnow(),
             encrypted_key=None,
             revoke_not_before=None,
+            **(verdict.values if verdict is not None else {}),
         )
+        if verdict is not None and verdict.forced and rotation is not None:
+            holds.record_forced(session, rotation, cred, verdict)
     log.info("revoked key %s (rotation %s, generation %s)", key_id[:12], cred.rotation_id, cred.generation)
     return True
 

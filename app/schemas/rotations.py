@@ -183,6 +183,11 @@ class HistoryEntry(CamelModel):
     published_at: str | None
     revoked_at: str | None
     last_error: str | None
+    # Issue 12: when it stopped being the active key, and since when and why its revocation was held (kept after
+    # the key is revoked, a forced revocation's included).
+    superseded_at: str | None
+    held_since: str | None
+    hold_reason: str | None
 
 
 class HistoryEnvelope(CamelModel):

@@ -131,6 +131,9 @@ def history(session: Session, rotation: SecretRotation) -> list[HistoryEntry]:
             published_at=iso(row.published_at),
             revoked_at=iso(row.revoked_at),
             last_error=row.last_error,
+            superseded_at=iso(row.superseded_at),
+            held_since=iso(row.held_since),
+            hold_reason=row.hold_reason,
         )
         for row in rows
     ]

@@ -12,11 +12,12 @@ from tests.factories import ADMIN_TOKEN, BASE, OR, ROOT_KEY, SPECS, insert_rotat
 AR = f"{BASE}/arouter-api-key"
 DAY = 86400
 
-# The tests' server (tests/conftest.py): every KEYTURN_REVOCATION_* at its default but the overlap, set to 0.
+# The tests' server (tests/conftest.py): every KEYTURN_REVOCATION_* at its default but the overlap, set to 0, and
+# holds, turned off.
 DEFAULTS = {
     "mode": "scheduled",
     "minOverlapSeconds": 0,
-    "holdWhileInUse": True,
+    "holdWhileInUse": False,
     "quietSeconds": 600,
     "maxHoldSeconds": 86400,
     "keyLifetimeSeconds": None,

@@ -283,7 +283,13 @@ def test_two_rotations_show_generations_two_and_three(client, project, connectio
         "publishedAt",
         "revokedAt",
         "lastError",
+        "supersededAt",
+        "heldSince",
+        "holdReason",
     }
+    # g2 and g1 were superseded when g3 and g2 were published; nothing was held (holds are off in the tests).
+    assert entries[0]["supersededAt"] is None and entries[1]["supersededAt"] and entries[2]["supersededAt"]
+    assert all(e["heldSince"] is None and e["holdReason"] is None for e in entries)
     for value in (first_value, second_value, third_value):
         assert value not in history.text  # no key material
 
