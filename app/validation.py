@@ -74,6 +74,18 @@ class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True)
 
 
+def refuse_unknown_keys(model: type[BaseModel], data: Any) -> Any:
+    """For a `mode="before"` model validator: zod's strict-object refusal of keys the model does not name (by
+    alias or by field name), for bodies where a misspelt key must not be silently dropped."""
+    if isinstance(data, dict):
+        known = {info.alias or name for name, info in model.model_fields.items()} | set(model.model_fields)
+        unknown = [key for key in data if key not in known]
+        if unknown:
+            names = ", ".join(f"'{key}'" for key in unknown)
+            raise PydanticCustomError("unrecognized_keys", f"Unrecognized key(s) in object: {names}")
+    return data
+
+
 # Control characters (tab, line feed and carriage return excepted), bidirectional overrides and isolates, lone
 # surrogates: text that displays as something else, or that PostgreSQL refuses when it is written.
 POISON_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")

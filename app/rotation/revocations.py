@@ -66,10 +66,11 @@ def superseded_not_before(rotation: SecretRotation, unpublished_at: datetime) ->
     return unpublished_at + timedelta(seconds=rotation.revocation_min_overlap_seconds)
 
 
-def _claim(session: Session, cred_id: str) -> bool:
+def _claim(session: Session, cred_id: str, *, force: bool = False) -> bool:
+    due = () if force else (_due(),)
     statement = (
         update(RotationCredential)
-        .where(col(RotationCredential.id) == cred_id, col(RotationCredential.state) == REVOKING, _due())
+        .where(col(RotationCredential.id) == cred_id, col(RotationCredential.state) == REVOKING, *due)
         .values(revoke_not_before=db.now(get_settings().lease_seconds))
         .execution_options(synchronize_session=False)
     )
@@ -82,11 +83,15 @@ def _due() -> ColumnElement[bool]:
     )
 
 
-def attempt(cred_id: str, *, ignore_holds: bool = False) -> bool | None:
+def attempt(cred_id: str, *, force: bool = False) -> bool | None:
     """Try one revocation now. True: revoked. False: failed, stays queued with backoff. None: not due, or held
-    while its key is in use (app.rotation.holds; `ignore_holds` skips that check)."""
+    while its key is in use (app.rotation.holds).
+
+    `force` (an emergency rotation, app.rotation.emergency): revoke now whatever the entry's not-before says (its
+    overlap, a backoff, another worker's claim) and whatever would hold it; None then only if it left the queue.
+    A second DELETE racing another worker's is harmless: the provider's 404 counts as revoked."""
     with db.unit_of_work() as session:
-        claimed = _claim(session, cred_id)
+        claimed = _claim(session, cred_id, force=force)
     if not claimed:
         return None
     # The claim is committed before the provider DELETE, so no other worker revokes the key meanwhile.
@@ -99,7 +104,7 @@ def attempt(cred_id: str, *, ignore_holds: bool = False) -> bool | None:
         verdict = None
         try:
             upstream = for_connection(session, cred.connection_id)
-            if rotation is not None and not ignore_holds and holds.applies(cred, rotation):
+            if rotation is not None and not force and holds.applies(cred, rotation):
                 verdict = holds.check(session, rotation, cred, upstream)
                 if verdict.hold:
                     transition(session, cred_id, [REVOKING], **verdict.values)

@@ -21,7 +21,7 @@ from app.config import (
     REVOCATION_MODES,
     RevocationMode,
 )
-from app.validation import CamelModel, number_rule, value_kind
+from app.validation import CamelModel, number_rule, refuse_unknown_keys, value_kind
 
 
 def _mode(value: Any) -> str:
@@ -66,14 +66,7 @@ class RevocationPolicyInput(CamelModel):
     @model_validator(mode="before")
     @classmethod
     def _known_keys_only(cls, data: Any) -> Any:
-        # zod's strict-object wording, reported at the block's own path.
-        if isinstance(data, dict):
-            known = {info.alias or name for name, info in cls.model_fields.items()} | set(cls.model_fields)
-            unknown = [key for key in data if key not in known]
-            if unknown:
-                names = ", ".join(f"'{key}'" for key in unknown)
-                raise PydanticCustomError("unrecognized_keys", f"Unrecognized key(s) in object: {names}")
-        return data
+        return refuse_unknown_keys(cls, data)  # reported at the block's own path
 
     def given(self) -> dict[str, Any]:
         """The fields the request set, by their snake_case names."""

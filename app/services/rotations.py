@@ -19,7 +19,7 @@ from app.config import get_settings
 from app.errors import BadRequest, NotFound
 from app.models import AppConnection, Environment, SecretRotation
 from app.models.base import new_id
-from app.rotation import audit_events, changes, engine, schedule
+from app.rotation import audit_events, changes, emergency, engine, publish, schedule
 from app.schemas.paging import LIST_CAP
 from app.schemas.rotations import (
     GeneratedCredentials,
@@ -35,6 +35,10 @@ from app.store import secrets as store
 from app.timeutil import utcnow
 
 SUBJECT = "secret-rotation"
+# Another process moved one of the rotation's keys while the new one was being published (rotation §14g).
+PUBLISH_CONFLICT = (
+    "The rotation's keys changed while the new key was being published; nothing was published. Please try again."
+)
 
 
 # --- look-ups --------------------------------------------------------------------------------
@@ -331,10 +335,24 @@ def delete_rotation(
     return rotation_views.view(session, deleted)
 
 
-def rotate_now(session: Session, principal: Principal, rtype: RotationType, rotation_id: str) -> RotationPublic:
-    """R10: synchronous manual rotation; a provider failure surfaces from the engine as 502."""
-    get_authorized(session, principal, rtype, rotation_id, "rotate-secrets")
-    rotated = engine.rotate(rotation_id, manual=True, actor=principal)
+def rotate_now(
+    session: Session, principal: Principal, rtype: RotationType, rotation_id: str, *, revoke_superseded: bool = False
+) -> RotationPublic:
+    """R10: synchronous manual rotation; a provider failure surfaces from the engine as 502.
+
+    `revoke_superseded` (the emergency rotation, rotation §14l) needs `revoke-superseded` too (project admins):
+    the new key is published, then every earlier live key is revoked at once; 502 if the provider has not
+    confirmed them all."""
+    rotation = get_authorized(session, principal, rtype, rotation_id, "rotate-secrets")
+    if revoke_superseded:
+        authorize(session, principal, "revoke-superseded", rotation)
+    try:
+        if revoke_superseded:
+            rotated = emergency.rotate_and_revoke(rotation_id, actor=principal)
+        else:
+            rotated = engine.rotate(rotation_id, manual=True, actor=principal)
+    except publish.PublishConflict:  # logged and recorded as a failed attempt by the engine; nothing was published
+        raise BadRequest(PUBLISH_CONFLICT) from None
     return rotation_views.view(session, rotated)
 
 

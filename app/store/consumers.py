@@ -74,6 +74,13 @@ class ConsumerRecord:
         """The last read returned the value the secret holds now (the active key)."""
         return self.last_read_version >= self.current_version
 
+    @property
+    def lag_reason(self) -> str:
+        """Why this consumer keeps an older key in use, as holds and the consumers view word it."""
+        if self.last_read_generation is not None:
+            return f"{self.identity_name} last read generation {self.last_read_generation}"
+        return f"{self.identity_name} last read version {self.last_read_version}"
+
 
 _TABLE: Table = SQLModel.metadata.tables["secret_consumer"]
 
