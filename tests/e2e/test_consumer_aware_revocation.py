@@ -23,6 +23,15 @@ def _revoked_at(stack, key: str, timeout: float, what: str) -> float:
     return wait_until(lambda: not stack.key_works(key) and time.time(), timeout, what)
 
 
+def _revoked_entry(rotation, generation: int) -> dict:
+    """The history entry once keyturn has recorded the revocation (it commits just after the provider's DELETE)."""
+    return wait_until(
+        lambda: (entry := rotation.entry(generation))["state"] == "revoked" and entry,
+        5,
+        f"generation {generation} recorded as revoked",
+    )
+
+
 def _key_view(rotation, generation: int) -> tuple[dict, dict | None]:
     view = rotation.consumers()
     return view, next((k for k in view["keys"] if k["generation"] == generation), None)
@@ -45,9 +54,9 @@ def test_a_refreshing_consumer_lets_its_old_key_go_soon_after_migrating_and_neve
     a.stop()
 
     took = revoked_at - migrated.ended
+    print(f"superseded key revoked {took:.1f} s after consumer A migrated (bound {p.unused_bound} s)")
     assert took <= p.unused_bound, f"revoked {took:.1f} s after A migrated; the bound is {p.unused_bound} s"
-    entry = rotation.entry(1)
-    assert entry["state"] == "revoked", entry
+    entry = _revoked_entry(rotation, 1)
     overlap = ts(entry["revokedAt"]) - ts(entry["supersededAt"])
     assert overlap >= p.min_overlap - 0.002, f"revoked {overlap:.3f} s after it was superseded"
     assert a.statuses() == {200: len(a.calls)}, f"consumer A's provider answers: {a.statuses()}"
@@ -66,12 +75,13 @@ def test_a_consumer_that_reads_once_holds_its_key_for_max_hold_and_gets_a_401_on
     old = b.key
     assert rotation.rotate().status_code == 200
 
-    # Held: the consumers view names B as not migrated and its key as in use.
+    # Held (once its revocation is due): the consumers view names B as not migrated and its key as in use.
     view, key = wait_until(
-        lambda: (found := _key_view(rotation, 1))[1] and found[1]["inUse"] and found,
+        lambda: (found := _key_view(rotation, 1))[1] and found[1]["heldUntil"] and found,
         p.min_overlap + p.quiet + 10,
-        "generation 1 shown in use in the consumers view",
+        "generation 1 shown held in the consumers view",
     )
+    assert key["inUse"] is True, key
     assert view["activeGeneration"] == 2, view
     [consumer] = view["consumers"]
     assert consumer["identityId"] == b.identity_id and consumer["identityName"] == "consumer-b", consumer
@@ -95,9 +105,10 @@ def test_a_consumer_that_reads_once_holds_its_key_for_max_hold_and_gets_a_401_on
 
     assert revoked_at >= deadline, f"revoked {deadline - revoked_at:.1f} s before maxHoldSeconds ran out"
     late = revoked_at - deadline
+    print(f"held key revoked {late:.1f} s after maxHoldSeconds ran out")
     assert late <= p.quiet + 2 * p.poll, f"revoked {late:.1f} s after maxHoldSeconds ran out"
-    entry = rotation.entry(1)
-    assert entry["state"] == "revoked" and ts(entry["revokedAt"]) >= deadline - 0.002, entry
+    entry = _revoked_entry(rotation, 1)
+    assert ts(entry["revokedAt"]) >= deadline - 0.002, entry
     assert entry["heldSince"] is not None, entry
     assert superseded + p.min_overlap - 0.002 <= ts(entry["heldSince"]) <= ts(entry["revokedAt"]), entry
     assert "consumer-b" in (entry["holdReason"] or ""), entry
@@ -145,10 +156,11 @@ def test_a_key_used_only_outside_keyturn_is_held_while_the_provider_sees_traffic
     last_call = outsider.calls[-1].ended
     revoked_at = _revoked_at(stack, old, p.unused_bound + 15, "the revocation once the traffic stopped")
     quiet_for = revoked_at - last_call
+    print(f"outside key revoked {quiet_for:.1f} s after its last use")
     assert quiet_for <= 2 * p.quiet + 5, f"revoked {quiet_for:.1f} s after the last call"
     assert set(outsider.statuses()) == {200}, outsider.statuses()
-    entry = rotation.entry(1)
-    assert entry["state"] == "revoked" and entry["heldSince"] is not None and entry["holdReason"], entry
+    entry = _revoked_entry(rotation, 1)
+    assert entry["heldSince"] is not None and entry["holdReason"], entry
 
 
 # --- 5. two quick rotations ----------------------------------------------------------------------
@@ -188,6 +200,7 @@ def test_two_rotations_a_second_apart_never_revoke_a_key_read_within_the_minimum
 
     for (mode, key), dead_at in died.items():
         gap = dead_at - readers[mode].last_read_start(key)
+        print(f"{mode}: a key revoked {gap:.1f} s after the consumer last read it")
         assert gap >= p.min_overlap, f"{mode}: a key the consumer read {gap:.1f} s earlier was revoked"
     for mode, reader in readers.items():
         assert reader.statuses() == {200: len(reader.calls)}, f"{mode} consumer's provider answers: {reader.statuses()}"
