@@ -22,8 +22,8 @@ class ProviderUsage(CamelModel):
     """The provider's last reading of a key, as the revocation holds kept it (no provider call on a GET)."""
 
     observed_at: str | None  # when `usage` was read (null when the provider reports only a last use)
-    usage: float | None  # OpenRouter: credits used by the key, all time
-    last_used_at: str | None  # ARouter: when the provider last saw the key
+    usage: float | None  # for providers that count usage: what the key has used, all time
+    last_used_at: str | None  # for providers that report it: when the key was last used
 
 
 class LiveKey(CamelModel):
