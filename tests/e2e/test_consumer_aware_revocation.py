@@ -122,7 +122,7 @@ def test_a_consumer_that_reads_once_holds_its_key_for_max_hold_and_gets_a_401_on
     assert {c.status for c in before} == {200}, b.statuses()
     assert {c.status for c in after} == {401}, b.statuses()
     assert after[0].ended >= deadline
-    assert before[-1].started >= deadline - 1.5, "B stopped calling long before the hold ended"
+    assert before[-1].started >= deadline - 3, "B stopped calling long before the hold ended"
 
 
 # --- 3. a consumer keyturn cannot see ------------------------------------------------------------
