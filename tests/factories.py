@@ -531,11 +531,13 @@ def keyturn_server(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        # Generous: on a loaded two-core machine a cold start of Python, FastAPI and the app can take tens of
+        # seconds, and a status probe more than a second.
+        deadline = time.monotonic() + 60
         while True:
             assert process.poll() is None, "keyturn exited during start-up"
             try:
-                if httpx.get(f"{url}/api/status", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/api/status", timeout=5).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
