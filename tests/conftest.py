@@ -99,6 +99,25 @@ def db_url(request, tmp_path) -> str:
     return url
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_db_url(request, tmp_path) -> Iterator[str]:
+    """A database with no schema at all, so it can be migrated step by step (the shared ones are at head)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'steps.db'}"
+        return
+    session_url = make_url(normalise_url(request.getfixturevalue("postgres_database")))  # skips or fails as set
+    name = f"{session_url.database}_steps_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(session_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield session_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 # --- provider emulators ----------------------------------------------------------------------
 
 

@@ -3,15 +3,11 @@ behaviour stays the same, on SQLite and PostgreSQL; and it downgrades cleanly.""
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, create_engine, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import MetaData, create_engine, inspect, select
 
 from alembic import command
 from app.db import normalise_url
@@ -26,25 +22,6 @@ LEGACY = {
     "revocation_max_hold_seconds": 86400,
     "revocation_key_lifetime_seconds": None,
 }
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def empty_db_url(request, tmp_path) -> Iterator[str]:
-    """A database with no schema at all, so it can be migrated step by step (the shared ones are at head)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'steps.db'}"
-        return
-    session_url = make_url(normalise_url(request.getfixturevalue("postgres_database")))  # skips or fails as set
-    name = f"{session_url.database}_steps_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(session_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield session_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _previous_revision(url: str) -> str:

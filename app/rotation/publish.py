@@ -56,7 +56,9 @@ def new_key(
     """Publish the verified key: secret value and version, slots, rotation fields. Every credential it moves
     is a compare-and-set on its state; PublishConflict (and nothing published) if one was moved meanwhile.
     Returns the row and the ids of credentials queued for revocation that are due at once (the key from two
-    generations back, once the minimum overlap since it stopped being published has passed)."""
+    generations back, once the minimum overlap since it stopped being published has passed; in `when-unused`
+    mode the previous key, queued from now). Each queued key records when its revocation fell due (the hold
+    clock of app.rotation.holds), and the rotation when its new key's expiry makes it due."""
     settings = get_settings()
     with db.unit_of_work() as session:
         rotation = lease.leased_row(session, rotation_id, owner)
