@@ -17,7 +17,7 @@ CHECK_EVENT = "check-secret-rotation-credentials"
 
 
 def record(session: Session, actor: Principal | str, event: str, rotation: SecretRotation, **metadata: Any) -> None:
-    audit.record(
+    audit.write(
         session,
         actor=actor,
         event=event,
