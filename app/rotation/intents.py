@@ -116,20 +116,18 @@ def transition(session: Session, cred_id: str, from_states: Iterable[str], **val
     """Move a credential out of one of `from_states`; False if someone else moved it first."""
     plain, expressions, params = db.split_values(values)
     states = list(from_states)
-    params.update(p_id=cred_id, p_states=states)
-    statement = _transition_statement(plain, expressions)
+    one = len(states) == 1  # `state = :s` needs no per-run expansion, as `state IN (...)` does
+    params.update(p_id=cred_id, p_states=states[0] if one else states)
+    statement = _transition_statement(plain, expressions, one)
     return cast(CursorResult[Any], session.execute(statement, params)).rowcount == 1
 
 
 @functools.lru_cache(maxsize=256)
-def _transition_statement(plain: tuple[str, ...], expressions: tuple[tuple[str, Any], ...]) -> Update:
+def _transition_statement(plain: tuple[str, ...], expressions: tuple[tuple[str, Any], ...], one: bool) -> Update:
     """Built once per shape (db.set_clause), on the Core table: no ORM bookkeeping per run."""
     c = CREDENTIALS.c
-    return (
-        update(CREDENTIALS)
-        .where(c.id == bindparam("p_id"), c.state.in_(bindparam("p_states", expanding=True)))
-        .values(db.set_clause(plain, expressions))
-    )
+    state_is = c.state == bindparam("p_states") if one else c.state.in_(bindparam("p_states", expanding=True))
+    return update(CREDENTIALS).where(c.id == bindparam("p_id"), state_is).values(db.set_clause(plain, expressions))
 
 
 def database_time(session: Session) -> datetime:

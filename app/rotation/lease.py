@@ -237,34 +237,71 @@ def is_held(rotation: SecretRotation) -> bool:
         return session.execute(statement).first() is not None
 
 
+class _Renewals:
+    """One thread per process renews every lease its runs hold, each every third of its length: a run does not
+    start (and join) a thread of its own."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._due: dict[tuple[str, str], tuple[float, float]] = {}  # (rotation id, owner) -> (next renewal, every)
+        self._thread: threading.Thread | None = None
+
+    def add(self, rotation_id: str, owner: str) -> None:
+        every = max(0.2, _lease_seconds() / 3)
+        with self._lock:
+            self._due[(rotation_id, owner)] = (time.monotonic() + every, every)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="lease-renewals", daemon=True)
+                self._thread.start()
+            self._lock.notify()
+
+    def remove(self, rotation_id: str, owner: str) -> None:
+        with self._lock:
+            self._due.pop((rotation_id, owner), None)
+
+    def _next(self) -> list[tuple[str, str]]:
+        """Wait until some lease is due, and return the due ones (their next renewal scheduled)."""
+        with self._lock:
+            while True:
+                now = time.monotonic()
+                due = [key for key, (at, _) in self._due.items() if at <= now]
+                if due:
+                    for key in due:
+                        self._due[key] = (now + self._due[key][1], self._due[key][1])
+                    return due
+                soonest = min((at for at, _ in self._due.values()), default=None)
+                self._lock.wait(None if soonest is None else soonest - now)
+
+    def _run(self) -> None:
+        while True:
+            for rotation_id, owner in self._next():
+                try:
+                    if not renew(rotation_id, owner):
+                        with self._lock:
+                            held = self._due.pop((rotation_id, owner), None)
+                        if held is not None:  # else the run gave the lease back as it ended
+                            log.warning("lost the lease of rotation %s", rotation_id)
+                except Exception:  # keep trying; the publish step re-checks the lease anyway
+                    log.warning("could not renew the lease of rotation %s", rotation_id, exc_info=True)
+
+
+_renewals = _Renewals()
+
+
 class Heartbeat:
-    """Renews a lease every third of its length until stopped. A lost lease needs no flag here: every write
-    made under the lease starts with `extend`, which refuses once the lease is gone."""
+    """Keeps a lease renewed (every third of its length) for the `with` block. A lost lease needs no flag here:
+    every write made under the lease starts with `extend`, which refuses once the lease is gone."""
 
     def __init__(self, rotation_id: str, owner: str):
         self.rotation_id = rotation_id
         self.owner = owner
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{rotation_id[:8]}", daemon=True)
-
-    def _run(self) -> None:
-        interval = max(0.2, _lease_seconds() / 3)
-        while not self._stop.wait(interval):
-            try:
-                if not renew(self.rotation_id, self.owner):
-                    if not self._stop.is_set():  # else the run gave the lease back as it ended
-                        log.warning("lost the lease of rotation %s", self.rotation_id)
-                    return
-            except Exception:  # keep trying; the publish step re-checks the lease anyway
-                log.warning("could not renew the lease of rotation %s", self.rotation_id, exc_info=True)
 
     def __enter__(self) -> Heartbeat:
-        self._thread.start()
+        _renewals.add(self.rotation_id, self.owner)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        _renewals.remove(self.rotation_id, self.owner)
 
 
 def _exists(rotation_id: str) -> bool:
