@@ -111,9 +111,6 @@ def new_key(
         database_now = lease.write_leased(
             session, rotation_id, owner, {**fields, **({} if superseded else lease.released())}
         )
-        secrets = secrets_store.secrets_of_rotation(session, rotation_id)
-        if not secrets:
-            raise RuntimeError(f"rotation {rotation_id} has no mapped secret")
         if previous is not None:
             _move(session, previous.id, ACTIVE, state=INACTIVE)
         due_now: list[revocations.Claimed] = []
@@ -131,8 +128,8 @@ def new_key(
         if superseded and not due_now:
             lease.release_in(session, rotation_id, owner)  # the drain revokes them later: nothing left under the lease
         _move(session, cred.id, MINTED, state=ACTIVE, slot=fields["active_index"], published_at=now)
-        for secret in secrets:
-            secrets_store.set_value(session, secret, api_key)
+        if not secrets_store.set_values_of_rotation(session, rotation_id, api_key):
+            raise RuntimeError(f"rotation {rotation_id} has no mapped secret")  # rolls back: nothing published
         for name, value in fields.items():
             setattr(rotation, name, value)  # a detached copy: nothing here is flushed
         audit_events.record(

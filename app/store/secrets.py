@@ -114,6 +114,20 @@ _SET_VALUE = (
 )
 
 
+def set_values_of_rotation(session: Session, rotation_id: str, value: str) -> int:
+    """`set_value` for every secret the rotation maps, by Core statements (no ORM objects: this runs on every
+    rotation's publish). Returns how many secrets were set."""
+    ids = session.execute(_IDS_OF_ROTATION, {"p_rotation": rotation_id}).scalars().all()
+    now = utcnow()
+    for secret_id in ids:
+        sealed = SECRET_VALUE.seal(secret_id, value)
+        session.execute(_SET_VALUE, {"p_id": secret_id, "v_encrypted_value": sealed, "v_updated_at": now})
+    return len(ids)
+
+
+_IDS_OF_ROTATION = select(SECRETS.c.id).where(SECRETS.c.rotation_id == bindparam("p_rotation"))
+
+
 def rename_secret(session: Session, secret: Secret, new_key: str) -> Secret:
     """Rename in place; the value and version are unchanged (the caller checked the name is free)."""
     secret.key = new_key
