@@ -20,7 +20,7 @@ from app.errors import BadRequest, NotFound, ProviderFailure
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.providers.base import ProviderError
-from app.rotation import attempt, audit_events, failures, killpoint, lease, publish, reconcile, schedule
+from app.rotation import attempt, audit_events, failures, heartbeat, killpoint, lease, publish, reconcile, schedule
 from app.rotation.intents import Intent, new_intent, open_key, transition
 from app.rotation.messages import INTERNAL_FAILURE, failure_text
 from app.rotation.minting import MintFailed, discard, mint_and_verify, revoke_now
@@ -170,7 +170,7 @@ def _rotate_leased(
     rotation_id = rotation.id
     if begun.not_due:
         return rotation
-    with lease.Heartbeat(rotation_id, owner):
+    with heartbeat.Heartbeat(rotation_id, owner):
         if begun.open_intents:
             reconcile.reconcile(begun.open_intents)
             begun = attempt.begin(rotation_id, owner, manual=manual, reconciled=True)

@@ -1,14 +1,15 @@
 """The one lease per rotation (rotation §14g): rotate, update and delete all need it.
 
 Taking the lease is one conditional UPDATE, atomic on SQLite and PostgreSQL alike: it succeeds only if
-nobody holds an unexpired lease. A heartbeat thread renews it while work runs, so a crashed holder's
+nobody holds an unexpired lease. app.rotation.heartbeat renews it while work runs, so a crashed holder's
 lease simply lapses and the next holder reconciles what it left behind.
 
 Every expiry is set and compared with the database's clock (`db.now()`, inside the statement), never the
 process's: two processes whose clocks disagree would otherwise each think the other's lease had lapsed.
 
 The worker takes the leases of a batch of due rotations at once (`claim_due`) and passes each token to
-the engine (`rotate(..., lease_owner=token)`), whose `acquire` re-takes the lease it already holds.
+the engine (`rotate(..., lease_owner=token)`), which re-takes the lease it already holds (`take`, in the same
+statement that reads the row).
 """
 
 from __future__ import annotations
@@ -16,10 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
-import threading
-import time
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any, cast
 
@@ -28,7 +26,6 @@ from sqlmodel import Session
 
 from app import db
 from app.config import get_settings
-from app.errors import BadRequest, NotFound
 from app.models import SecretRotation
 from app.models.tables import ROTATIONS
 
@@ -36,7 +33,6 @@ log = logging.getLogger("keyturn.lease")
 
 R = ROTATIONS.c  # Core columns: lease statements skip the ORM (app.models.tables)
 BUSY_MESSAGE = "A rotation is already in progress. Please try again shortly."
-_WAIT_STEP = 0.1
 
 
 class LeaseLost(Exception):
@@ -47,13 +43,13 @@ def new_owner() -> str:
     return "lease-" + secrets.token_hex(16)
 
 
-def _lease_seconds() -> float:
+def lease_seconds() -> float:
     return get_settings().lease_seconds
 
 
 def _expires() -> ColumnElement[Any]:
     """A new or renewed lease's expiry, by the database's clock."""
-    return db.now(_lease_seconds())
+    return db.now(lease_seconds())
 
 
 def free() -> ColumnElement[bool]:
@@ -171,7 +167,7 @@ def _row_statement(free_or_ours: bool, lease_seconds: float) -> Update:
 
 
 def _renewed_row(session: Session, free_or_ours: bool, rotation_id: str, owner: str) -> Any:
-    statement = _row_statement(free_or_ours, _lease_seconds())
+    statement = _row_statement(free_or_ours, lease_seconds())
     return session.execute(statement, {"p_id": rotation_id, "p_owner": owner}).first()
 
 
@@ -235,97 +231,3 @@ def is_held(rotation: SecretRotation) -> bool:
     statement = select(R.id).where(R.id == rotation.id, _held())
     with db.unit_of_work() as session:
         return session.execute(statement).first() is not None
-
-
-class _Renewals:
-    """One thread per process renews every lease its runs hold, each every third of its length: a run does not
-    start (and join) a thread of its own."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Condition()
-        self._due: dict[tuple[str, str], tuple[float, float]] = {}  # (rotation id, owner) -> (next renewal, every)
-        self._thread: threading.Thread | None = None
-
-    def add(self, rotation_id: str, owner: str) -> None:
-        every = max(0.2, _lease_seconds() / 3)
-        with self._lock:
-            self._due[(rotation_id, owner)] = (time.monotonic() + every, every)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="lease-renewals", daemon=True)
-                self._thread.start()
-            self._lock.notify()
-
-    def remove(self, rotation_id: str, owner: str) -> None:
-        with self._lock:
-            self._due.pop((rotation_id, owner), None)
-
-    def _next(self) -> list[tuple[str, str]]:
-        """Wait until some lease is due, and return the due ones (their next renewal scheduled)."""
-        with self._lock:
-            while True:
-                now = time.monotonic()
-                due = [key for key, (at, _) in self._due.items() if at <= now]
-                if due:
-                    for key in due:
-                        self._due[key] = (now + self._due[key][1], self._due[key][1])
-                    return due
-                soonest = min((at for at, _ in self._due.values()), default=None)
-                self._lock.wait(None if soonest is None else soonest - now)
-
-    def _run(self) -> None:
-        while True:
-            for rotation_id, owner in self._next():
-                try:
-                    if not renew(rotation_id, owner):
-                        with self._lock:
-                            held = self._due.pop((rotation_id, owner), None)
-                        if held is not None:  # else the run gave the lease back as it ended
-                            log.warning("lost the lease of rotation %s", rotation_id)
-                except Exception:  # keep trying; the publish step re-checks the lease anyway
-                    log.warning("could not renew the lease of rotation %s", rotation_id, exc_info=True)
-
-
-_renewals = _Renewals()
-
-
-class Heartbeat:
-    """Keeps a lease renewed (every third of its length) for the `with` block. A lost lease needs no flag here:
-    every write made under the lease starts with `extend`, which refuses once the lease is gone."""
-
-    def __init__(self, rotation_id: str, owner: str):
-        self.rotation_id = rotation_id
-        self.owner = owner
-
-    def __enter__(self) -> Heartbeat:
-        _renewals.add(self.rotation_id, self.owner)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        _renewals.remove(self.rotation_id, self.owner)
-
-
-def _exists(rotation_id: str) -> bool:
-    with db.unit_of_work() as session:
-        return session.get(SecretRotation, rotation_id) is not None
-
-
-@contextmanager
-def held(rotation_id: str, owner: str | None = None, wait: float = 0) -> Iterator[str]:
-    """Hold the rotation's lease for the block (renewed by a heartbeat), waiting up to `wait` seconds.
-
-    Raises BadRequest when someone else holds it, NotFound when the rotation does not exist."""
-    deadline = time.monotonic() + wait
-    while True:
-        token = acquire(rotation_id, owner)
-        if token is not None:
-            break
-        if not _exists(rotation_id):
-            raise NotFound(f'Could not find Secret Rotation with ID "{rotation_id}"')
-        if time.monotonic() >= deadline:
-            raise BadRequest(BUSY_MESSAGE)
-        time.sleep(_WAIT_STEP)
-    try:
-        with Heartbeat(rotation_id, token):
-            yield token
-    finally:
-        release(rotation_id, token)
