@@ -9,7 +9,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -22,6 +22,16 @@ PLACEHOLDER_TOKENS = {"changeme", "change-me", "admin", "password", "secret", "t
 INTERVAL_UNIT_SECONDS = {"days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
 # URL schemes keyturn runs on (SQLAlchemy's dialect names; `postgres` is the common alias).
 DATABASE_SCHEMES = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql"}
+
+# Bounds of the revocation policy (issue 12). A rotation's own `revocation` block (app.schemas.revocation_policy)
+# and the KEYTURN_REVOCATION_* defaults for new rotations share them, so a default is always a value the API takes.
+DAY_SECONDS = 86400
+RevocationMode = Literal["scheduled", "when-unused"]
+REVOCATION_MODES: tuple[str, ...] = get_args(RevocationMode)
+MAX_MIN_OVERLAP_SECONDS = 7 * DAY_SECONDS
+MIN_QUIET_SECONDS, MAX_QUIET_SECONDS = 1, DAY_SECONDS
+MAX_HOLD_SECONDS = 30 * DAY_SECONDS
+MAX_KEY_LIFETIME_SECONDS = 3650 * DAY_SECONDS  # ten years, as the longest rotation interval
 
 
 class ConfigError(Exception):
@@ -109,10 +119,18 @@ class Settings(BaseSettings):
     # routes under /api/v1/auth/ take the smaller limit: they are reachable without a token).
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     max_auth_body_bytes: int = Field(64 * 1024, ge=1024)
+    # Defaults of the revocation policy of new rotations (issue 12), not floors: each rotation keeps its own copy
+    # (its `revocation` block), which wins down to 0. Changing one changes no existing rotation.
+    revocation_mode: RevocationMode = "scheduled"
     # A key that stopped being published is revoked no sooner than this after, so a consumer that read it a
     # moment before keeps a working key however quickly rotations follow each other. Seconds-scale tests and
     # demos set 0.
-    revocation_min_overlap_seconds: float = Field(300.0, ge=0)
+    revocation_min_overlap_seconds: int = Field(300, ge=0, le=MAX_MIN_OVERLAP_SECONDS)
+    revocation_hold_while_in_use: bool = True
+    revocation_quiet_seconds: int = Field(600, ge=MIN_QUIET_SECONDS, le=MAX_QUIET_SECONDS)
+    revocation_max_hold_seconds: int = Field(86400, ge=0, le=MAX_HOLD_SECONDS)
+    # Unset: keys do not expire. Applies only to rotation types whose provider can expire a key (app.catalogue).
+    revocation_key_lifetime_seconds: int | None = Field(None, ge=1, le=MAX_KEY_LIFETIME_SECONDS)
     # Web processes `keyturn serve` starts; unset: the CPUs available to it (affinity and cgroup quota).
     web_workers: int | None = Field(None, ge=1, le=256)
 

@@ -25,6 +25,11 @@ def value_kind(value: Any) -> str:
     return "object" if isinstance(value, dict) else type(value).__name__
 
 
+def _number(value: float) -> str:
+    """A bound as zod prints it: 2592000, never 2.592e+06."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 def number_rule(
     *,
     integer: bool,
@@ -55,11 +60,11 @@ def number_rule(
                 value = int(value)
         if minimum is not None:
             if exclusive_minimum and value <= minimum:
-                raise PydanticCustomError("too_small", f"Number must be greater than {minimum:g}")
+                raise PydanticCustomError("too_small", f"Number must be greater than {_number(minimum)}")
             if not exclusive_minimum and value < minimum:
-                raise PydanticCustomError("too_small", f"Number must be greater than or equal to {minimum:g}")
+                raise PydanticCustomError("too_small", f"Number must be greater than or equal to {_number(minimum)}")
         if maximum is not None and value > maximum:
-            raise PydanticCustomError("too_big", f"Number must be less than or equal to {maximum:g}")
+            raise PydanticCustomError("too_big", f"Number must be less than or equal to {_number(maximum)}")
         return value
 
     return BeforeValidator(check)
@@ -67,6 +72,18 @@ def number_rule(
 
 class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True)
+
+
+def refuse_unknown_keys(model: type[BaseModel], data: Any) -> Any:
+    """For a `mode="before"` model validator: zod's strict-object refusal of keys the model does not name (by
+    alias or by field name), for bodies where a misspelt key must not be silently dropped."""
+    if isinstance(data, dict):
+        known = {info.alias or name for name, info in model.model_fields.items()} | set(model.model_fields)
+        unknown = [key for key in data if key not in known]
+        if unknown:
+            names = ", ".join(f"'{key}'" for key in unknown)
+            raise PydanticCustomError("unrecognized_keys", f"Unrecognized key(s) in object: {names}")
+    return data
 
 
 # Control characters (tab, line feed and carriage return excepted), bidirectional overrides and isolates, lone

@@ -280,6 +280,8 @@ class KeyturnConfig:
     interval_unit: str = "seconds"
     # Seconds-scale rotations revoke the key two generations back at once, as the benches count on.
     revocation_min_overlap_seconds: float = 0.0
+    # ... and without holding it for a quiet window of provider usage (issue 12).
+    revocation_hold_while_in_use: bool = False
     poll_seconds: float = 0.5
     lease_seconds: float = 5.0
     http_timeout_seconds: float = 3.0
@@ -302,6 +304,7 @@ class KeyturnConfig:
                 "KEYTURN_OPENROUTER_BASE_URL": self.openrouter_base_url,
                 "KEYTURN_ROTATION_INTERVAL_UNIT": self.interval_unit,
                 "KEYTURN_REVOCATION_MIN_OVERLAP_SECONDS": str(self.revocation_min_overlap_seconds),
+                "KEYTURN_REVOCATION_HOLD_WHILE_IN_USE": str(self.revocation_hold_while_in_use).lower(),
                 "KEYTURN_WORKER_POLL_SECONDS": str(self.poll_seconds),
                 "KEYTURN_LEASE_SECONDS": str(self.lease_seconds),
                 "KEYTURN_HTTP_TIMEOUT_SECONDS": str(self.http_timeout_seconds),

@@ -1,6 +1,6 @@
 """Run a provider emulator as its own process, driven over its `/_emulator/` control API.
 
-python -m emulators openrouter --port 8090 [--management-key-file PATH]
+python -m emulators openrouter --port 8090 [--management-key-file PATH] [--completion-cost USD]
 python -m emulators arouter --port 8091 [--variant openrouter-like]
 """
 
@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
         default="seed",
         help="ARouter only: the seed contract or the public OpenRouter-like variant",
     )
+    parser.add_argument(
+        "--completion-cost", type=float, help="USD charged per chat completion (models ending in :free cost 0)"
+    )
     parser.add_argument("--management-key-file", help="create a management key and write it to this file")
     args = parser.parse_args(argv)
 
@@ -37,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         emulator = ARouterEmulator(host=args.host, port=args.port, variant=args.variant)
     emulator.start()
     emulator.set_latency(args.latency)
+    if args.completion_cost is not None:
+        emulator.set_completion_cost(args.completion_cost, keep_on_reset=True)
     if args.management_key_file:
         with open(args.management_key_file, "w") as handle:
             handle.write(emulator.create_management_key() + "\n")

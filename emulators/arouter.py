@@ -7,16 +7,20 @@ carry `next_page_token` only when more remain; delete answers `self.delete_statu
 an admin key may call `/v1/models`; sending both `spending_limit` and `limit` is a 400. Every key belongs to
 an account (an admin key's is chosen when it is made, "default" unless named; a minted key takes its
 creator's): listing and deleting see only the caller's account, and another account's id answers 404.
+Each chat completion is charged as at the OpenRouter emulator (emulators/usage.py): the seed list reports
+`last_used_at`, the variant also `usage` and `limit_remaining`; a `:free` model costs nothing but is still a
+use. The seed contract has no expiry: an `expires_at` on create is ignored like any other unknown field.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from emulators.server import EmulatorServer, Request, Response
+from emulators.usage import Meter, completion_cost, requested_model
 
 VARIANTS = ("seed", "openrouter-like")
 ERROR_TYPES = {
@@ -40,6 +44,7 @@ MESSAGES = {
     503: "Service unavailable",
     504: "Gateway timeout",
 }
+DEFAULT_MODEL = "openai/gpt-4o"
 MODELS = [
     {"id": "openai/gpt-4o", "object": "model", "owned_by": "openai"},
     {"id": "anthropic/claude-sonnet-4", "object": "model", "owned_by": "anthropic"},
@@ -61,32 +66,38 @@ class _Key:
     account: str = "default"
     spending_limit: float | None = None
     allowed_providers: list[str] | None = None
-    last_used_at: datetime | None = None
     deleted: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    meter: Meter = field(default_factory=Meter)
+
+    @property
+    def last_used_at(self) -> str | None:
+        return _iso(self.meter.last_used_at) if self.meter.last_used_at else None
 
     def seed_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "name": self.name,
             "created_at": _iso(self.created_at),
-            "last_used_at": _iso(self.last_used_at) if self.last_used_at else None,
+            "last_used_at": self.last_used_at,
             "spending_limit": self.spending_limit,
             "allowed_providers": self.allowed_providers,
         }
 
-    def variant_json(self) -> dict[str, Any]:
+    def variant_json(self, now: datetime) -> dict[str, Any]:
+        limit_reset = self.extra.get("limit_reset")
         return {
             "hash": self.id,
             "name": self.name,
             "label": self.plaintext[:10] + "...",
             "disabled": False,
             "limit": self.spending_limit,
-            "limit_remaining": self.spending_limit,
-            "limit_reset": self.extra.get("limit_reset"),
-            "usage": 0,
+            "limit_remaining": self.meter.remaining(self.spending_limit, limit_reset, now),
+            "limit_reset": limit_reset,
+            "usage": self.meter.usage_json(now)["usage"],
             "created_at": _iso(self.created_at),
             "updated_at": None,
+            "last_used_at": self.last_used_at,
         }
 
 
@@ -134,7 +145,7 @@ class ARouterEmulator(EmulatorServer):
             plaintext=plaintext,
             name=name,
             admin=admin,
-            created_at=datetime.now(UTC),
+            created_at=self.clock(),
             account=account,
         )
         self._keys[key.id] = key
@@ -151,7 +162,7 @@ class ARouterEmulator(EmulatorServer):
             return self._by_plaintext[request.bearer or ""].account
 
     def _wire(self, key: _Key) -> dict[str, Any]:
-        return key.seed_json() if self.variant == "seed" else key.variant_json()
+        return key.seed_json() if self.variant == "seed" else key.variant_json(self.clock())
 
     def _listable(self, account: str | None = None) -> list[_Key]:
         """Live non-admin keys of `account` (every account when None), newest first."""
@@ -223,21 +234,28 @@ class ARouterEmulator(EmulatorServer):
         if denied is not None:
             return denied
         with self._lock:
-            return Response(200, {"data": {**caller.variant_json(), "is_management_key": caller.admin}})
+            return Response(200, {"data": {**caller.variant_json(self.clock()), "is_management_key": caller.admin}})
 
     def _chat(self, request: Request) -> Response:
         caller, denied = self._caller(request)
         if denied is not None:
             return denied
+        try:
+            model = requested_model(request.json(), DEFAULT_MODEL)
+        except ValueError as exc:
+            raise _BadRequest(str(exc)) from None
         with self._lock:
-            caller.last_used_at = datetime.now(UTC)
+            now = self.clock()
+            caller.meter.charge(completion_cost(model, self.completion_cost), now)
         return Response(
             200,
             {
                 "id": "chatcmpl-" + secrets.token_hex(8),
                 "object": "chat.completion",
-                "model": "openai/gpt-4o",
+                "created": int(now.timestamp()),
+                "model": model,
                 "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
             },
         )
 
@@ -285,7 +303,7 @@ class ARouterEmulator(EmulatorServer):
             self.count_create()
             if self.variant == "seed":
                 return Response(201, {**key.seed_json(), "key": key.plaintext})
-            return Response(201, {"data": key.variant_json(), "key": key.plaintext})
+            return Response(201, {"data": key.variant_json(self.clock()), "key": key.plaintext})
 
     def _delete(self, request: Request, key_id: str) -> Response:
         account = self._account(request)

@@ -3,7 +3,7 @@ started with `python -m emulators`, and `RemoteEmulator`, a small client for it.
 
 Routes (JSON bodies): GET state, GET requests, POST reset, POST faults {method, path_regex, kind, ...},
 DELETE faults, POST latency {seconds}, POST seed {seed}, POST management-keys {name, account},
-POST key-works {key}. Control calls are never faulted, delayed or logged.
+POST key-works {key}, POST completion-cost {usd}. Control calls are never faulted, delayed or logged.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ def handle_control(emulator: Any, method: str, route: str, body: dict) -> tuple[
             return 201, {"key": emulator.create_management_key(name=name, account=account)}
         if method == "POST" and route == "key-works":
             return 200, {"works": emulator.key_works(str(body["key"]))}
+        if method == "POST" and route == "completion-cost":
+            emulator.set_completion_cost(body["usd"])
+            return 200, {"completion_cost": emulator.state()["completion_cost"]}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         return 400, {"error": f"bad control request: {type(exc).__name__}: {exc}"}
     return 404, {"error": f"no control route {method} /{route}"}
@@ -100,3 +103,6 @@ class RemoteEmulator:
 
     def key_works(self, api_key: str) -> bool:
         return self._call("POST", "key-works", {"key": api_key})["works"]
+
+    def set_completion_cost(self, usd: float) -> None:
+        self._call("POST", "completion-cost", {"usd": usd})

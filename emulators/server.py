@@ -17,14 +17,21 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from emulators.control import handle_control
 from emulators.faults import Fault, FaultPlan, make_fault
+from emulators.usage import DEFAULT_COMPLETION_COST, as_price
 
 CONTROL_PREFIX = "/_emulator/"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -129,6 +136,12 @@ class EmulatorServer:
         self._latency = 0.0
         self.create_count = 0
         self.request_log: list[tuple[str, str, int | None]] = []
+        # The provider's clock (creation, last use, usage periods, expiry); a test may swap in a fake one.
+        self.clock: Callable[[], datetime] = utcnow
+        # USD charged for each chat completion on a model that is not free (emulators/usage.py); reset() goes
+        # back to the start-up price.
+        self.base_completion_cost: Decimal = DEFAULT_COMPLETION_COST
+        self.completion_cost: Decimal = DEFAULT_COMPLETION_COST
         # Called with each API request once it was handled, before the answer is written: lets a test change
         # state between two requests of one client operation (a key deleted between two list pages).
         self.after_request: Callable[[Request], None] | None = None
@@ -185,6 +198,8 @@ class EmulatorServer:
             self.create_count = 0
             self.request_log.clear()
             self.after_request = None
+            self.clock = utcnow
+            self.completion_cost = self.base_completion_cost
             self._reset_state()
 
     def add_fault(
@@ -222,6 +237,15 @@ class EmulatorServer:
         with self._lock:
             self._latency = max(0.0, float(seconds))
 
+    def set_completion_cost(self, usd: object, *, keep_on_reset: bool = False) -> None:
+        """The price of each non-free chat completion from now on (and after a reset, with `keep_on_reset`);
+        ValueError unless a number >= 0."""
+        price = as_price(usd)
+        with self._lock:
+            self.completion_cost = price
+            if keep_on_reset:
+                self.base_completion_cost = price
+
     # --- provider hooks (subclasses) ---------------------------------------------------------
 
     def _reset_state(self) -> None:
@@ -251,6 +275,7 @@ class EmulatorServer:
                 "live_keys": keys,
                 "create_count": self.create_count,
                 "latency": self._latency,
+                "completion_cost": float(self.completion_cost),
                 "faults": self._faults.describe(),
                 "request_count": len(self.request_log),
             }

@@ -152,6 +152,9 @@ def settings(db_url, openrouter, arouter, tmp_path) -> Settings:
         login_ip_burst=100_000,
         # Rotations here follow each other within seconds; tests/rotation/test_min_overlap.py sets the overlap.
         revocation_min_overlap_seconds=0,
+        # Nor are superseded keys held while in use (a usage-reporting provider holds each for a quiet window);
+        # tests/rotation/test_holds.py turns holds on per rotation.
+        revocation_hold_while_in_use=False,
     )
 
 

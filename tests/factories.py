@@ -125,6 +125,7 @@ MATRIX = {
     ("secrets", "delete"): {"admin"},
     ("secret-rotation", "read"): {"admin", "member", "viewer"},
     ("secret-rotation", "rotate-secrets"): {"admin", "member"},
+    ("secret-rotation", "revoke-superseded"): {"admin"},  # keyturn's emergency rotation (rotation §14l)
     ("secret-rotation", "read-generated-credentials"): {"admin"},
     ("secret-rotation", "create"): {"admin"},
     ("secret-rotation", "edit"): {"admin"},

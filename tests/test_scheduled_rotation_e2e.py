@@ -25,6 +25,7 @@ def test_embedded_worker_rotates_three_times_in_thirty_seconds(db_url, openroute
         "KEYTURN_ROTATION_INTERVAL_UNIT": "seconds",
         "KEYTURN_WORKER_POLL_SECONDS": "1",
         "KEYTURN_REVOCATION_MIN_OVERLAP_SECONDS": "0",  # the key two back is revoked within the 30 s
+        "KEYTURN_REVOCATION_HOLD_WHILE_IN_USE": "false",  # without waiting for a quiet window of usage
     }
     with keyturn_server(env, tmp_path) as (url, _server):
         api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30)

@@ -1,4 +1,4 @@
-"""Routes: secret rotations v2 (rotation §2.1, R1-R11 and the X1 history extension).
+"""Routes: secret rotations v2 (rotation §2.1, R1-R11, the X1 history and X2 consumers extensions).
 
 The type routes are built once per rotation type of app.catalogue, so every type gets the same endpoints
 with its own `parameters` model. Move (R12) is not served (rotation §14j).
@@ -10,12 +10,14 @@ with its own `parameters` model. Move (R12) is not served (rotation §14j).
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Response
 
 from app import catalogue
 from app.api.deps import NO_STORE, CurrentPrincipal, SessionDep
 from app.catalogue import RotationType
+from app.schemas.consumers import ConsumersEnvelope
 from app.schemas.fields import SecretPath, TrimmedStr
+from app.schemas.rotate_now import RotateSecretsBody
 from app.schemas.rotations import (
     GeneratedCredentials,
     HistoryEnvelope,
@@ -27,6 +29,7 @@ from app.schemas.rotations import (
     RotationOptionsEnvelope,
     RotationUpdate,
 )
+from app.services import consumers_view
 from app.services import rotations as service
 
 PREFIX = "/api/v2/secret-rotations"
@@ -141,8 +144,17 @@ def type_router(rtype: RotationType) -> APIRouter:
         return service.generated_credentials(session, principal, rtype, str(rotationId))
 
     @typed.post("/{rotationId}/rotate-secrets", operation_id=f"rotate{op}RotationSecrets")
-    def rotate_secrets(rotationId: RotationId, session: SessionDep, principal: CurrentPrincipal) -> RotationEnvelope:
-        return RotationEnvelope(secret_rotation=service.rotate_now(session, principal, rtype, str(rotationId)))
+    def rotate_secrets(
+        rotationId: RotationId,
+        session: SessionDep,
+        principal: CurrentPrincipal,
+        body: Annotated[RotateSecretsBody | None, Body()] = None,  # Infisical's clients send none
+    ) -> RotationEnvelope:
+        """R10: rotate now. With `{"revokeSuperseded": true}`, keyturn's emergency rotation (rotation §14l)."""
+        revoke = body is not None and body.revoke_superseded
+        return RotationEnvelope(
+            secret_rotation=service.rotate_now(session, principal, rtype, str(rotationId), revoke_superseded=revoke)
+        )
 
     @typed.post(
         "/{rotationId}/check-credentials",
@@ -158,6 +170,11 @@ def type_router(rtype: RotationType) -> APIRouter:
     def get_history(rotationId: RotationId, session: SessionDep, principal: CurrentPrincipal) -> HistoryEnvelope:
         history = service.credential_history(session, principal, rtype, str(rotationId))
         return HistoryEnvelope(history=history, rotation_id=str(rotationId), type=rtype.slug)
+
+    @typed.get("/{rotationId}/consumers", operation_id=f"get{op}RotationConsumers")
+    def get_consumers(rotationId: RotationId, session: SessionDep, principal: CurrentPrincipal) -> ConsumersEnvelope:
+        """X2: who reads the rotation's secret, and which superseded keys are still live and why (rotation §14m)."""
+        return consumers_view.consumers_view(session, principal, rtype, str(rotationId))
 
     return typed
 

@@ -19,6 +19,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[tuple[str, str]]] = {
             ("secret-rotation", a)
             for a in ("read", "rotate-secrets", "read-generated-credentials", "create", "edit", "delete")
         }
+        # keyturn's emergency rotation (rotation §14l): rotate-now that also revokes every earlier key at once.
+        | {("secret-rotation", "revoke-superseded")}
         | {("app-connections", a) for a in ("read", "connect", "create", "edit", "delete")}
     ),
     "member": frozenset(

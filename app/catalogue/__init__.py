@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from pydantic import BaseModel
 from app.catalogue.parameters import ARouterParameters, OpenRouterParameters
 from app.config import ConfigError, Settings, get_settings
 from app.providers import arouter, openrouter
-from app.providers.base import ListedKey, MintedKey, Provider
+from app.providers.base import KeyUsage, ListedKey, MintedKey, Provider
 
 # How Infisical names a connection method in messages ("... with method API Key").
 METHOD_NAMES = {"api-key": "API Key"}
@@ -78,6 +79,9 @@ class RotationType:
     # Field names of a generated credential in R9: every type uses Infisical's {apiKey, keyHash}, so clients
     # need one parser; `keyHash` holds the provider's key id whatever the provider calls it.
     credential_fields: tuple[str, str] = ("apiKey", "keyHash")
+    # The provider can create a key with an expiry time, so the type takes `revocation.keyLifetimeSeconds`
+    # (rotation §14k); a type without one answers 422 to any lifetime.
+    key_expiry: bool = False
 
     @property
     def app(self) -> str:
@@ -131,6 +135,7 @@ ENTRIES: tuple[Entry, ...] = (
             connection=_OPENROUTER,
             parameters_model=OpenRouterParameters,
             secrets_mapping_template={"apiKey": "OPEN_ROUTER_API_KEY"},
+            key_expiry=True,  # `expires_at` on create (OpenRouter §4.1)
         ),
         wire=openrouter.provider,
         base_url=Setting("openrouter_base_url", "https://openrouter.ai/api/v1"),
@@ -195,8 +200,17 @@ class Wire:
     def validate_connection(self, credentials: dict[str, Any]) -> None:
         self.provider.validate_connection(self.client, self.base_url, credentials)
 
-    def mint(self, credentials: dict[str, Any], *, name: str, parameters: dict[str, Any]) -> MintedKey:
-        return self.provider.mint(self.client, self.base_url, credentials, name=name, parameters=parameters)
+    def mint(
+        self,
+        credentials: dict[str, Any],
+        *,
+        name: str,
+        parameters: dict[str, Any],
+        expires_at: datetime | None = None,
+    ) -> MintedKey:
+        return self.provider.mint(
+            self.client, self.base_url, credentials, name=name, parameters=parameters, expires_at=expires_at
+        )
 
     def verify(self, api_key: str) -> None:
         self.provider.verify(self.client, self.base_url, api_key)
@@ -209,6 +223,9 @@ class Wire:
 
     def list_keys(self, credentials: dict[str, Any]) -> list[ListedKey]:
         return self.provider.list_keys(self.client, self.base_url, credentials)
+
+    def key_usage(self, credentials: dict[str, Any], key_id: str) -> KeyUsage | None:
+        return self.provider.key_usage(self.client, self.base_url, credentials, key_id)
 
 
 def wire(app_slug: str, settings: Settings | None = None) -> Wire | None:

@@ -3,6 +3,7 @@
 from app.models.audit import AuditLog
 from app.models.change_counter import ChangeCounter
 from app.models.connection import AppConnection
+from app.models.consumer import SecretConsumer
 from app.models.credential import CredentialState, RotationCredential
 from app.models.identity import AccessToken, ClientSecret, Identity, IdentityMembership, UniversalAuth
 from app.models.project import Environment, Organization, Project
@@ -23,6 +24,7 @@ __all__ = [
     "Project",
     "RotationCredential",
     "Secret",
+    "SecretConsumer",
     "SecretRotation",
     "UniversalAuth",
 ]

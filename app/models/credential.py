@@ -66,3 +66,18 @@ class RotationCredential(SQLModel, table=True):
     # credential; under another (the connection now points at another account) the key may still be live.
     # Null for rows written before fingerprints were kept.
     credential_fingerprint: str | None = Field(default=None, max_length=64)
+    # Holds (issue 12, app/rotation/holds.py). When the key stopped being the active one.
+    superseded_at: datetime | None = None
+    # The hold clock: the first moment its revocation was due without any hold; a held key is revoked anyway
+    # maxHoldSeconds after it.
+    revoke_due_at: datetime | None = None
+    # Since when, and why, the revocation has been held. Both stay after the key is revoked: the history shows them.
+    held_since: datetime | None = None
+    hold_reason: str | None = Field(default=None, max_length=1024)
+    # The provider's usage reading kept as the quiet-window baseline, when it was taken, and the key's last use
+    # as the provider last reported it.
+    usage_baseline: float | None = None
+    usage_baseline_at: datetime | None = None
+    provider_last_used_at: datetime | None = None
+    # When the provider lets the key die on its own (minted with the rotation's key lifetime); null: never.
+    expires_at: datetime | None = None

@@ -7,7 +7,13 @@ from datetime import datetime
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from app.config import get_settings
 from app.models.base import created_field, id_field
+
+
+def _server_default(name: str, **kwargs):
+    """A column whose value for a new rotation is the server's KEYTURN_REVOCATION_<NAME> when the row is built."""
+    return Field(default_factory=lambda: getattr(get_settings(), f"revocation_{name}"), **kwargs)
 
 
 class SecretRotation(SQLModel, table=True):
@@ -45,5 +51,16 @@ class SecretRotation(SQLModel, table=True):
     # The one lease (rotation §14g): whoever holds an unexpired lease may rotate, update or delete.
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_expires_at: datetime | None = None
+    # The revocation policy (issue 12), the `revocation` block of the API: when a superseded key may be revoked.
+    # Each rotation keeps its own copy; the server's settings only fill a new rotation's.
+    revocation_mode: str = _server_default("mode", max_length=16)
+    revocation_min_overlap_seconds: int = _server_default("min_overlap_seconds")
+    revocation_hold_while_in_use: bool = _server_default("hold_while_in_use")
+    revocation_quiet_seconds: int = _server_default("quiet_seconds")
+    revocation_max_hold_seconds: int = _server_default("max_hold_seconds")
+    # Null: keys never expire. Only types whose keys can expire take one (set by app.services.revocation_policy).
+    revocation_key_lifetime_seconds: int | None = None
+    # The active key's expires_at less one interval: from then on the rotation is due even if auto-rotation is off.
+    expiry_due_at: datetime | None = Field(default=None, index=True)
     created_at: datetime = created_field()
     updated_at: datetime = created_field()

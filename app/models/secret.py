@@ -26,5 +26,8 @@ class Secret(SQLModel, table=True):
     comment: str = Field(default="", max_length=1024)
     # Set while a rotation owns the secret; such a secret cannot be edited or deleted by hand.
     rotation_id: str | None = Field(default=None, max_length=36, index=True)
+    # The key generation the value holds, set with the value by the rotation that owns it (null otherwise): the
+    # read path records it per consumer, so the engine can tell which key a consumer last received.
+    rotation_generation: int | None = None
     created_at: datetime = created_field()
     updated_at: datetime = created_field()

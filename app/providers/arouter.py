@@ -2,7 +2,8 @@
 
 Wire contract: docs/contracts.md, ARouter §1–5, parsed leniently per ARouter §6 because public ARouter
 material shows other shapes (`data.hash`, `raw_key`, lists under `keys`, `limit`). Paths and the limit
-field are constructor options so the OpenRouter-like variant is one instance away. This module never
+field are constructor options so the OpenRouter-like variant is one instance away. ARouter's key API has no
+expiry (ARouter §3.1), so a mint asked for one fails before any request. This module never
 retries or sleeps: ProviderError says whether a retry could help and whether a failed create may
 still have made a key.
 """
@@ -10,21 +11,24 @@ still have made a key.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from app.providers.base import ListedKey, MintedKey, ProviderError
+from app.providers.base import KeyUsage, ListedKey, MintedKey, ProviderError
 from app.providers.wire import (
     bearer_headers,
     credential_key,
     json_body,
     network_error,
+    observed_now,
     parse_time,
     redact,
     retry_after_seconds,
     server_side,
+    usage_number,
 )
 
 MAX_PAGES = 1000  # a provider that hands back endless tokens must not loop us forever
@@ -67,10 +71,12 @@ def _next_token(payload: Any) -> str | None:
     return next((t for p in places for f in _NEXT_TOKEN_FIELDS if (t := _first_str(p.get(f)))), None)
 
 
+def _item_id(item: Any) -> str | None:
+    return _first_str(item.get("id"), item.get("hash")) if isinstance(item, dict) else None
+
+
 def _listed(item: Any) -> ListedKey | None:
-    if not isinstance(item, dict):
-        return None
-    key_id = _first_str(item.get("id"), item.get("hash"))
+    key_id = _item_id(item)
     if key_id is None:
         return None
     name = item.get("name")
@@ -125,6 +131,8 @@ def _param(parameters: dict[str, Any], camel: str, snake: str) -> Any:
 
 
 class ARouterProvider:
+    supports_expiry = False  # no expiry field in either contract (ARouter §3.1, ARouter §6)
+
     def __init__(
         self, *, keys_path: str = "/v1/keys", models_path: str = "/v1/models", limit_field: str = "spending_limit"
     ):
@@ -163,9 +171,19 @@ class ARouterProvider:
             raise ProviderError(f"{prefix}: response holds no list of keys", status=200)
 
     def mint(
-        self, client: httpx.Client, base_url: str, credentials: dict[str, Any], *, name: str, parameters: dict[str, Any]
+        self,
+        client: httpx.Client,
+        base_url: str,
+        credentials: dict[str, Any],
+        *,
+        name: str,
+        parameters: dict[str, Any],
+        expires_at: datetime | None = None,
     ) -> MintedKey:
         prefix = "Failed to create ARouter API key"
+        if expires_at is not None:
+            # A key minted without its expiry would outlive what the caller asked for; nothing was sent.
+            raise ProviderError(f"{prefix}: ARouter keys cannot be given an expiry")
         body = self.create_body(name or (parameters or {}).get("name"), parameters)
         try:
             response = client.post(self.url(base_url, self.keys_path), headers=_admin_headers(credentials), json=body)
@@ -210,16 +228,31 @@ class ARouterProvider:
     def sees_key(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> bool:
         """The seed contract has no get-one-key route (ARouter §2): the key is seen if the listing shows it. The
         listing stops at the page that does."""
-        return any(listed.key_id == key_id for listed in self._listing(client, base_url, credentials))
+        return any(_item_id(item) == key_id for item in self._items(client, base_url, credentials))
 
     def list_keys(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> list[ListedKey]:
         seen: dict[str, ListedKey] = {}
-        for listed in self._listing(client, base_url, credentials):
+        for listed in filter(None, map(_listed, self._items(client, base_url, credentials))):
             seen.setdefault(listed.key_id, listed)  # pages can shift mid-scan; first sighting wins
         return list(seen.values())
 
-    def _listing(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> Iterator[ListedKey]:
-        """Every listed key, page after page; ProviderError rather than a silently partial list."""
+    def key_usage(
+        self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str
+    ) -> KeyUsage | None:
+        """The key's `last_used_at` from the listing (ARouter §4; there is no get-one-key route), and `usage` when
+        the listing reports one (the public variant does). None if the listing does not show the key."""
+        for item in self._items(client, base_url, credentials):
+            if _item_id(item) == key_id:
+                return KeyUsage(
+                    observed_at=observed_now(),
+                    usage=usage_number(item.get("usage")),
+                    last_used_at=parse_time(item.get("last_used_at")),
+                )
+        return None
+
+    def _items(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> Iterator[Any]:
+        """Every list item, page after page, as the provider sent it; ProviderError rather than a silently
+        partial list."""
         prefix = "Failed to list ARouter API keys"
         headers = _admin_headers(credentials)
         token: str | None = None
@@ -237,7 +270,7 @@ class ARouterProvider:
             items = _list_items(payload)
             if items is None:
                 raise ProviderError(f"{prefix}: response holds no list of keys", status=200, retryable=True)
-            yield from filter(None, map(_listed, items))
+            yield from items
             token = _next_token(payload)
             if token is None:
                 return

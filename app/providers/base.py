@@ -48,6 +48,19 @@ class MintedKey:
 
 
 @dataclass(frozen=True)
+class KeyUsage:
+    """What the provider says about a key's traffic, read at `observed_at` (this process's UTC clock, when the
+    answer arrived). `usage`: the key's all-time spend in USD credits, None when the provider does not report it
+    (requests that cost no credits never move it). `last_used_at`: the provider's last use of the key, None
+    when it was never used or the provider does not report it. docs/providers.md says which provider reports
+    which."""
+
+    observed_at: datetime
+    usage: float | None = None
+    last_used_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class ListedKey:
     key_id: str
     name: str
@@ -56,13 +69,25 @@ class ListedKey:
 
 
 class Provider(Protocol):
+    # Whether `mint` can give a key an expiry (`expires_at`); a provider that cannot refuses one.
+    supports_expiry: bool
+
     def validate_connection(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> None:
         """Raise ProviderError unless the management credentials work."""
 
     def mint(
-        self, client: httpx.Client, base_url: str, credentials: dict[str, Any], *, name: str, parameters: dict[str, Any]
+        self,
+        client: httpx.Client,
+        base_url: str,
+        credentials: dict[str, Any],
+        *,
+        name: str,
+        parameters: dict[str, Any],
+        expires_at: datetime | None = None,
     ) -> MintedKey:
-        """Create one key named `name`. Never retried blindly by the caller."""
+        """Create one key named `name`, dying on its own at `expires_at` (an aware datetime) when one is given.
+        Never retried blindly by the caller. A provider without `supports_expiry` raises ProviderError for an
+        `expires_at`, before any request, rather than mint a key that would outlive it."""
 
     def verify(self, client: httpx.Client, base_url: str, api_key: str) -> None:
         """Raise ProviderError unless `api_key` itself works."""
@@ -77,3 +102,9 @@ class Provider(Protocol):
 
     def list_keys(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> list[ListedKey]:
         """Every key the management credentials can see, all pages, disabled ones included."""
+
+    def key_usage(
+        self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str
+    ) -> KeyUsage | None:
+        """The provider's usage signal for one key; None if the provider does not know the key under these
+        credentials (deleted, or another account's); ProviderError when the provider cannot say."""

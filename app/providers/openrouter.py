@@ -6,22 +6,26 @@ ProviderError, whether a retry could help and whether a failed create may still 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from app.providers.base import ListedKey, MintedKey, ProviderError
+from app.providers.base import KeyUsage, ListedKey, MintedKey, ProviderError
 from app.providers.wire import (
     bearer_headers,
     credential_key,
+    expiry_text,
     json_body,
     json_object,
     network_error,
+    observed_now,
     parse_time,
     redact,
     retry_after_seconds,
     server_side,
+    usage_number,
 )
 
 PAGE_SIZE = 100
@@ -58,9 +62,11 @@ def _management_headers(credentials: dict[str, Any]) -> dict[str, str]:
     return bearer_headers(credential_key(credentials, "OpenRouter"))
 
 
-def create_body(name: str | None, parameters: dict[str, Any]) -> dict[str, Any]:
-    """The POST /keys body: `name`, plus each optional limit field only when it is set."""
+def create_body(name: str | None, parameters: dict[str, Any], expires_at: datetime | None = None) -> dict[str, Any]:
+    """The POST /keys body: `name`, plus each optional limit field and `expires_at` only when it is set."""
     body: dict[str, Any] = {"name": name}
+    if expires_at is not None:
+        body["expires_at"] = expiry_text(expires_at)
     for ours, theirs in (
         ("limit", "limit"),
         ("limitReset", "limit_reset"),
@@ -73,6 +79,8 @@ def create_body(name: str | None, parameters: dict[str, Any]) -> dict[str, Any]:
 
 
 class OpenRouterProvider:
+    supports_expiry = True
+
     def validate_connection(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> None:
         prefix = "Failed to validate OpenRouter connection"
         try:
@@ -85,10 +93,17 @@ class OpenRouterProvider:
             raise ProviderError(f"{prefix}: response is not a JSON object", status=200)
 
     def mint(
-        self, client: httpx.Client, base_url: str, credentials: dict[str, Any], *, name: str, parameters: dict[str, Any]
+        self,
+        client: httpx.Client,
+        base_url: str,
+        credentials: dict[str, Any],
+        *,
+        name: str,
+        parameters: dict[str, Any],
+        expires_at: datetime | None = None,
     ) -> MintedKey:
         prefix = "Failed to create OpenRouter API key"
-        body = create_body(name or (parameters or {}).get("name"), parameters)
+        body = create_body(name or (parameters or {}).get("name"), parameters, expires_at)
         try:
             response = client.post(f"{base_url}/keys", headers=_management_headers(credentials), json=body)
         except httpx.HTTPError as exc:
@@ -135,19 +150,38 @@ class OpenRouterProvider:
 
     def sees_key(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> bool:
         """`GET /keys/{hash}`: 200 sees it, 404 does not (OpenRouter §6)."""
-        prefix = "Failed to get OpenRouter API key"
+        return self._get_key(client, base_url, credentials, key_id, "Failed to get OpenRouter API key") is not None
+
+    def key_usage(
+        self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str
+    ) -> KeyUsage | None:
+        """`GET /keys/{hash}`: the key's all-time `usage` in USD credits (OpenRouter §3), and its `last_used_at`
+        when the provider reports one. None on 404."""
+        data = self._get_key(client, base_url, credentials, key_id, "Failed to read OpenRouter API key usage")
+        if data is None:
+            return None
+        return KeyUsage(
+            observed_at=observed_now(),
+            usage=usage_number(data.get("usage")),
+            last_used_at=parse_time(data.get("last_used_at")),
+        )
+
+    def _get_key(
+        self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str, prefix: str
+    ) -> dict[str, Any] | None:
+        """The key object of `GET /keys/{hash}`, or None on 404."""
         try:
             response = client.get(f"{base_url}/keys/{quote(key_id, safe='')}", headers=_management_headers(credentials))
         except httpx.HTTPError as exc:
             raise network_error(prefix, "OpenRouter", exc) from None
         if response.status_code == 404:
-            return False
+            return None
         if response.status_code != 200:
             raise _status_error(prefix, response)
         data = (json_object(response) or {}).get("data")
         if not isinstance(data, dict) or data.get("hash") != key_id:
             raise ProviderError(f"{prefix}: response does not describe the key", status=200, retryable=True)
-        return True
+        return data
 
     def list_keys(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> list[ListedKey]:
         prefix = "Failed to list OpenRouter API keys"

@@ -3,6 +3,7 @@ text scrubbing, and the mapping of network failures to ProviderError. Wire forma
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -55,6 +56,26 @@ def json_body(response: httpx.Response) -> Any:
 def json_object(response: httpx.Response) -> dict | None:
     body = json_body(response)
     return body if isinstance(body, dict) else None
+
+
+def observed_now() -> datetime:
+    """When a usage reading arrived; a module function so that tests can pin it."""
+    return datetime.now(UTC)
+
+
+def expiry_text(moment: datetime) -> str:
+    """An expiry as `YYYY-MM-DDTHH:MM:SSZ`: UTC, whole seconds (some providers reject minute precision)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("an expiry must be an aware datetime")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def usage_number(value: Any) -> float | None:
+    """A reported spend: a finite number >= 0 (not a boolean), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 def parse_time(value: Any) -> datetime | None:

@@ -16,6 +16,7 @@ from app.auth.principal import Principal
 from app.errors import NotFound
 from app.models import Environment, Project, Secret
 from app.reads.query import SecretQuery
+from app.store.consumers import RotatedRead
 from app.store.secrets import decrypt_value
 from app.timeutil import iso
 
@@ -24,12 +25,13 @@ HIDDEN_VALUE = "<hidden-by-infisical>"
 
 @dataclass(frozen=True)
 class SecretRead:
-    """One rendered secret, and what the audit log and ETag need."""
+    """One rendered secret, and what the audit log, the consumer record and ETag need."""
 
     view: dict
     etag: str
     project_id: str
     secret_id: str
+    rotated: RotatedRead | None = None  # set when a rotation owns the secret
 
 
 def resolve_project(session: Session, query: SecretQuery) -> Project:
@@ -108,28 +110,33 @@ def read_secret(session: Session, principal: Principal, query: SecretQuery, name
     if secret is None or (query.version is not None and query.version != secret.version):
         raise NotFound(f"Secret with name '{name}' not found")
     hidden = not query.view_value
-    return SecretRead(secret_view(secret, env.slug, hidden=hidden), etag_for(secret, hidden), project.id, secret.id)
+    view = secret_view(secret, env.slug, hidden=hidden)
+    return SecretRead(view, etag_for(secret, hidden), project.id, secret.id, RotatedRead.of(secret))
 
 
 def _under(prefix: str, path: str) -> bool:
     return prefix == "/" or path == prefix or path.startswith(prefix + "/")
 
 
-def list_secrets(session: Session, principal: Principal, query: SecretQuery) -> tuple[str, list[dict]]:
-    """(project id, rendered secrets) at the path, or under it with `recursive`; out-of-scope sub-paths left out."""
+def list_secrets(
+    session: Session, principal: Principal, query: SecretQuery
+) -> tuple[str, list[dict], list[RotatedRead]]:
+    """(project id, rendered secrets, the rotation-owned ones among them) at the path, or under it with
+    `recursive`; out-of-scope sub-paths left out."""
     project = resolve_project(session, query)
     _require(principal, "describeSecret", project.id, query.environment, query.secret_path)
     if query.view_value:
         _require(principal, "readValue", project.id, query.environment, query.secret_path)
     env = _environment(session, project.id, query.environment, query.secret_path)
     if query.secret_type != "shared":
-        return project.id, []
+        return project.id, [], []
     statement = select(Secret).where(Secret.environment_id == env.id)
     if not query.recursive:
         statement = statement.where(Secret.secret_path == query.secret_path)
     rows = session.exec(statement.order_by(Secret.secret_path, Secret.key)).all()
     action = "readValue" if query.view_value else "describeSecret"
     views = []
+    rotated = []
     for secret in rows:
         if not _under(query.secret_path, secret.secret_path):
             continue
@@ -147,4 +154,6 @@ def list_secrets(session: Session, principal: Principal, query: SecretQuery) -> 
         ):
             continue
         views.append(secret_view(secret, env.slug, hidden=not query.view_value))
-    return project.id, views
+        if (read := RotatedRead.of(secret)) is not None:
+            rotated.append(read)
+    return project.id, views, rotated

@@ -23,6 +23,7 @@ from app.reads import secrets
 from app.reads.audit import writer_for
 from app.reads.cache import MAX_AGE_SECONDS, ReadCache, Stamp, cache_for
 from app.reads.query import SecretQuery, parse_query
+from app.store.consumers import RotatedRead
 from app.timeutil import utcnow
 
 
@@ -42,6 +43,7 @@ class _RenderedSecret:
     etag: str
     project_id: str
     secret_id: str
+    rotated: RotatedRead | None
 
 
 def _json(body: object) -> bytes:
@@ -79,7 +81,7 @@ def _load_secret(principal: Principal, query: SecretQuery, name: str) -> _Render
     request_caller = caller.for_request(principal)  # memberships as they are now, not as when cached
     with db.unit_of_work() as session:
         read = secrets.read_secret(session, request_caller, query, name)
-    return _RenderedSecret(_json({"secret": read.view}), read.etag, read.project_id, read.secret_id)
+    return _RenderedSecret(_json({"secret": read.view}), read.etag, read.project_id, read.secret_id, read.rotated)
 
 
 async def read_secret(
@@ -102,7 +104,10 @@ async def read_secret(
     if _not_modified(if_none_match, read.etag):
         return SecretResult(read.etag, None)
     if query.view_value:
-        writer_for(db.engine()).add(
+        writer = writer_for(db.engine())
+        if read.rotated is not None and principal.identity_id is not None:  # a consumer of a rotated key
+            writer.consumed(identity_id=principal.identity_id, ip=principal.client_ip, read=read.rotated)
+        writer.add(
             actor=principal.actor,
             ip=principal.client_ip,
             event="get-secret",
@@ -113,7 +118,7 @@ async def read_secret(
     return SecretResult(read.etag, read.body)
 
 
-def _load_list(principal: Principal, query: SecretQuery) -> tuple[str, list[dict]]:
+def _load_list(principal: Principal, query: SecretQuery) -> tuple[str, list[dict], list[RotatedRead]]:
     request_caller = caller.for_request(principal)
     with db.unit_of_work() as session:
         return secrets.list_secrets(session, request_caller, query)
@@ -129,9 +134,13 @@ async def list_secrets(*, token: str, client_ip: str | None, params: Mapping[str
         missing_project="Missing project id or environment",
         missing_environment="Missing project id or environment",
     )
-    project_id, views = await run_in_threadpool(_load_list, principal, query)
+    project_id, views, rotated = await run_in_threadpool(_load_list, principal, query)
     if query.view_value and views:
-        writer_for(db.engine()).add(
+        writer = writer_for(db.engine())
+        if principal.identity_id is not None:
+            for read in rotated:
+                writer.consumed(identity_id=principal.identity_id, ip=principal.client_ip, read=read)
+        writer.add(
             actor=principal.actor,
             ip=principal.client_ip,
             event="get-secrets",

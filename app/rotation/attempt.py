@@ -17,7 +17,7 @@ from app import db
 from app.models import SecretRotation
 from app.models.credential import CredentialState
 from app.models.tables import CREDENTIALS, ROTATIONS
-from app.rotation import lease
+from app.rotation import lease, schedule
 from app.rotation.intents import Intent, insert_intent
 from app.rotation.upstream import ConnectionUnavailable, Upstream, for_connection
 from app.timeutil import utcnow
@@ -39,13 +39,14 @@ class Begun:
 
 
 def still_due(rotation: SecretRotation) -> bool:
+    """The worker's due rule (lease._due_and_free) on the row as read: a key about to expire makes the rotation
+    due even with auto-rotation off."""
     now = utcnow()
-    return (
-        rotation.is_auto_rotation_enabled
-        and rotation.next_rotation_at is not None
-        and rotation.next_rotation_at <= now
-        and (rotation.retry_not_before is None or rotation.retry_not_before <= now)
+    scheduled = (
+        rotation.is_auto_rotation_enabled and rotation.next_rotation_at is not None and rotation.next_rotation_at <= now
     )
+    expiring = rotation.expiry_due_at is not None and rotation.expiry_due_at <= now
+    return (scheduled or expiring) and (rotation.retry_not_before is None or rotation.retry_not_before <= now)
 
 
 # Built once: they run on every rotation.
@@ -89,6 +90,7 @@ def begin(rotation_id: str, owner: str, *, manual: bool, reconciled: bool = Fals
 
 
 def _record_intent(session: Session, rotation: SecretRotation, upstream: Upstream) -> Intent:
+    minted_at = utcnow()
     intent = insert_intent(
         session,
         rotation_id=rotation.id,
@@ -96,8 +98,9 @@ def _record_intent(session: Session, rotation: SecretRotation, upstream: Upstrea
         provider=upstream.app_slug,
         generation=rotation.next_generation,
         base_name=rotation.parameters["name"],
-        now=utcnow(),
+        now=minted_at,
         credential_fingerprint=upstream.fingerprint,
+        expires_at=schedule.key_expires_at(minted_at, rotation.revocation_key_lifetime_seconds),
     )
     # Never reused, even if this attempt fails (rotation §14c).
     session.execute(_NEXT_GENERATION, {"p_rotation": rotation.id})

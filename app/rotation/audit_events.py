@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlmodel import Session
@@ -14,9 +17,29 @@ PLATFORM = "platform"  # the actor of scheduled rotations
 ROTATE_EVENT = "secret-rotation-rotate-secrets"
 # Infisical names no check-credentials audit event for certain (rotation §3.2); this one follows its pattern.
 CHECK_EVENT = "check-secret-rotation-credentials"
+# A key revoked before its time, whatever its overlap or hold said (keyturn's emergency rotation, rotation §14l).
+FORCED_REVOCATION_EVENT = "secret-rotation-revocation-forced"
+EMERGENCY = "emergency"
+
+# What set off the rotation being recorded, when it is not the plain manual or scheduled run: the engine's
+# rotation events (success or failure) carry it as `trigger`. Set by `triggered`, for one thread's run.
+_trigger: ContextVar[str | None] = ContextVar("rotation_trigger", default=None)
+
+
+@contextmanager
+def triggered(trigger: str) -> Iterator[None]:
+    """Every rotation event recorded in the block carries `trigger` (e.g. "emergency")."""
+    token = _trigger.set(trigger)
+    try:
+        yield
+    finally:
+        _trigger.reset(token)
 
 
 def record(session: Session, actor: Principal | str, event: str, rotation: SecretRotation, **metadata: Any) -> None:
+    trigger = _trigger.get()
+    if trigger is not None and event == ROTATE_EVENT:
+        metadata = {**metadata, "trigger": trigger}
     audit.write(
         session,
         actor=actor,

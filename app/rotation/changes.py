@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import cast
 
 from sqlalchemy.exc import IntegrityError
@@ -47,11 +48,16 @@ def update_rotation(
                     rotation = lease.leased_row(session, rotation_id, owner)
                 except lease.LeaseLost:
                     raise BadRequest(lease.BUSY_MESSAGE) from None
+                interval_before = rotation.rotation_interval
                 apply(session, rotation)
                 now = utcnow()
-                rotation.next_rotation_at = schedule.for_rotation(
-                    rotation, now=now, unit_seconds=get_settings().interval_unit_seconds
-                )
+                unit_seconds = get_settings().interval_unit_seconds
+                rotation.next_rotation_at = schedule.for_rotation(rotation, now=now, unit_seconds=unit_seconds)
+                if rotation.expiry_due_at is not None and rotation.rotation_interval != interval_before:
+                    # The active key dies when it did; one interval before it moves with the interval.
+                    expires_at = rotation.expiry_due_at + timedelta(seconds=interval_before * unit_seconds)
+                    interval = rotation.rotation_interval
+                    rotation.expiry_due_at = schedule.expiry_due_at(expires_at, interval, unit_seconds)
                 rotation.updated_at = now
                 session.add(rotation)
                 session.flush()

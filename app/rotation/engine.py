@@ -69,17 +69,19 @@ def create_rotation(
     try:
         with db.unit_of_work() as session:  # the intent commits before the mint
             upstream = _upstream(session, rotation.connection_id)
+            minted_at = utcnow()
             cred = new_intent(
                 rotation_id=rotation.id,
                 connection_id=rotation.connection_id,
                 provider=upstream.app_slug,
                 generation=1,
                 base_name=rotation.parameters["name"],
-                now=utcnow(),
+                now=minted_at,
                 credential_fingerprint=upstream.fingerprint,
+                expires_at=schedule.key_expires_at(minted_at, rotation.revocation_key_lifetime_seconds),
             )
             session.add(cred)
-        api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters)
+        api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters, expires_at=cred.expires_at)
     except MintFailed as exc:
         raise BadRequest(exc.message) from None
     try:
@@ -98,6 +100,9 @@ def create_rotation(
             rotation.next_rotation_at = schedule.for_rotation(
                 rotation, now=now, manual=True, unit_seconds=_unit_seconds()
             )
+            rotation.expiry_due_at = schedule.expiry_due_at(
+                cred.expires_at, rotation.rotation_interval, _unit_seconds()
+            )
             session.add(rotation)
             session.flush()
             secrets_store.create_secret(
@@ -108,6 +113,7 @@ def create_rotation(
                 key=secret_name,
                 value=api_key,
                 rotation_id=rotation.id,
+                generation=1,
             )
             if not transition(session, cred.id, [S.MINTED], state=S.ACTIVE, slot=0, published_at=now):
                 raise RuntimeError("the new key's intent record was closed before it could be published")
@@ -182,7 +188,7 @@ def _rotate_leased(
             if begun.unavailable is not None:
                 raise MintFailed(begun.unavailable)
             cred, upstream = cast(Intent, begun.cred), cast(Upstream, begun.upstream)
-            api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters)
+            api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters, expires_at=cred.expires_at)
         except MintFailed as exc:
             text = failure_text(exc.message)
             failed = failures.record_failed_attempt(
@@ -221,10 +227,12 @@ def _rotate_leased(
     killpoint.reached("after_publish")
     for index, entry in enumerate(due_now):
         last = index == len(due_now) - 1
-        # The last confirmation gives the lease back in its own commit; a failure leaves that to `rotate`.
-        if revoke_now(entry, upstream=upstream, release=(rotation_id, owner) if last else None):
+        # The last confirmation gives the lease back in its own commit; anything else leaves that to `rotate`.
+        release = (rotation_id, owner) if last else None
+        done = revoke_now(entry, upstream=upstream, release=release, may_hold=rotation.revocation_hold_while_in_use)
+        if done:
             held[0] = held[0] and not last
-        else:
+        elif done is False:  # None: held while in use (app.rotation.holds), not a failure
             rotation = failures.note_failed_revocation(rotation, owner, entry) or rotation
     return rotation
 

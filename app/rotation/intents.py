@@ -51,9 +51,11 @@ def new_intent(
     base_name: str,
     now: datetime,
     credential_fingerprint: str,
+    expires_at: datetime | None = None,
 ) -> RotationCredential:
     """`credential_fingerprint`: of the management credentials the mint will use (Upstream.fingerprint), so a
-    later 404 on revoke is trusted only under them."""
+    later 404 on revoke is trusted only under them. `expires_at`: the expiry the mint will ask for, recorded
+    with the intent."""
     return RotationCredential(
         rotation_id=rotation_id,
         connection_id=connection_id,
@@ -63,6 +65,7 @@ def new_intent(
         state=CredentialState.PENDING,
         created_at=now,
         credential_fingerprint=credential_fingerprint,
+        expires_at=expires_at,
     )
 
 
@@ -74,6 +77,7 @@ class Intent:
     rotation_id: str
     generation: int
     key_name: str
+    expires_at: datetime | None = None  # the expiry the mint asks for
 
 
 def insert_intent(
@@ -86,9 +90,10 @@ def insert_intent(
     base_name: str,
     now: datetime,
     credential_fingerprint: str,
+    expires_at: datetime | None = None,
 ) -> Intent:
     """`new_intent`'s row, written by one Core INSERT in the caller's transaction (no ORM object or flush)."""
-    intent = Intent(new_id(), rotation_id, generation, key_name(base_name, rotation_id, generation, now))
+    intent = Intent(new_id(), rotation_id, generation, key_name(base_name, rotation_id, generation, now), expires_at)
     session.execute(
         _INSERT_INTENT,
         {
@@ -104,6 +109,7 @@ def insert_intent(
             "revoke_attempts": 0,
             "negative_scans": 0,
             "credential_fingerprint": credential_fingerprint,
+            "expires_at": expires_at,
         },
     )
     return intent

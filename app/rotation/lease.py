@@ -89,13 +89,14 @@ def acquire(rotation_id: str, owner: str | None = None) -> str | None:
 
 
 def _due_and_free() -> tuple[ColumnElement[bool], ...]:
-    """A scheduled run may start: enabled, due, not backing off, and nobody holds an unexpired lease (all by
-    the database's clock)."""
+    """A scheduled run may start: enabled and due, or its active key expires within one interval (issue 12: even
+    with auto-rotation off), not backing off, and nobody holds an unexpired lease (all by the database's clock)."""
     now = db.now()
     return (
-        R.is_auto_rotation_enabled.is_(True),
-        R.next_rotation_at.is_not(None),
-        R.next_rotation_at <= now,
+        or_(
+            and_(R.is_auto_rotation_enabled.is_(True), R.next_rotation_at.is_not(None), R.next_rotation_at <= now),
+            R.expiry_due_at <= now,
+        ),
         or_(R.retry_not_before.is_(None), R.retry_not_before <= now),
         free(),
     )

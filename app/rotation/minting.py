@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from datetime import datetime
 from typing import Any
 
 from app import db
@@ -31,11 +32,19 @@ class MintFailed(Exception):
         self.retry_after = retry_after
 
 
-def mint_and_verify(upstream: Upstream, cred_id: str, key_name: str, parameters: dict[str, Any]) -> str:
-    """Return the new key's plaintext once it is stored (encrypted) and verified; raise MintFailed otherwise."""
+def mint_and_verify(
+    upstream: Upstream,
+    cred_id: str,
+    key_name: str,
+    parameters: dict[str, Any],
+    *,
+    expires_at: datetime | None = None,
+) -> str:
+    """Return the new key's plaintext once it is stored (encrypted) and verified; raise MintFailed otherwise.
+    `expires_at`: the key dies on its own then (the intent's, from the rotation's key lifetime)."""
     killpoint.reached("after_intent")
     try:
-        minted = upstream.mint(key_name, parameters)
+        minted = upstream.mint(key_name, parameters, expires_at=expires_at)
     except ProviderError as exc:
         _close_failed_intent(cred_id, exc)
         raise MintFailed(exc.message, retry_after=exc.retry_after) from None
@@ -90,19 +99,24 @@ def discard(cred_id: str, reason: str) -> None:
 
 
 def revoke_now(
-    entry: str | revocations.Claimed, *, upstream: Upstream | None = None, release: tuple[str, str] | None = None
-) -> bool:
+    entry: str | revocations.Claimed,
+    *,
+    upstream: Upstream | None = None,
+    release: tuple[str, str] | None = None,
+    may_hold: bool = True,
+) -> bool | None:
     """One inline revocation attempt of a queued credential (its id), or of an entry already claimed; any failure
-    leaves the entry queued for the worker. `release`: (rotation id, lease owner) whose lease the confirmation gives
-    back in the same commit, the last write of a run."""
+    leaves the entry queued for the worker. True: revoked; False: failed; None: not revoked and not a failure (held
+    while in use, or someone else's to try). `release`: (rotation id, lease owner) whose lease the confirmation
+    gives back in the same commit, the last write of a run."""
     then = None
     if release is not None:
         rotation_id, owner = release
         then = functools.partial(lease.release_in, rotation_id=rotation_id, owner=owner)
     try:
         if isinstance(entry, str):
-            return bool(revocations.attempt(entry))
-        return revocations.revoke_claimed(entry, upstream=upstream, then=then)
+            return revocations.attempt(entry)
+        return revocations.revoke_claimed(entry, upstream=upstream, then=then, may_hold=may_hold)
     except Exception:
         log.warning("inline revocation failed; the worker will retry", exc_info=True)
         return False

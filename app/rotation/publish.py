@@ -16,7 +16,7 @@ from app.config import get_settings
 from app.models import SecretRotation
 from app.models.credential import CredentialState
 from app.models.tables import CREDENTIALS
-from app.rotation import audit_events, lease, revocations, schedule
+from app.rotation import audit_events, holds, lease, revocations, schedule
 from app.rotation.intents import Intent, transition
 from app.store import secrets as secrets_store
 from app.timeutil import utcnow
@@ -52,8 +52,11 @@ def _unpublished_at(state: str, previous: Row[Any] | None, now: datetime) -> dat
     return now
 
 
-def _published_fields(rotation: SecretRotation, now: datetime, *, manual: bool, job_id: str | None) -> dict[str, Any]:
-    """The rotation's columns after a successful publish."""
+def _published_fields(
+    rotation: SecretRotation, cred: Intent, now: datetime, *, manual: bool, job_id: str | None
+) -> dict[str, Any]:
+    """The rotation's columns after `cred` is published."""
+    unit_seconds = get_settings().interval_unit_seconds
     fields: dict[str, Any] = {
         "active_index": (rotation.active_index + 1) % 2,
         "last_rotated_at": now,
@@ -77,8 +80,9 @@ def _published_fields(rotation: SecretRotation, now: datetime, *, manual: bool, 
         hours=rotation.rotate_at_hours,
         minutes=rotation.rotate_at_minutes,
         now=now,
-        unit_seconds=get_settings().interval_unit_seconds,
+        unit_seconds=unit_seconds,
     )
+    fields["expiry_due_at"] = schedule.expiry_due_at(cred.expires_at, rotation.rotation_interval, unit_seconds)
     return fields
 
 
@@ -101,18 +105,20 @@ def new_key(
     there are none, the same commit gives the lease back. `rotation` is updated to the published state."""
     rotation_id = rotation.id
     now = utcnow()
-    fields = _published_fields(rotation, now, manual=manual, job_id=job_id)
+    fields = _published_fields(rotation, cred, now, manual=manual, job_id=job_id)
     with db.unit_of_work() as session:
         live = session.execute(_LIVE, {"p_rotation": rotation_id, "p_new": cred.id}).all()
         previous = max((c for c in live if c.state == ACTIVE), key=lambda c: c.generation, default=None)
-        superseded = [c for c in live if c is not previous]
+        # `when-unused` mode queues the previous key too, from now (issue 12); `scheduled` keeps it valid.
+        kept = previous if not holds.queues_previous_at_publish(rotation) else None
+        superseded = [c for c in live if c is not kept]
         # The lease is re-checked (and the row locked) first. With nothing to revoke after this commit, the same
         # write gives the lease back.
         database_now = lease.write_leased(
             session, rotation_id, owner, {**fields, **({} if superseded else lease.released())}
         )
-        if previous is not None:
-            _move(session, previous.id, ACTIVE, state=INACTIVE)
+        if kept is not None:
+            _move(session, kept.id, ACTIVE, state=INACTIVE, superseded_at=database_now)
         due_now: list[revocations.Claimed] = []
         for stale in superseded:
             # The key from two generations back (and any stray): rotation §6.2 step 5, after the minimum overlap.
@@ -120,15 +126,18 @@ def new_key(
                 rotation, _unpublished_at(stale.state, previous, database_now)
             )
             due = not_before <= database_now
+            superseded_at = database_now if stale.state == ACTIVE else None
             # One due now is claimed for this run at once (as the drain's claim would), so no drain takes it meanwhile.
-            if not revocations.queue(session, stale.id, [stale.state], not_before=not_before, claim=due):
+            if not revocations.queue(
+                session, stale.id, [stale.state], not_before=not_before, superseded_at=superseded_at, claim=due
+            ):
                 raise PublishConflict(f"credential {stale.id} is no longer {stale.state}; nothing was published")
             if due:
                 due_now.append(revocations.Claimed.of(stale))
         if superseded and not due_now:
             lease.release_in(session, rotation_id, owner)  # the drain revokes them later: nothing left under the lease
         _move(session, cred.id, MINTED, state=ACTIVE, slot=fields["active_index"], published_at=now)
-        if not secrets_store.set_values_of_rotation(session, rotation_id, api_key):
+        if not secrets_store.set_values_of_rotation(session, rotation_id, api_key, generation=cred.generation):
             raise RuntimeError(f"rotation {rotation_id} has no mapped secret")  # rolls back: nothing published
         for name, value in fields.items():
             setattr(rotation, name, value)  # a detached copy: nothing here is flushed

@@ -26,7 +26,7 @@ from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.models.tables import CREDENTIALS
 from app.providers.base import ProviderError
-from app.rotation import killpoint
+from app.rotation import holds, killpoint
 from app.rotation.intents import transition
 from app.rotation.messages import clip
 from app.rotation.retry import backoff_seconds
@@ -73,16 +73,21 @@ def queue(
     *,
     not_before: datetime,
     reason: str | None = None,
+    superseded_at: datetime | None = None,
     claim: bool = False,
 ) -> bool:
     """Inside the caller's transaction: move a credential out of one of `from_states` into the queue, due at
-    `not_before`, or (`claim`, for an entry due already) claimed for the caller to revoke once this commits.
-    False if someone else moved it first."""
+    `not_before`, which also starts its hold clock (`revoke_due_at`, app.rotation.holds), or (`claim`, for an entry
+    due already) claimed for the caller to revoke once this commits. `superseded_at`: for a key queued straight
+    from active. False if someone else moved it first."""
     values: dict[str, Any] = {
         "state": REVOKING,
         "slot": None,
         "revoke_not_before": _claim_until() if claim else not_before,
+        "revoke_due_at": not_before,
     }
+    if superseded_at is not None:
+        values["superseded_at"] = superseded_at
     if reason is not None:
         values["last_error"] = clip(reason)
     return transition(session, cred_id, from_states, **values)
@@ -91,22 +96,24 @@ def queue(
 def superseded_not_before(rotation: SecretRotation, unpublished_at: datetime) -> datetime:
     """The earliest a key that stopped being published at `unpublished_at` may be revoked: a consumer that
     read it just before keeps a working key for the minimum overlap (issue 10, B8). The one place that
-    says how long; `rotation` is here for a per-rotation overlap."""
-    return unpublished_at + timedelta(seconds=get_settings().revocation_min_overlap_seconds)
+    says how long: the rotation's own `revocation.minOverlapSeconds` (rotation §14k)."""
+    return unpublished_at + timedelta(seconds=rotation.revocation_min_overlap_seconds)
 
 
-def _claim(session: Session, cred_id: str) -> Claimed | None:
-    """Push a due entry's not-before forward and read what revoking it needs, in one statement."""
-    row = session.execute(_claim_statement(get_settings().lease_seconds), {"p_id": cred_id}).first()
+def _claim(session: Session, cred_id: str, *, force: bool = False) -> Claimed | None:
+    """Push a due entry's not-before forward (any entry's, `force`) and read what revoking it needs, in one
+    statement."""
+    row = session.execute(_claim_statement(get_settings().lease_seconds, force), {"p_id": cred_id}).first()
     return None if row is None else Claimed.of(row)
 
 
 @functools.lru_cache(maxsize=8)
-def _claim_statement(lease_seconds: float) -> Update:
+def _claim_statement(lease_seconds: float, force: bool) -> Update:
     """Built once per lease length: the drain runs it for every queued key."""
+    due = () if force else (_due(),)
     return (
         update(CREDENTIALS)
-        .where(C.id == bindparam("p_id"), C.state == REVOKING, _due())
+        .where(C.id == bindparam("p_id"), C.state == REVOKING, *due)
         .values(revoke_not_before=db.now(lease_seconds))
         .returning(*CLAIMED_COLUMNS)
     )
@@ -116,24 +123,35 @@ def _due() -> ColumnElement[bool]:
     return or_(C.revoke_not_before.is_(None), C.revoke_not_before <= db.now())
 
 
-def attempt(cred_id: str) -> bool | None:
-    """Try one revocation now. True: revoked. False: failed, stays queued with backoff. None: not due."""
+def attempt(cred_id: str, *, force: bool = False) -> bool | None:
+    """Try one revocation now. True: revoked. False: failed, stays queued with backoff. None: not due, or held
+    while its key is in use (app.rotation.holds).
+
+    `force` (an emergency rotation, app.rotation.emergency): revoke now whatever the entry's not-before says (its
+    overlap, a backoff, another worker's claim) and whatever would hold it; None then only if it left the queue.
+    A second DELETE racing another worker's is harmless: the provider's 404 counts as revoked."""
     with db.unit_of_work() as session:
-        claimed = _claim(session, cred_id)
+        claimed = _claim(session, cred_id, force=force)
     if claimed is None:
         return None
     # The claim is committed before the provider DELETE, so no other worker revokes the key meanwhile.
-    return revoke_claimed(claimed)
+    return revoke_claimed(claimed, force=force)
 
 
 def revoke_claimed(
-    entry: Claimed, *, upstream: Upstream | None = None, then: Callable[[Session], None] | None = None
-) -> bool:
+    entry: Claimed,
+    *,
+    upstream: Upstream | None = None,
+    then: Callable[[Session], None] | None = None,
+    force: bool = False,
+    may_hold: bool = True,
+) -> bool | None:
     """Revoke an entry this process claimed. True: revoked (and `then(session)` ran in the commit that records
-    it). False: failed, stays queued with backoff.
+    it). False: failed, stays queued with backoff. None: held while its key is in use (app.rotation.holds).
 
     `upstream`: the provider side already open for the entry's connection (the run that minted the next key);
-    otherwise the connection is read in the commit that records the outcome, as it always is."""
+    otherwise the connection is read in the commit that records the outcome. `may_hold`: False when the caller
+    knows the rotation does not hold keys in use (its row is at hand), which spares reading it here."""
     if upstream is not None and upstream.connection_id != entry.connection_id:
         upstream = None
     with db.unit_of_work() as session:
@@ -143,8 +161,17 @@ def revoke_claimed(
                 then(session)
             return True
         key_id = entry.key_id
+        verdict = cred = rotation = None
         try:
             upstream = upstream or for_connection(session, entry.connection_id)
+            if may_hold and not force:
+                cred, rotation = holds.load(session, entry.id)
+                if rotation is not None and holds.applies(cred, rotation):
+                    verdict = holds.check(session, rotation, cred, upstream)
+                    if verdict.hold:
+                        transition(session, entry.id, [REVOKING], **verdict.values)
+                        log.info("revocation of key %s held: %s", key_id[:12], verdict.values["hold_reason"])
+                        return None
             upstream.revoke(key_id, minted_with=entry.credential_fingerprint)  # a 404 counts only under its own key
         except (ProviderError, ConnectionUnavailable) as exc:
             message = exc.message if isinstance(exc, ProviderError) else str(exc)
@@ -161,7 +188,10 @@ def revoke_claimed(
             revoked_at=utcnow(),
             encrypted_key=None,
             revoke_not_before=None,
+            **(verdict.values if verdict is not None else {}),
         )
+        if verdict is not None and verdict.forced and rotation is not None and cred is not None:
+            holds.record_forced(session, rotation, cred, verdict)
         if then is not None:
             then(session)
     log.info("revoked key %s (rotation %s, generation %s)", key_id[:12], entry.rotation_id, entry.generation)

@@ -62,3 +62,14 @@ def for_rotation(rotation, *, now: datetime, unit_seconds: int, manual: bool | N
         now=now,
         unit_seconds=unit_seconds,
     )
+
+
+def key_expires_at(now: datetime, lifetime_seconds: int | None) -> datetime | None:
+    """When a key minted `now` dies on its own under the rotation's `revocation.keyLifetimeSeconds`; None: never."""
+    return None if lifetime_seconds is None else now + timedelta(seconds=lifetime_seconds)
+
+
+def expiry_due_at(expires_at: datetime | None, interval: int, unit_seconds: int) -> datetime | None:
+    """When the active key's expiry makes its rotation due (issue 12): one interval, in seconds by the interval
+    unit, before the key dies, so a rotation that fails there still has the interval to retry in."""
+    return None if expires_at is None else expires_at - timedelta(seconds=interval * unit_seconds)

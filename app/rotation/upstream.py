@@ -11,6 +11,7 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, select
@@ -22,7 +23,7 @@ from app.config import get_settings
 from app.crypto import fingerprint
 from app.models import AppConnection
 from app.models.tables import CONNECTIONS
-from app.providers.base import ListedKey, MintedKey, ProviderError
+from app.providers.base import KeyUsage, ListedKey, MintedKey, ProviderError
 from app.rotation.limits import LimiterTimeout, provider_limiter
 from app.store.credentials import open_credentials
 
@@ -69,8 +70,10 @@ class Upstream:
                 limiter.penalise(self.connection_id, exc.retry_after)
             raise
 
-    def mint(self, name: str, parameters: dict[str, Any]) -> MintedKey:
-        return self._limited(lambda: self.wire.mint(self.credentials, name=name, parameters=parameters))
+    def mint(self, name: str, parameters: dict[str, Any], *, expires_at: datetime | None = None) -> MintedKey:
+        return self._limited(
+            lambda: self.wire.mint(self.credentials, name=name, parameters=parameters, expires_at=expires_at)
+        )
 
     def verify(self, api_key: str) -> None:
         self._limited(lambda: self.wire.verify(api_key))
@@ -92,6 +95,10 @@ class Upstream:
 
     def list_keys(self) -> list[ListedKey]:
         return self._limited(lambda: self.wire.list_keys(self.credentials))
+
+    def key_usage(self, key_id: str) -> KeyUsage | None:
+        """The provider's usage signal for one key (app.providers.base.KeyUsage); None if it does not know the key."""
+        return self._limited(lambda: self.wire.key_usage(self.credentials, key_id))
 
 
 # Every rotation reads its connection: two columns by a statement built once, not an ORM object.

@@ -1,4 +1,5 @@
-"""Request and response bodies of the secret-rotation API (rotation §3.1, rotation §5.5, rotation §5.6).
+"""Request and response bodies of the secret-rotation API (rotation §3.1, rotation §5.5, rotation §5.6), with
+keyturn's `revocation` block (rotation §14k, app.schemas.revocation_policy).
 
 Validation messages follow Infisical's (zod) wording where the spec gives it. Unknown keys are dropped.
 The per-type `parameters` models live in app.catalogue.parameters, beside the entries that use them.
@@ -13,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictBo
 from pydantic_core import PydanticCustomError
 
 from app.schemas.fields import SecretName, SecretPath, slug_rule
+from app.schemas.revocation_policy import RevocationPolicy, RevocationPolicyInput
 from app.validation import CamelModel, number_rule, value_kind
 
 MAX_ROTATION_INTERVAL = 3650  # ten years in days; bounds every interval unit to something sane
@@ -79,6 +81,8 @@ class RotationCreate(CamelModel, Generic[P]):
     rotate_at_utc: RotateAtUtc = Field(default_factory=RotateAtUtc)
     parameters: P
     secrets_mapping: SecretsMapping
+    # keyturn extension (rotation §14k): fields left out take the server's defaults.
+    revocation: RevocationPolicyInput = Field(default_factory=RevocationPolicyInput)
 
 
 class RotationUpdate(CamelModel, Generic[P]):
@@ -92,6 +96,7 @@ class RotationUpdate(CamelModel, Generic[P]):
     rotate_at_utc: RotateAtUtc = None  # type: ignore[assignment]
     parameters: P = None  # type: ignore[assignment]
     secrets_mapping: SecretsMapping = None  # type: ignore[assignment]
+    revocation: RevocationPolicyInput = None  # type: ignore[assignment]  # merged into the stored block
 
 
 # --- responses ------------------------------------------------------------------------------
@@ -140,6 +145,7 @@ class RotationPublic(CamelModel):
     environment: EnvironmentRef
     project_id: str
     folder: FolderRef
+    revocation: RevocationPolicy  # keyturn extension (rotation §14k)
 
 
 class RotationEnvelope(CamelModel):
@@ -177,6 +183,11 @@ class HistoryEntry(CamelModel):
     published_at: str | None
     revoked_at: str | None
     last_error: str | None
+    # Issue 12: when it stopped being the active key, and since when and why its revocation was held (kept after
+    # the key is revoked, a forced revocation's included).
+    superseded_at: str | None
+    held_since: str | None
+    hold_reason: str | None
 
 
 class HistoryEnvelope(CamelModel):

@@ -19,6 +19,7 @@ from app.schemas.rotations import (
     RotateAtUtc,
     RotationPublic,
 )
+from app.services import revocation_policy
 from app.store.secrets import folder_id
 from app.timeutil import iso
 
@@ -57,6 +58,7 @@ def rotation_public(rotation: SecretRotation, environment: Environment, connecti
         environment=EnvironmentRef(slug=environment.slug, name=environment.name, id=environment.id),
         project_id=rotation.project_id,
         folder=FolderRef(id=folder, path=rotation.secret_path),
+        revocation=revocation_policy.view(rotation),
     )
 
 
@@ -129,6 +131,9 @@ def history(session: Session, rotation: SecretRotation) -> list[HistoryEntry]:
             published_at=iso(row.published_at),
             revoked_at=iso(row.revoked_at),
             last_error=row.last_error,
+            superseded_at=iso(row.superseded_at),
+            held_since=iso(row.held_since),
+            hold_reason=row.hold_reason,
         )
         for row in rows
     ]

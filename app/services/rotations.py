@@ -19,7 +19,7 @@ from app.config import get_settings
 from app.errors import BadRequest, NotFound
 from app.models import AppConnection, Environment, SecretRotation
 from app.models.base import new_id
-from app.rotation import audit_events, changes, engine, schedule
+from app.rotation import audit_events, changes, emergency, engine, publish, schedule
 from app.schemas.paging import LIST_CAP
 from app.schemas.rotations import (
     GeneratedCredentials,
@@ -29,12 +29,16 @@ from app.schemas.rotations import (
     RotationUpdate,
     stored_parameters,
 )
-from app.services import rotation_views
+from app.services import revocation_policy, rotation_views
 from app.services.projects import get_project
 from app.store import secrets as store
 from app.timeutil import utcnow
 
 SUBJECT = "secret-rotation"
+# Another process moved one of the rotation's keys while the new one was being published (rotation §14g).
+PUBLISH_CONFLICT = (
+    "The rotation's keys changed while the new key was being published; nothing was published. Please try again."
+)
 
 
 # --- look-ups --------------------------------------------------------------------------------
@@ -227,6 +231,7 @@ def create_rotation(
     session: Session, principal: Principal, rtype: RotationType, body: RotationCreate
 ) -> RotationPublic:
     """R6 (rotation §5.5): everything local first, then the engine mints, verifies and saves in one transaction."""
+    policy = revocation_policy.for_new_rotation(rtype, body.revocation, body.rotation_interval)  # a 422 comes first
     project = get_project(session, body.project_id)  # resolving the project (404) precedes permission
     require(
         principal,
@@ -269,6 +274,7 @@ def create_rotation(
         is_last_rotation_manual=True,
         created_at=now,
         updated_at=now,
+        **revocation_policy.columns(policy),
     )
     rotation.next_rotation_at = schedule.for_rotation(rotation, now=now, unit_seconds=_unit_seconds(), manual=True)
     saved = engine.create_rotation(rotation, secret_name=secret_name, recheck=recheck, actor=principal)
@@ -300,6 +306,9 @@ def update_rotation(
             rotation.rotate_at_minutes = body.rotate_at_utc.minutes
         if "parameters" in given:
             rotation.parameters = stored_parameters(body.parameters)  # replaced whole; applies to the next mint
+        # Last: the lifetime rule reads the merged interval.
+        revocation = body.revocation if "revocation" in given else None
+        revocation_policy.apply_update(rotation, rtype, revocation, interval_changed="rotation_interval" in given)
 
     changed = sorted(type(body).model_fields[f].alias or f for f in given)
     updated = changes.update_rotation(rotation_id, apply=apply, changed_fields=changed, actor=principal)
@@ -326,10 +335,24 @@ def delete_rotation(
     return rotation_views.view(session, deleted)
 
 
-def rotate_now(session: Session, principal: Principal, rtype: RotationType, rotation_id: str) -> RotationPublic:
-    """R10: synchronous manual rotation; a provider failure surfaces from the engine as 502."""
-    get_authorized(session, principal, rtype, rotation_id, "rotate-secrets")
-    rotated = engine.rotate(rotation_id, manual=True, actor=principal)
+def rotate_now(
+    session: Session, principal: Principal, rtype: RotationType, rotation_id: str, *, revoke_superseded: bool = False
+) -> RotationPublic:
+    """R10: synchronous manual rotation; a provider failure surfaces from the engine as 502.
+
+    `revoke_superseded` (the emergency rotation, rotation §14l) needs `revoke-superseded` too (project admins):
+    the new key is published, then every earlier live key is revoked at once; 502 if the provider has not
+    confirmed them all."""
+    rotation = get_authorized(session, principal, rtype, rotation_id, "rotate-secrets")
+    if revoke_superseded:
+        authorize(session, principal, "revoke-superseded", rotation)
+    try:
+        if revoke_superseded:
+            rotated = emergency.rotate_and_revoke(rotation_id, actor=principal)
+        else:
+            rotated = engine.rotate(rotation_id, manual=True, actor=principal)
+    except publish.PublishConflict:  # logged and recorded as a failed attempt by the engine; nothing was published
+        raise BadRequest(PUBLISH_CONFLICT) from None
     return rotation_views.view(session, rotated)
 
 

@@ -68,8 +68,10 @@ def create_secret(
     key: str,
     value: str,
     rotation_id: str | None = None,
+    generation: int | None = None,
 ) -> Secret:
-    """Add a new shared secret at version 1 (flushes, so a unique-key clash raises here)."""
+    """Add a new shared secret at version 1 (flushes, so a unique-key clash raises here). `generation`: the key
+    generation a rotation-owned value holds."""
     secret_id = new_id()
     now = utcnow()
     secret = Secret(
@@ -81,6 +83,7 @@ def create_secret(
         type="shared",
         version=1,
         rotation_id=rotation_id,
+        rotation_generation=generation,
         created_at=now,
         updated_at=now,
         encrypted_value=SECRET_VALUE.seal(secret_id, value),
@@ -90,12 +93,17 @@ def create_secret(
     return secret
 
 
-def set_value(session: Session, secret: Secret, value: str) -> Secret:
-    """Publish a new value: a new version, so consumers watching `version` see the change.
+def set_value(session: Session, secret: Secret, value: str, *, generation: int | None = None) -> Secret:
+    """Publish a new value: a new version, so consumers watching `version` see the change. `generation`: the key
+    generation the value holds when a rotation publishes it (consumer records map versions to keys by it).
 
     Written at once by one Core UPDATE (no ORM flush: this is on every rotation's path); `secret` is brought up
     to date as if loaded afterwards."""
-    changes = {"encrypted_value": SECRET_VALUE.seal(secret.id, value), "updated_at": utcnow()}
+    changes = {
+        "encrypted_value": SECRET_VALUE.seal(secret.id, value),
+        "updated_at": utcnow(),
+        "rotation_generation": generation,
+    }
     session.execute(_SET_VALUE, {"p_id": secret.id, **{f"v_{name}": new for name, new in changes.items()}})
     for name, new in {**changes, "version": secret.version + 1}.items():
         set_committed_value(secret, name, new)
@@ -109,19 +117,21 @@ _SET_VALUE = (
     .values(
         encrypted_value=bindparam("v_encrypted_value"),
         updated_at=bindparam("v_updated_at"),
+        rotation_generation=bindparam("v_rotation_generation"),
         version=SECRETS.c.version + 1,
     )
 )
 
 
-def set_values_of_rotation(session: Session, rotation_id: str, value: str) -> int:
+def set_values_of_rotation(session: Session, rotation_id: str, value: str, *, generation: int) -> int:
     """`set_value` for every secret the rotation maps, by Core statements (no ORM objects: this runs on every
     rotation's publish). Returns how many secrets were set."""
     ids = session.execute(_IDS_OF_ROTATION, {"p_rotation": rotation_id}).scalars().all()
     now = utcnow()
     for secret_id in ids:
         sealed = SECRET_VALUE.seal(secret_id, value)
-        session.execute(_SET_VALUE, {"p_id": secret_id, "v_encrypted_value": sealed, "v_updated_at": now})
+        params = {"v_encrypted_value": sealed, "v_updated_at": now, "v_rotation_generation": generation}
+        session.execute(_SET_VALUE, {"p_id": secret_id, **params})
     return len(ids)
 
 
@@ -141,6 +151,7 @@ def release_secrets(session: Session, rotation_id: str) -> None:
     """The rotation is going away but its secret stays: it becomes an ordinary, editable secret."""
     for secret in secrets_of_rotation(session, rotation_id):
         secret.rotation_id = None
+        secret.rotation_generation = None
         secret.updated_at = utcnow()
         session.add(secret)
 

@@ -122,6 +122,7 @@ ENDPOINTS = [
         scoped=True,
     ),
     Endpoint("X1 rotation history", "GET", RT + "/{rotation}/history", ("secret-rotation", "read"), scoped=True),
+    Endpoint("X2 rotation consumers", "GET", RT + "/{rotation}/consumers", ("secret-rotation", "read"), scoped=True),
     Endpoint(
         "R9 generated credentials",
         "GET",
@@ -139,6 +140,14 @@ ENDPOINTS = [
     ),
     Endpoint(
         "R10 rotate now", "POST", RT + "/{rotation}/rotate-secrets", ("secret-rotation", "rotate-secrets"), scoped=True
+    ),
+    Endpoint(
+        "R10 emergency rotation",
+        "POST",
+        RT + "/{rotation}/rotate-secrets",
+        ("secret-rotation", "revoke-superseded"),  # and rotate-secrets, which every role holding this one holds
+        scoped=True,
+        body=lambda w: {"revokeSuperseded": True},
     ),
     Endpoint(
         "R7 update rotation",

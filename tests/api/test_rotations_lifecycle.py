@@ -43,6 +43,8 @@ SPEC_FIELDS = {
     "projectId",
     "folder",
 }
+# ...and keyturn's extensions to it: the revocation policy (rotation §14k).
+ROTATION_FIELDS = SPEC_FIELDS | {"revocation"}
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
@@ -69,7 +71,7 @@ def test_seed_request_answers_200_in_spec_shape(client, project, connection, ope
     assert response.status_code == 200, response.text
     assert set(response.json()) == {"secretRotation"}
     rotation = response.json()["secretRotation"]
-    assert set(rotation) == SPEC_FIELDS
+    assert set(rotation) == ROTATION_FIELDS
     assert rotation["name"] == "my-open-router-rotation"
     assert rotation["description"] == "OpenRouter API key rotation"
     assert rotation["type"] == "open-router-api-key"
@@ -233,7 +235,7 @@ def test_rotate_now_publishes_a_new_working_key(client, project, connection, ope
     rotation = post_rotation(client, project, connection)
     first_value, _, _ = published(project)
     rotated = rotate(client, rotation["id"])
-    assert set(rotated) == SPEC_FIELDS
+    assert set(rotated) == ROTATION_FIELDS
     assert rotated["activeIndex"] == 1 and rotated["isLastRotationManual"] is True
     assert rotated["rotationStatus"] == "success" and rotated["lastRotationMessage"] is None
     value, version, _ = published(project)
@@ -281,7 +283,13 @@ def test_two_rotations_show_generations_two_and_three(client, project, connectio
         "publishedAt",
         "revokedAt",
         "lastError",
+        "supersededAt",
+        "heldSince",
+        "holdReason",
     }
+    # g2 and g1 were superseded when g3 and g2 were published; nothing was held (holds are off in the tests).
+    assert entries[0]["supersededAt"] is None and entries[1]["supersededAt"] and entries[2]["supersededAt"]
+    assert all(e["heldSince"] is None and e["holdReason"] is None for e in entries)
     for value in (first_value, second_value, third_value):
         assert value not in history.text  # no key material
 
@@ -383,7 +391,7 @@ def test_arouter_rotation_lifecycle(client, project, arouter):
     created = client.post(AR, json=body)
     assert created.status_code == 200, created.text
     rotation = created.json()["secretRotation"]
-    assert set(rotation) == SPEC_FIELDS
+    assert set(rotation) == ROTATION_FIELDS
     assert rotation["type"] == "arouter-api-key" and rotation["connection"]["app"] == "arouter"
     assert rotation["parameters"] == {"name": "my-app", "allowedProviders": ["openai"], "spendingLimit": 50}
     [live] = arouter.live_keys()

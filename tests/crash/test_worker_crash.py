@@ -53,6 +53,7 @@ def worker_env(settings, kill_at: str | None) -> dict[str, str]:
             "KEYTURN_REVOKE_RETRY_BASE_SECONDS": "0.2",
             "KEYTURN_REVOKE_RETRY_MAX_SECONDS": "0.5",
             "KEYTURN_REVOCATION_MIN_OVERLAP_SECONDS": "0",  # rotations a second apart revoke at once
+            "KEYTURN_REVOCATION_HOLD_WHILE_IN_USE": "false",  # without waiting for a quiet window of usage
             "KEYTURN_LOG_LEVEL": "INFO",
         }
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -105,3 +106,65 @@ def test_openrouter_like_variant():
         deleted = httpx.delete(emulator.base_url + f"/api/v1/keys/{body['data']['hash']}", headers=admin)
         assert deleted.status_code == 204
         assert httpx.get(emulator.base_url + "/v1/keys", headers=admin).status_code == 404
+
+
+# --- usage: chat completions -----------------------------------------------------------------
+
+
+def _chat(arouter, key: str, model: str = "openai/gpt-4o", path: str = "/v1/chat/completions") -> httpx.Response:
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+    return httpx.post(arouter.base_url + path, json=body, headers={"Authorization": f"Bearer {key}"})
+
+
+def test_completion_sets_last_used_at_in_the_list_even_on_a_free_model(arouter, admin):
+    used, idle = (admin.post("/v1/keys", json={"name": n}).json() for n in ("used", "idle"))
+    assert [k["last_used_at"] for k in admin.get("/v1/keys").json()["data"]] == [None, None]
+    arouter.clock = lambda: datetime(2025, 8, 31, 23, 0, 5, tzinfo=UTC)
+    response = _chat(arouter, used["key"], model="meta-llama/llama-3.3-70b-instruct:free")
+    assert response.status_code == 200 and response.json()["model"].endswith(":free")
+    listed = {k["id"]: k for k in admin.get("/v1/keys").json()["data"]}
+    assert listed[used["id"]]["last_used_at"] == "2025-08-31T23:00:05Z"  # ARouter's seconds form
+    assert listed[idle["id"]]["last_used_at"] is None
+    # The seed list has no usage field (ARouter §4): last_used_at is its only usage signal.
+    fields = {"id", "name", "created_at", "last_used_at", "spending_limit", "allowed_providers"}
+    assert set(listed[used["id"]]) == fields
+
+
+def test_variant_reports_usage_and_limit_remaining():
+    with ARouterEmulator(variant="openrouter-like") as emulator:
+        admin = {"Authorization": f"Bearer {emulator.create_management_key()}"}
+        created = httpx.post(emulator.base_url + "/api/v1/keys", headers=admin, json={"name": "v", "limit": 1}).json()
+        emulator.set_completion_cost(0.25)
+        assert _chat(emulator, created["key"], path="/api/v1/chat/completions").status_code == 200
+        assert _chat(emulator, created["key"], model="x:free", path="/api/v1/chat/completions").status_code == 200
+        [listed] = httpx.get(emulator.base_url + "/api/v1/keys", headers=admin).json()["data"]
+        assert (listed["usage"], listed["limit_remaining"]) == (0.25, 0.75)
+        assert listed["last_used_at"] is not None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b'{"model": "openai/gpt-4o"}', b'{"messages": [{"role": "user"}], "model": ["a"]}'],
+)
+def test_bad_completion_request_is_a_400_and_no_use(arouter, admin, body):
+    created = admin.post("/v1/keys", json={"name": "k"}).json()
+    response = httpx.post(
+        arouter.base_url + "/v1/chat/completions",
+        content=body,
+        headers={"Authorization": f"Bearer {created['key']}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400 and response.json()["error"]["type"] == "invalid_request_error"
+    assert admin.get("/v1/keys").json()["data"][0]["last_used_at"] is None
+
+
+def test_deleted_key_completion_is_401(arouter, admin):
+    created = admin.post("/v1/keys", json={"name": "k"}).json()
+    admin.delete(f"/v1/keys/{created['id']}")
+    response = _chat(arouter, created["key"])
+    assert response.status_code == 401 and response.json()["error"]["type"] == "authentication_error"
+
+
+def test_expires_at_is_not_part_of_the_seed_contract_and_is_ignored(arouter, admin):
+    created = admin.post("/v1/keys", json={"name": "k", "expires_at": "2000-01-01T00:00:00Z"})
+    assert created.status_code == 201 and "expires_at" not in created.json()
+    assert arouter.key_works(created.json()["key"]) and _chat(arouter, created.json()["key"]).status_code == 200

@@ -180,7 +180,10 @@ def test_control_api_drives_the_emulator(openrouter):
 def test_standalone_process(tmp_path):
     key_file = tmp_path / "mgmt"
     process = subprocess.Popen(
-        [sys.executable, "-m", "emulators", "openrouter", "--port", "0", "--management-key-file", str(key_file)],
+        [
+            *(sys.executable, "-m", "emulators", "openrouter", "--port", "0"),
+            *("--management-key-file", str(key_file), "--completion-cost", "0.5"),
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -195,6 +198,11 @@ def test_standalone_process(tmp_path):
             base_url + "/keys", json={"name": "standalone"}, headers={"Authorization": f"Bearer {management}"}
         )
         assert created.status_code == 201
+        # The start-up price holds, also after a reset over the control API.
+        control = line.split("control=")[1].split()[0]
+        assert httpx.get(control + "/state").json()["completion_cost"] == 0.5
+        httpx.post(control + "/reset")
+        assert httpx.get(control + "/state").json()["completion_cost"] == 0.5
     finally:
         process.terminate()
         assert process.wait(timeout=5) == 0
