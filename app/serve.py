@@ -103,11 +103,33 @@ def _leave(_signum, _frame) -> None:
     raise SystemExit(0)
 
 
+def run_web(
+    app: str, *, factory: bool, workers: int, host: str, port: int, log_level: str, forwarded_allow_ips: str | None
+) -> None:
+    """uvicorn as keyturn's web processes run in it: `workers` processes, uvloop and httptools, no access log.
+    The read benchmark serves its bare FastAPI baseline through this too, so both sides run the same server."""
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        factory=factory,
+        workers=workers,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        ws="none",  # no WebSocket routes: not loading a WebSocket library saves memory in every web process
+        log_level=log_level.lower(),
+        access_log=False,
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default; keyturn trusts only the named proxies.
+        proxy_headers=forwarded_allow_ips is not None,
+        forwarded_allow_ips=forwarded_allow_ips or "",
+    )
+
+
 def serve(settings: Settings, workers: int | None = None) -> None:
     """Serve the API from `workers` processes (else KEYTURN_WEB_WORKERS, else every available CPU); with the
     embedded worker, run it once, as a supervised child, rather than once per web process."""
-    import uvicorn
-
     supervisor = None
     if settings.worker == "embedded":
         supervisor = WorkerSupervisor(WORKER_COMMAND, dict(os.environ))
@@ -123,19 +145,14 @@ def serve(settings: Settings, workers: int | None = None) -> None:
     if supervisor is not None:
         supervisor.start()
     try:
-        uvicorn.run(
+        run_web(
             APP_FACTORY,
             factory=True,
             workers=workers or settings.web_workers or available_cpus(),
             host=settings.host,
             port=settings.port,
-            loop="uvloop",
-            http="httptools",
-            log_level=settings.log_level.lower(),
-            access_log=False,
-            # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default; keyturn trusts only the named proxies.
-            proxy_headers=settings.forwarded_allow_ips is not None,
-            forwarded_allow_ips=settings.forwarded_allow_ips or "",
+            log_level=settings.log_level,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
     finally:
         if supervisor is not None:

@@ -1,5 +1,6 @@
 """Builders the tests share: identities and tokens, the role matrix, rotations (through the API and through
-the engine), one provider as the engine tests see it, a canned HTTP server, and real processes on loopback.
+the engine), one provider as the engine tests see it, a canned HTTP server, real processes on loopback, and
+waits on them.
 
 Fixtures live in conftest.py files; test modules import builders from here and never from each other.
 """
@@ -14,14 +15,16 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
@@ -507,28 +510,34 @@ def emulator_process(management_key_file: Path) -> Iterator[str]:
 
 
 @contextmanager
-def keyturn_server(env: dict[str, str | None], cwd: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+def keyturn_server(
+    env: dict[str, str | None], cwd: Path, log: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """Migrate, then run `keyturn serve` with `env` (None removes a variable) on a free port; yields
-    (base URL, process). The process's stderr (its log) is readable after the block."""
+    (base URL, process). The process's stderr (its log) is readable after the block, or written to `log`:
+    a pipe nobody reads fills up and stalls a server that runs for a minute."""
     port = free_port()
     merged = {**os.environ, **env, "KEYTURN_PORT": str(port)}
     env = {name: value for name, value in merged.items() if value is not None}
     subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=env, cwd=cwd, check=True, capture_output=True)
+    stderr = open(log, "w") if log is not None else subprocess.PIPE  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve"],
         env=env,
         cwd=cwd,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        # Generous: on a loaded two-core machine a cold start of Python, FastAPI and the app can take tens of
+        # seconds, and a status probe more than a second.
+        deadline = time.monotonic() + 60
         while True:
             assert process.poll() is None, "keyturn exited during start-up"
             try:
-                if httpx.get(f"{url}/api/status", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/api/status", timeout=5).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -541,3 +550,34 @@ def keyturn_server(env: dict[str, str | None], cwd: Path) -> Iterator[tuple[str,
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+        if log is not None:
+            stderr.close()
+
+
+# --- waiting on real processes ------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def ts(value: str) -> float:
+    """A timestamp keyturn reported (ISO 8601, `Z`) as epoch seconds."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
+    """Poll `predicate` until it returns something truthy (returned); fail naming `what` after `timeout` s."""
+    deadline = time.time() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.time() >= deadline:
+            pytest.fail(f"timed out after {timeout:.1f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def holds_for(predicate: Callable[[], bool], until: float, what: str, interval: float = 0.1) -> None:
+    """Check `predicate` until the wall-clock time `until`; fail at the first moment it is false."""
+    while time.time() < until:
+        assert predicate(), f"{what} stopped holding {until - time.time():.1f} s early"
+        time.sleep(interval)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -30,10 +31,14 @@ def client_ip(request: Request) -> str | None:
     """The caller's IP address, or None when the peer's address is not one (a UNIX socket, a test client,
     or garbage a trusted proxy passed on in X-Forwarded-For). It is stored in audit rows and checked
     against trusted-IP lists, which refuse None unless they admit anywhere."""
-    if request.client is None:
-        return None
+    client = request.scope.get("client")
+    return None if client is None else _address_text(client[0])
+
+
+@lru_cache(maxsize=4096)  # parsing an address costs more than the rest of a cached read; peers repeat
+def _address_text(host: str) -> str | None:
     try:
-        return str(ipaddress.ip_address(request.client.host))
+        return str(ipaddress.ip_address(host))
     except ValueError:
         return None
 

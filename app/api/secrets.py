@@ -3,7 +3,8 @@
 HTTP only: these hand the bearer token, the caller's IP, the raw query and the conditional header to
 app.reads.service and turn its answer into a response. They are `async def` and take the query raw: the
 SDKs send unknown and empty parameters that a strict schema would refuse (consumer §2.2), and a cache hit then
-costs no thread hop.
+costs no thread hop. They are the hot path, so they are PlainRoutes (no per-request FastAPI machinery), and
+create_app puts them on the app's own router, first.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.api.deps import bearer_token, client_ip
+from app.api.plain_route import PlainRoute
 from app.reads import service
 from app.reads.schemas import SecretListResponse, SecretResponse
 
-router = APIRouter(tags=["secrets"])
+router = APIRouter(tags=["secrets"], route_class=PlainRoute)
 
 _NO_STORE = "no-store"
 
@@ -55,7 +57,7 @@ async def get_secret_by_name(request: Request) -> Response:
     read = await service.read_secret(
         token=bearer_token(request),
         client_ip=client_ip(request),
-        params=request.query_params,
+        query_string=request.scope["query_string"],
         name=request.path_params["secretName"],
         if_none_match=request.headers.get("if-none-match"),
     )
@@ -75,6 +77,6 @@ async def get_secret_by_name(request: Request) -> Response:
 async def list_secrets(request: Request) -> Response:
     """List the secrets at one path (Python `list_secrets`, Node `listSecrets`, Go `List`); `imports` is always []."""
     body = await service.list_secrets(
-        token=bearer_token(request), client_ip=client_ip(request), params=request.query_params
+        token=bearer_token(request), client_ip=client_ip(request), query_string=request.scope["query_string"]
     )
     return Response(body, media_type="application/json", headers={"Cache-Control": _NO_STORE})

@@ -2,6 +2,9 @@
 
 Read by hand rather than by a strict schema: the SDKs send unknown parameters, and empty ones for what
 they leave unset (Go sends `version=` and `workspaceSlug=`), which count as absent.
+
+A consumer sends the same query string on every read, so parsed queries are kept, keyed by the raw bytes
+(short ones only, so the cache stays small whatever clients send). A refused query is not kept.
 """
 
 from __future__ import annotations
@@ -9,11 +12,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import parse_qsl
 
 from app.errors import BadRequest, ValidationFailure
 from app.validation import normalise_secret_path
 
 MAX_VERSION = 2**31 - 1  # the secret's version column is an INTEGER
+MAX_CACHED_QUERY_BYTES = 512
+CACHED_QUERIES = 1024
 _DIGITS = re.compile(r"[0-9]{1,10}")
 
 
@@ -85,3 +92,19 @@ def parse_query(params: Mapping[str, str], *, missing_project: str, missing_envi
         version=version,
         recursive=_flag(params, "recursive", False),
     )
+
+
+def parse_query_string(raw: bytes, *, missing_project: str, missing_environment: str) -> SecretQuery:
+    """`parse_query` of a raw query string, as the server passed it."""
+    if len(raw) > MAX_CACHED_QUERY_BYTES:
+        return _parse_raw(raw, missing_project, missing_environment)
+    return _parse_raw_cached(raw, missing_project, missing_environment)
+
+
+def _parse_raw(raw: bytes, missing_project: str, missing_environment: str) -> SecretQuery:
+    # As Starlette reads a query: percent-decoded as UTF-8, blank values kept, the last of a repeated name wins.
+    params = dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+    return parse_query(params, missing_project=missing_project, missing_environment=missing_environment)
+
+
+_parse_raw_cached = lru_cache(maxsize=CACHED_QUERIES)(_parse_raw)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +21,7 @@ from app.errors import ValidationFailure
 from app.reads import secrets
 from app.reads.audit import writer_for
 from app.reads.cache import MAX_AGE_SECONDS, ReadCache, Stamp, cache_for
-from app.reads.query import SecretQuery, parse_query
+from app.reads.query import SecretQuery, parse_query_string
 from app.store.consumers import RotatedRead
 from app.timeutil import utcnow
 
@@ -85,14 +84,14 @@ def _load_secret(principal: Principal, query: SecretQuery, name: str) -> _Render
 
 
 async def read_secret(
-    *, token: str, client_ip: str | None, params: Mapping[str, str], name: str, if_none_match: str | None
+    *, token: str, client_ip: str | None, query_string: bytes, name: str, if_none_match: str | None
 ) -> SecretResult:
     """One secret's current value (Python `get_secret_by_name`, Node `getSecret`, Go `Retrieve`)."""
     cache = cache_for(db.engine())
     stamp = cache.stamp()
     principal = await _principal(cache, stamp, token, client_ip)
-    query = parse_query(
-        params,
+    query = parse_query_string(
+        query_string,
         missing_project="You must provide workspaceSlug or workspaceId",
         missing_environment="Missing environment",
     )
@@ -124,13 +123,13 @@ def _load_list(principal: Principal, query: SecretQuery) -> tuple[str, list[dict
         return secrets.list_secrets(session, request_caller, query)
 
 
-async def list_secrets(*, token: str, client_ip: str | None, params: Mapping[str, str]) -> bytes:
+async def list_secrets(*, token: str, client_ip: str | None, query_string: bytes) -> bytes:
     """The secrets at one path, or under it (Python `list_secrets`, Node `listSecrets`, Go `List`); never cached,
     so only the caller is. `imports` is always []."""
     cache = cache_for(db.engine())
     principal = await _principal(cache, cache.stamp(), token, client_ip)
-    query = parse_query(
-        params,
+    query = parse_query_string(
+        query_string,
         missing_project="Missing project id or environment",
         missing_environment="Missing project id or environment",
     )

@@ -141,3 +141,11 @@ def test_form_fields_are_checked_too(anon_client):
 def test_tabs_and_newlines_are_ordinary_text(client):
     response = client.post("/api/v1/projects", json={"projectName": "tabs", "projectDescription": "a\tb\nc\r\n"})
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("padding", ["", "&pad=" + "x" * 600], ids=["short", "longer-than-the-cached-ones"])
+def test_a_poisoned_query_is_refused_however_often_it_comes(anon_client, padding):
+    for _ in range(3):
+        _shape(anon_client.get(f"/api/v3/secrets/raw?workspaceId=x&environment=%00{padding}"), 422, "ValidationFailure")
+        clean = anon_client.get(f"/api/v3/secrets/raw?workspaceId=x&environment=prod{padding}")
+        assert clean.status_code == 401, clean.text

@@ -1,0 +1,226 @@
+"""CPU per cached read, in-process: where the time of one `GET /api/v3/secrets/raw/{name}` goes.
+
+    .venv/bin/python -m bench.read_profile [--requests 20000] [--cprofile]
+
+Drives the ASGI apps directly (no server, no sockets) on uvloop and reports process CPU per request for
+the keyturn app, its layers peeled off one at a time, and the bare FastAPI app of bench/read_path.py.
+CPU time rather than wall time: the figures hold on a shared machine. What the server itself costs
+(uvicorn + httptools) is not here; `bench/read_path.py` measures the whole stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import cProfile
+import os
+import pstats
+import secrets
+import shutil
+import tempfile
+import time
+
+import uvloop
+
+from bench.read_path import SECRET_NAME, bare_app, seed_keyturn
+
+
+def _scope(path: str, query: str, token: str | None) -> dict:
+    headers = [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"wrk")]
+    if token is not None:
+        headers.append((b"authorization", f"Bearer {token}".encode()))
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "scheme": "http",
+        "method": "GET",
+        "root_path": "",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "headers": headers,
+        "state": {},
+    }
+
+
+async def _receive() -> dict:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.status = 0
+
+    async def __call__(self, message: dict) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+
+
+async def _drive(app, scope: dict, count: int) -> float:
+    """Microseconds of process CPU per request, after a warm-up."""
+    sink = _Sink()
+    for _ in range(200):
+        await app(dict(scope), _receive, sink)
+    assert sink.status == 200, sink.status
+    started = time.process_time()
+    for _ in range(count):
+        await app(dict(scope), _receive, sink)
+    return (time.process_time() - started) / count * 1e6
+
+
+async def _time_call(make, count: int) -> float:
+    for _ in range(200):
+        await make()
+    started = time.process_time()
+    for _ in range(count):
+        await make()
+    return (time.process_time() - started) / count * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--cprofile", action="store_true", help="also print the top functions of a cProfile run")
+    args = parser.parse_args()
+
+    directory = tempfile.mkdtemp(prefix="keyturn-profile-")
+    url = f"sqlite:///{directory}/keyturn.db"
+    root_key = "k1:" + base64.b64encode(os.urandom(32)).decode()
+    admin_token = secrets.token_hex(32)
+    try:
+        project_id, token = seed_keyturn(url, root_key, admin_token)
+        from app.config import Settings
+        from app.main import create_app
+
+        settings = Settings(
+            database_url=url, root_key=root_key, admin_token=admin_token, worker="off", log_level="WARNING"
+        )
+        app = create_app(settings)
+        app.state.settings_for_profile = settings
+        query = f"workspaceId={project_id}&environment=prod&secretPath=%2F&viewSecretValue=true"
+        path = f"/api/v3/secrets/raw/{SECRET_NAME}"
+        scope = _scope(path, query, token)
+        uvloop.run(_report(app, scope, token, args))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def _report(app, scope: dict, token: str, args) -> None:
+    from app.main import create_app
+    from app.reads import service
+
+    n = args.requests
+    # The app as the server sees it (middleware included), then the router alone (no middleware).
+    rows = [("keyturn app (middleware, routing, handler)", await _drive(app, scope, n))]
+    bare_stack = create_app(app.state.settings_for_profile, configure=False)
+    bare_stack.user_middleware.clear()  # keyturn's own middleware off; Starlette's and FastAPI's stay
+    rows.append(("keyturn app without its middleware", await _drive(bare_stack, scope, n)))
+    params = scope["query_string"]
+
+    def read():
+        return service.read_secret(
+            token=token, client_ip="127.0.0.1", query_string=params, name=SECRET_NAME, if_none_match=None
+        )
+
+    rows.append(("service.read_secret alone", await _time_call(read, n)))
+    rows.append(("bare FastAPI app", await _drive(bare_app, _scope(scope["path"], "", None), n)))
+    rows += await _parts(scope, token, params, n)
+    width = max(len(name) for name, _ in rows)
+    print(f"process CPU per request, {n} requests each (uvloop, in-process ASGI)")
+    for name, micros in rows:
+        print(f"  {name:<{width}}  {micros:7.1f} us")
+    if args.cprofile:
+        profile = cProfile.Profile()
+        profile.enable()
+        await _drive(app, scope, n)
+        profile.disable()
+        pstats.Stats(profile).sort_stats("tottime").print_stats(35)
+
+
+async def _parts(scope: dict, token: str, params, n: int) -> list[tuple[str, float]]:
+    """The pieces of the handler and the service, each timed alone."""
+    import hashlib
+
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from app import db
+    from app.api.deps import bearer_token, client_ip
+    from app.api.input_guard import InputGuardMiddleware
+    from app.api.request_context import RequestContextMiddleware
+    from app.reads import service
+    from app.reads.audit import writer_for
+    from app.reads.cache import cache_for
+    from app.reads.query import parse_query_string
+
+    body = b"x" * 600
+
+    async def endpoint(scope, receive, send):
+        await Response(body, media_type="application/json")(scope, receive, send)
+
+    rows = [("  a Response built and sent", await _drive(endpoint, scope, n))]
+    guard = InputGuardMiddleware(endpoint, max_bytes=1 << 20, max_auth_bytes=1 << 14)
+    rows.append(("  InputGuardMiddleware + Response", await _drive(guard, scope, n)))
+    rows.append(("  RequestContextMiddleware + Response", await _drive(RequestContextMiddleware(endpoint), scope, n)))
+
+    async def request_parts():
+        request = Request(dict(scope))
+        bearer_token(request), client_ip(request), request.headers.get("if-none-match")
+
+    rows.append(("  Request + token/IP/header reads", await _time_call(request_parts, n)))
+    cache = cache_for(db.engine())
+    stamp = cache.stamp()
+
+    async def principal():
+        await service._principal(cache, stamp, token, "127.0.0.1")
+
+    async def stamp_only():
+        cache.stamp()
+
+    async def sha():
+        hashlib.sha256(token.encode()).digest()
+
+    def query():
+        return parse_query_string(params, missing_project="p", missing_environment="e")
+
+    async def query_only():
+        query()
+
+    found = service._principal
+    the_query = query()
+    key = ("secret", (await found(cache, stamp, token, "127.0.0.1")).identity_id, the_query, "OPENROUTER_API_KEY")
+
+    async def secret_lookup():
+        cache.get(key, stamp)
+
+    writer = writer_for(db.engine())
+
+    async def audit_add():
+        writer.add(
+            actor="identity:x",
+            ip="127.0.0.1",
+            event="get-secret",
+            project_id="p",
+            resource_id="s",
+            metadata=(("secretName", "N"), ("environment", "prod"), ("secretPath", "/")),
+        )
+
+    rows.append(("  cache.stamp()", await _time_call(stamp_only, n)))
+    rows.append(("  sha256 of the token", await _time_call(sha, n)))
+    rows.append(("  principal (cached)", await _time_call(principal, n)))
+    rows.append(("  parse_query", await _time_call(query_only, n)))
+    rows.append(("  secret cache get", await _time_call(secret_lookup, n)))
+    rows.append(("  audit add", await _time_call(audit_add, n)))
+
+    async def nothing():
+        pass
+
+    rows.append(("  (an empty coroutine: the loop's own cost)", await _time_call(nothing, n)))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
