@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -10,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import Float, event, literal
+from sqlalchemy import ClauseElement, Float, bindparam, event, literal
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -79,6 +80,7 @@ class _DatabaseNow(FunctionElement[datetime]):
     name = "database_now"
 
 
+@functools.lru_cache(maxsize=64)  # an element is immutable: one per offset serves every statement
 def now(offset_seconds: float = 0.0) -> _DatabaseNow:
     """The database's current time (+ `offset_seconds`), evaluated in the SQL itself.
 
@@ -103,6 +105,22 @@ def _now_sqlite(element: _DatabaseNow, compiler: SQLCompiler, **kw: Any) -> str:
     # comparison is time comparison. SQLite's clock is the host's: every process on it shares that clock.
     offset = compiler.process(element.clauses, **kw)
     return f"strftime('%Y-%m-%d %H:%M:%f000', 'now', printf('%.6f seconds', {offset}))"
+
+
+def split_values(values: dict[str, Any]) -> tuple[tuple[str, ...], tuple[tuple[str, Any], ...], dict[str, Any]]:
+    """For a statement built once and run many times (see `set_clause`): the names of `values` given as plain
+    values, the (name, SQL expression) pairs, and the parameters that carry the plain values."""
+    plain = tuple(sorted(name for name, value in values.items() if not isinstance(value, ClauseElement)))
+    expressions = tuple(sorted((n, v) for n, v in values.items() if isinstance(v, ClauseElement)))
+    return plain, expressions, {f"v_{name}": values[name] for name in plain}
+
+
+def set_clause(plain: tuple[str, ...], expressions: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    """The SET clause of a cached statement: a bound parameter `v_<name>` per plain value, expressions inline.
+
+    Hot statements are built once per shape and reused (an lru_cache keyed by `split_values`' first two parts):
+    building a statement and computing its cache key cost more CPU than running it."""
+    return {**{name: bindparam(f"v_{name}") for name in plain}, **dict(expressions)}
 
 
 _engine: Engine | None = None

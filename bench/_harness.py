@@ -66,6 +66,32 @@ class FreshPostgres:
         self._admin.dispose()
 
 
+class FreshSqlite:
+    """A new SQLite file database in `directory`, removed by `drop()`."""
+
+    def __init__(self, directory: Path):
+        self.path = Path(directory) / f"keyturn_bench_{uuid.uuid4().hex[:6]}.db"
+        self.url = f"sqlite:///{self.path}"
+
+    def drop(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+
+def fresh_database(kind: str, postgres_url: str, directory: Path) -> FreshPostgres | FreshSqlite:
+    """`kind` is "sqlite" (a file in `directory`) or "postgresql" (a new database on `postgres_url`'s server)."""
+    if kind == "sqlite":
+        return FreshSqlite(directory)
+    return FreshPostgres(postgres_url)
+
+
+def database_now_sql(url: str) -> str:
+    """SQL for the database's current time in the layout keyturn stores (text on SQLite), as app.db.now() renders."""
+    if make_url(normalise_url(url)).get_backend_name() == "sqlite":
+        return "strftime('%Y-%m-%d %H:%M:%f000', 'now')"
+    return "statement_timestamp()"
+
+
 def sql_scalar(url: str, query: str, **params) -> object:
     engine = create_engine(normalise_url(url))
     try:

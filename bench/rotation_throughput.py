@@ -1,15 +1,21 @@
-"""Rotation throughput: N rotations due at once against the emulator with a fixed latency per call,
-for 1 and 4 `keyturn worker` processes on one fresh PostgreSQL database.
+"""Rotation throughput: N rotations due at once against the emulator with a fixed latency per call, for 1 and 4
+`keyturn worker` processes, on a fresh SQLite file and a fresh PostgreSQL database.
 
-    .venv/bin/python -m bench.rotation_throughput                  # N = 100, 1000, 10000
-    .venv/bin/python -m bench.rotation_throughput --sizes 100 1000 --latency 0.05
+    .venv/bin/python -m bench.rotation_throughput               # both databases, N = 1000 and 10000 (about 25 min)
+    .venv/bin/python -m bench.rotation_throughput --databases sqlite --sizes 1000 --workers 1
 
-For each N the rotations are created through the API (latency 0 while creating), then for each worker
-count every rotation is made due at once (next_rotation_at = now() in the database) and the workers
-are started. It prints the wall time until every rotation published a new key and the revocation
-queue is empty, rotations/s, the provider calls made (counted at the emulator), the ideal time
-(calls x latency / concurrency, concurrency = workers x min(worker, provider) concurrency), the ratio
-to it, and the peak RSS per worker. It also checks that the provider saw exactly N creates per round.
+For each database and N the rotations are created through the API (latency 0 while creating), then for each
+worker count every rotation is made due at once (next_rotation_at = the database's now) and the workers, started
+beforehand and idle, pick them up. The first round publishes each rotation's second key (mint and verify: two
+provider calls); later rounds are the steady state (a third call revokes the key from two generations back).
+
+It prints, per round: the wall time until every rotation published a new key and the revocation queue is empty;
+the provider calls made (counted at the emulator); the ideal time (calls x latency / concurrency, where
+concurrency = workers x min(worker, provider) concurrency) and the ratio to it; the workers' CPU per rotation
+and peak RSS; and where the CPU went (the workers, PostgreSQL's processes, the emulator, and the whole machine,
+against what its cores could give in that wall time), so a reader sees what the limit was. The machine's CPU
+count, load average and the exact command of each side are printed with the table. It checks that the provider
+saw exactly N creates per round.
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python bench/<name>.py`: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sqlalchemy import create_engine, text
+
+from app.db import normalise_url
+from bench._cpu import PostgresCpu, available_cpus, load_average, machine_busy_seconds
 from bench._harness import (
     DEFAULT_POSTGRES_URL,
     ApiServer,
@@ -34,58 +44,94 @@ from bench._harness import (
     KeyturnConfig,
     WorkerPool,
     create_rotations,
+    database_now_sql,
+    fresh_database,
     log,
     migrate,
-    sql_execute,
-    sql_scalar,
 )
 
 NEVER = 3650  # the largest interval accepted; in seconds, about an hour: nothing falls due by itself
 PENDING_SQL = "SELECT count(*) FROM rotation_credential WHERE state IN ('pending', 'revoking', 'minted')"
+SHOWN_SETTINGS = (
+    "KEYTURN_WORKER_CONCURRENCY",
+    "KEYTURN_PROVIDER_MAX_CONCURRENCY",
+    "KEYTURN_PROVIDER_RATE_PER_SECOND",
+    "KEYTURN_WORKER_POLL_SECONDS",
+    "KEYTURN_LEASE_SECONDS",
+    "KEYTURN_HTTP_TIMEOUT_SECONDS",
+    "KEYTURN_REVOCATION_MIN_OVERLAP_SECONDS",
+    "KEYTURN_ROTATION_INTERVAL_UNIT",
+)
+
+
+class Probe:
+    """One connection that watches the round, so the watching does not open a connection (a new PostgreSQL
+    backend) per look."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = create_engine(normalise_url(url), pool_size=1, max_overflow=0)
+        self.now_sql = database_now_sql(url)
+        with self.engine.connect() as conn:
+            self.backend_pid = (
+                conn.execute(text("SELECT pg_backend_pid()")).scalar() if conn.dialect.name == "postgresql" else None
+            )
+
+    def scalar(self, query: str, **params) -> object:
+        with self.engine.begin() as conn:
+            return conn.execute(text(query), params).scalar()
+
+    def execute(self, query: str, **params) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(text(query), params).rowcount
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 def run_round(
-    *,
-    config: KeyturnConfig,
-    emulator: Emulator,
-    db_url: str,
-    log_dir: Path,
-    n: int,
-    workers: int,
-    latency: float,
-    timeout: float,
+    *, config: KeyturnConfig, emulator: Emulator, probe: Probe, db: object, log_dir: Path, n: int, workers: int, args
 ) -> dict:
     pool = WorkerPool(config, log_dir, workers)
     pool.start()  # started first and idle, so the timing excludes interpreter start-up
     rotated_at = None
+    postgres = None
     try:
         time.sleep(3)
         pool.check_alive()
         cpu_before = sum(w.cpu_seconds() for w in pool.workers)
+        emulator_before = emulator.process.cpu_seconds()
         before = emulator.state()
-        emulator.set_latency(latency)
-        marker = sql_scalar(db_url, "SELECT now()")
+        emulator.set_latency(args.latency)
+        if isinstance(db, FreshPostgres):
+            postgres = PostgresCpu(db.name, exclude={probe.backend_pid} if probe.backend_pid else None)
+        busy_before = machine_busy_seconds()
+        marker = probe.scalar(f"SELECT {probe.now_sql}")
         started = time.monotonic()
-        sql_execute(
-            db_url,
-            "UPDATE secret_rotation SET next_rotation_at = :t, is_auto_rotation_enabled = true, "
-            "retry_not_before = NULL",
-            t=marker,
+        probe.execute(
+            f"UPDATE secret_rotation SET next_rotation_at = {probe.now_sql}, is_auto_rotation_enabled = true, "
+            "retry_not_before = NULL"
         )
         while True:
             pool.sample_memory()
             pool.check_alive()
-            rotated = sql_scalar(db_url, "SELECT count(*) FROM secret_rotation WHERE last_rotated_at >= :t", t=marker)
+            if postgres is not None:
+                postgres.sample()
+            rotated = probe.scalar("SELECT count(*) FROM secret_rotation WHERE last_rotated_at >= :t", t=marker)
             if rotated >= n and rotated_at is None:
                 rotated_at = time.monotonic() - started
-            if rotated_at is not None and sql_scalar(db_url, PENDING_SQL) == 0:
+            if rotated_at is not None and probe.scalar(PENDING_SQL) == 0:
                 break
-            if time.monotonic() - started > timeout:
-                raise TimeoutError(f"round N={n} workers={workers}: only {rotated}/{n} rotated after {timeout}s")
+            if time.monotonic() - started > args.timeout:
+                raise TimeoutError(f"round N={n} workers={workers}: only {rotated}/{n} rotated after {args.timeout}s")
             time.sleep(0.25)
         wall = time.monotonic() - started
+        busy = machine_busy_seconds() - busy_before
         memory = pool.sample_memory()
         cpu = sum(w.cpu_seconds() for w in pool.workers) - cpu_before
+        emulator_cpu = emulator.process.cpu_seconds() - emulator_before
+        if postgres is not None:
+            postgres.sample()
     finally:
         pool.stop()
     emulator.set_latency(0)
@@ -93,7 +139,8 @@ def run_round(
     calls = after["request_count"] - before["request_count"]
     creates = after["create_count"] - before["create_count"]
     concurrency = workers * min(config.worker_concurrency, config.provider_max_concurrency)
-    ideal = calls * latency / concurrency
+    ideal = calls * args.latency / concurrency
+    pg = postgres.seconds() if postgres is not None else {}
     return {
         "n": n,
         "workers": workers,
@@ -106,95 +153,137 @@ def run_round(
         "ratio": round(wall / ideal, 2) if ideal else None,
         "peak_rss_mib": round(max(memory) / 1024, 1),
         "worker_cpu_ms_per_rotation": round(cpu * 1000 / n, 1),
+        "worker_cpu_s": round(cpu, 1),
+        "postgres_backends_s": round(pg["backends"], 1) if pg else None,
+        "postgres_background_s": round(pg["background"], 1) if pg else None,
+        "emulator_cpu_s": round(emulator_cpu, 1),
+        "machine_busy_s": round(busy, 1),
+        "machine_capacity_s": round(wall * available_cpus(), 1),
     }
 
 
-def bench_size(n: int, args, log_dir: Path) -> list[dict]:
-    db = FreshPostgres(args.postgres_url, prefix="keyturn_bench")
-    emulator = api_server = None
-    try:
-        emulator = Emulator(log_dir)
-        config = KeyturnConfig(
-            database_url=db.url,
-            openrouter_base_url=emulator.base_url,
-            poll_seconds=args.poll,
-            lease_seconds=60.0,
-            http_timeout_seconds=10.0,
-            worker_concurrency=args.concurrency,
-            provider_max_concurrency=args.concurrency,
-            provider_rate_per_second=0,
-            provider_burst=args.concurrency,
-        )
-        migrate(config)
-        api_server = ApiServer(config, log_dir)
-        api = Keyturn(api_server.url, config.admin_token)
-        project = api.create_project("bench")
-        connection = api.create_connection(project["id"], emulator.management_key)
-        started = time.monotonic()
-        create_rotations(
-            api,
-            project_id=project["id"],
-            connection_id=connection["id"],
-            count=n,
-            interval=NEVER,
-            secret_path="/bench",
-            prefix="bench",
-            parallel=8,
-        )
-        log(f"N={n}: created in {time.monotonic() - started:.1f}s")
-        api.close()
-        api_server.stop()  # the rounds measure the workers alone
-        api_server = None
-        rows = []
-        for workers in args.workers:
-            row = run_round(
-                config=config,
-                emulator=emulator,
-                db_url=db.url,
-                log_dir=log_dir,
-                n=n,
-                workers=workers,
-                latency=args.latency,
-                timeout=args.timeout,
+def commands(config: KeyturnConfig, emulator: Emulator) -> list[str]:
+    env = config.env()
+    settings = " ".join(f"{name}={env[name]}" for name in SHOWN_SETTINGS if name in env)
+    return [
+        f"workers:  {settings} keyturn worker   (KEYTURN_DATABASE_URL, root key and admin token set; one process each)",
+        f"emulator: {' '.join(Path(a).name if a.endswith('python') else a for a in emulator.process.argv)}",
+    ]
+
+
+def bench_database(kind: str, args, log_dir: Path) -> tuple[list[dict], list[str]]:
+    rows: list[dict] = []
+    shown: list[str] = []
+    for n in args.sizes:
+        size_dir = log_dir / f"{kind}-n{n}"
+        size_dir.mkdir()
+        db = fresh_database(kind, args.postgres_url, size_dir)
+        emulator = api_server = probe = None
+        try:
+            emulator = Emulator(size_dir)
+            config = KeyturnConfig(
+                database_url=db.url,
+                openrouter_base_url=emulator.base_url,
+                poll_seconds=args.poll,
+                lease_seconds=60.0,
+                http_timeout_seconds=10.0,
+                worker_concurrency=args.concurrency,
+                provider_max_concurrency=args.concurrency,
+                provider_rate_per_second=0,
+                provider_burst=args.concurrency,
             )
-            log(f"N={n} workers={workers}: {row}")
-            if row["creates"] != n:
-                row["note"] = f"provider saw {row['creates']} creates for {n} rotations"
-            rows.append(row)
-        return rows
-    finally:
-        if api_server is not None:
-            api_server.stop()
-        if emulator is not None:
-            emulator.stop()
-        db.drop()
+            migrate(config)
+            api_server = ApiServer(config, size_dir)
+            api = Keyturn(api_server.url, config.admin_token)
+            project = api.create_project("bench")
+            connection = api.create_connection(project["id"], emulator.management_key)
+            started = time.monotonic()
+            create_rotations(
+                api,
+                project_id=project["id"],
+                connection_id=connection["id"],
+                count=n,
+                interval=NEVER,
+                secret_path="/bench",
+                prefix="bench",
+                parallel=8,
+            )
+            log(f"{kind} N={n}: created in {time.monotonic() - started:.1f}s")
+            api.close()
+            api_server.stop()  # the rounds measure the workers alone
+            api_server = None
+            shown = commands(config, emulator)
+            probe = Probe(db.url)
+            for workers in args.workers:
+                row = run_round(
+                    config=config,
+                    emulator=emulator,
+                    probe=probe,
+                    db=db,
+                    log_dir=size_dir,
+                    n=n,
+                    workers=workers,
+                    args=args,
+                )
+                row["database"] = kind
+                log(f"{kind} N={n} workers={workers}: {row}")
+                if row["creates"] != n:
+                    row["note"] = f"provider saw {row['creates']} creates for {n} rotations"
+                rows.append(row)
+        finally:
+            if probe is not None:
+                probe.close()
+            if api_server is not None:
+                api_server.stop()
+            if emulator is not None:
+                emulator.stop()
+            db.drop()
+    return rows, shown
 
 
-def print_table(rows: list[dict], args) -> None:
+def print_table(rows: list[dict], args, shown: dict[str, list[str]], load_before: str) -> None:
     print(
-        f"\nRotation throughput: latency {args.latency * 1000:.0f} ms per provider call, "
-        f"worker and provider concurrency {args.concurrency} per worker, poll {args.poll}s, PostgreSQL\n"
+        f"\nRotation throughput: latency {args.latency * 1000:.0f} ms per provider call, worker and provider "
+        f"concurrency {args.concurrency} per worker, poll {args.poll}s. Machine: {available_cpus()} CPUs available, "
+        f"load average {load_before} before, {load_average()} after.\n"
     )
+    for kind, lines in shown.items():
+        print(f"Commands ({kind}):")
+        for line in lines:
+            print(f"  {line}")
     print(
-        "| N | workers | wall (s) | all rotated (s) | rotations/s | provider calls | creates | ideal (s) "
-        "| wall / ideal | peak RSS per worker (MiB) | worker CPU per rotation (ms) |"
+        "\n| database | N | workers | wall (s) | ideal (s) | wall / ideal | rotations/s | provider calls | "
+        "worker CPU per rotation (ms) | peak RSS per worker (MiB) | CPU s: workers | CPU s: PostgreSQL backends "
+        "+ background | CPU s: emulator | CPU s: whole machine / its capacity |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(
-            f"| {r['n']} | {r['workers']} | {r['wall_s']} | {r['rotated_s']} | {r['rotations_per_s']} | "
-            f"{r['calls']} | {r['creates']} | {r['ideal_s']} | {r['ratio']} | {r['peak_rss_mib']} | "
-            f"{r.get('worker_cpu_ms_per_rotation', '')} |"
+        postgres = (
+            f"{r['postgres_backends_s']} + {r['postgres_background_s']}"
+            if r["postgres_backends_s"] is not None
+            else "-"
         )
+        print(
+            f"| {r['database']} | {r['n']} | {r['workers']} | {r['wall_s']} | {r['ideal_s']} | {r['ratio']} | "
+            f"{r['rotations_per_s']} | {r['calls']} | {r['worker_cpu_ms_per_rotation']} | {r['peak_rss_mib']} | "
+            f"{r['worker_cpu_s']} | {postgres} | {r['emulator_cpu_s']} | "
+            f"{r['machine_busy_s']} / {r['machine_capacity_s']} |"
+        )
+    print(
+        "\nThe first round of each N publishes each rotation's second key (2 provider calls); later rounds also revoke "
+        "the key from two generations back (3 calls). 'Whole machine' counts every process on it, other users' too; "
+        "when it nears its capacity, the cores were the limit."
+    )
     for r in rows:
         if r.get("note"):
-            print(f"NOTE N={r['n']} workers={r['workers']}: {r['note']}")
+            print(f"NOTE {r['database']} N={r['n']} workers={r['workers']}: {r['note']}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.rotation_throughput", description=__doc__.splitlines()[0])
     parser.add_argument("--postgres-url", default=os.environ.get("KEYTURN_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL))
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--databases", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=8)
@@ -202,15 +291,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args(argv)
     log_dir = Path(tempfile.mkdtemp(prefix="keyturn-throughput-"))
+    load_before = load_average()
     rows: list[dict] = []
+    shown: dict[str, list[str]] = {}
     try:
-        for n in args.sizes:
-            size_dir = log_dir / f"n{n}"
-            size_dir.mkdir()
-            rows += bench_size(n, args, size_dir)
+        for kind in args.databases:
+            found, shown[kind] = bench_database(kind, args, log_dir)
+            rows += found
     finally:
         if rows:
-            print_table(rows, args)
+            print_table(rows, args, shown, load_before)
     ok = all(r["creates"] == r["n"] for r in rows)
     if ok:
         shutil.rmtree(log_dir, ignore_errors=True)

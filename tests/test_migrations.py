@@ -25,3 +25,11 @@ def test_models_match_migrations(db_url):
         diff = compare_metadata(context, SQLModel.metadata)
     engine.dispose()
     assert diff == [], f"models and migrations disagree; write a migration: {diff}"
+
+
+def test_the_start_up_check_finds_the_same_head_as_alembic():
+    from alembic.script import ScriptDirectory
+
+    from app.migrate import alembic_config, head_revision
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()

@@ -18,7 +18,7 @@ from app.errors import BadRequest
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.providers.base import ProviderError
-from app.rotation import audit_events, lease, schedule
+from app.rotation import audit_events, heartbeat, lease, schedule
 from app.rotation.intents import transition
 from app.rotation.reconcile import reconcile_rotation
 from app.rotation.upstream import ConnectionUnavailable, for_connection
@@ -41,7 +41,7 @@ def update_rotation(
 ) -> SecretRotation:
     """Under the lease: re-read the row, let `apply(session, rotation)` change it (it raises BadRequest on a
     conflict), recompute the schedule and audit, in one transaction. Returns the saved row."""
-    with lease.held(rotation_id, wait=LEASE_WAIT_SECONDS) as owner:
+    with heartbeat.held(rotation_id, wait=LEASE_WAIT_SECONDS) as owner:
         try:
             with db.unit_of_work() as session:
                 try:
@@ -73,7 +73,7 @@ def delete_rotation(
     """Under the lease: optionally revoke every live key first (400 and nothing deleted on failure), then
     delete the rotation (and its secret if asked) in one transaction, audited as `actor`. Returns the row
     as it was. A lease lost on the way answers the busy 400, as a lease held by someone else does."""
-    with lease.held(rotation_id, wait=LEASE_WAIT_SECONDS) as owner:
+    with heartbeat.held(rotation_id, wait=LEASE_WAIT_SECONDS) as owner:
         reconcile_rotation(rotation_id)
         if revoke:
             _revoke_live_keys(rotation_id, owner)

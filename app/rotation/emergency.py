@@ -20,7 +20,7 @@ from app.auth.principal import Principal
 from app.errors import AppError, ProviderFailure
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
-from app.rotation import audit_events, engine, lease, revocations
+from app.rotation import audit_events, engine, heartbeat, lease, revocations
 from app.rotation.intents import database_time
 
 log = logging.getLogger("keyturn.rotation")
@@ -73,7 +73,7 @@ def rotate_and_revoke(rotation_id: str, *, actor: Principal | str) -> SecretRota
     queued: list[str] = []
     not_queued: str | None = None
     try:
-        with lease.held(rotation_id, wait=LEASE_WAIT_SECONDS) as owner:
+        with heartbeat.held(rotation_id, wait=LEASE_WAIT_SECONDS) as owner:
             queued = _queue_the_rest(rotation_id, owner, actor)
             for cred_id in queued:
                 _attempt(cred_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import cast
 
 from sqlmodel import Session, col, select
 
@@ -19,11 +20,10 @@ from app.errors import BadRequest, NotFound, ProviderFailure
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.providers.base import ProviderError
-from app.rotation import audit_events, failures, killpoint, lease, publish, schedule
-from app.rotation.intents import new_intent, open_key, transition
+from app.rotation import attempt, audit_events, failures, heartbeat, killpoint, lease, publish, reconcile, schedule
+from app.rotation.intents import Intent, new_intent, open_key, transition
 from app.rotation.messages import INTERNAL_FAILURE, failure_text
 from app.rotation.minting import MintFailed, discard, mint_and_verify, revoke_now
-from app.rotation.reconcile import reconcile_rotation
 from app.rotation.upstream import ConnectionUnavailable, Upstream, for_connection
 from app.store import secrets as secrets_store
 from app.timeutil import utcnow
@@ -146,97 +146,94 @@ def rotate(
     """One rotation under the lease. Manual: BadRequest (400) if the lease is held; ProviderFailure (502)
     on a provider failure (the row is marked failed). Scheduled: returns after recording the attempt.
     Every attempt's outcome is audited as `actor` (the caller of a manual rotation, else the platform).
-    `lease_owner`: the token of a lease the caller already holds (the worker's batch claim), re-taken here."""
-    owner = lease.acquire(rotation_id, lease_owner)
-    if owner is None:
+    `lease_owner`: the token of a lease the caller already holds (the worker's batch claim), re-taken here.
+    The lease is given back before this returns or raises, whenever it was taken."""
+    owner = lease_owner or lease.new_owner()
+    begun = attempt.begin(rotation_id, owner, manual=manual)
+    if begun.rotation is None:
         rotation = _row(rotation_id)
         if manual:
             raise BadRequest(lease.BUSY_MESSAGE)
         return rotation  # another worker claimed it first
+    held = [True]  # cleared by the write that gives the lease back
     try:
-        with lease.Heartbeat(rotation_id, owner):
-            return _rotate_leased(rotation_id, owner, manual=manual, job_id=job_id, actor=actor)
+        return _rotate_leased(begun, owner, held, manual=manual, job_id=job_id, actor=actor)
     finally:
-        lease.release(rotation_id, owner)
-
-
-def _still_due(rotation: SecretRotation) -> bool:
-    """The worker's due rule (lease._due_and_free) on the row as read: a key about to expire makes the rotation
-    due even with auto-rotation off."""
-    now = utcnow()
-    scheduled = (
-        rotation.is_auto_rotation_enabled and rotation.next_rotation_at is not None and rotation.next_rotation_at <= now
-    )
-    expiring = rotation.expiry_due_at is not None and rotation.expiry_due_at <= now
-    return (scheduled or expiring) and (rotation.retry_not_before is None or rotation.retry_not_before <= now)
+        if held[0]:
+            lease.release(rotation_id, owner)
 
 
 def _rotate_leased(
-    rotation_id: str, owner: str, *, manual: bool, job_id: str | None, actor: Principal | str
+    begun: attempt.Begun,
+    owner: str,
+    held: list[bool],
+    *,
+    manual: bool,
+    job_id: str | None,
+    actor: Principal | str,
 ) -> SecretRotation:
-    rotation = _row(rotation_id)
-    if not manual and not _still_due(rotation):
-        return rotation  # disabled or rescheduled since it was claimed (rotation §14f)
-    reconcile_rotation(rotation_id)
-    generation = None  # the generation this attempt mints, once its intent is recorded (for the audit row)
-    try:
-        with db.unit_of_work() as session:  # the intent commits before the mint
-            rotation = lease.leased_row(session, rotation_id, owner)
-            upstream = _upstream(session, rotation.connection_id)
-            minted_at = utcnow()
-            cred = new_intent(
-                rotation_id=rotation_id,
-                connection_id=rotation.connection_id,
-                provider=upstream.app_slug,
-                generation=rotation.next_generation,
-                base_name=rotation.parameters["name"],
-                now=minted_at,
-                credential_fingerprint=upstream.fingerprint,
-                expires_at=schedule.key_expires_at(minted_at, rotation.revocation_key_lifetime_seconds),
-            )
-            rotation.next_generation += 1  # never reused, even if this attempt fails (rotation §14c)
-            session.add_all([cred, rotation])
-        generation = cred.generation
-        api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters, expires_at=cred.expires_at)
-    except MintFailed as exc:
-        text = failure_text(exc.message)
-        failed = failures.record_failed_attempt(
-            rotation_id,
-            owner,
-            manual=manual,
-            job_id=job_id,
-            text=text,
-            retry_after=exc.retry_after,
-            generation=generation,
-            actor=actor,
-        )
-        if manual:
-            raise ProviderFailure(text) from None
-        return failed
-    try:
-        rotation, due_now = publish.new_key(
-            rotation_id, owner, cred.id, api_key, manual=manual, job_id=job_id, actor=actor
-        )
-    except Exception:  # the original error is the one worth raising
-        log.exception("rotation %s: publishing generation %s failed", rotation_id, cred.generation)
-        discard(cred.id, "not published: the publish transaction failed")
+    rotation = cast(SecretRotation, begun.rotation)
+    rotation_id = rotation.id
+    if begun.not_due:
+        return rotation
+    with heartbeat.Heartbeat(rotation_id, owner):
+        if begun.open_intents:
+            reconcile.reconcile(begun.open_intents)
+            begun = attempt.begin(rotation_id, owner, manual=manual, reconciled=True)
+            if begun.rotation is None:
+                raise lease.LeaseLost(f"lost the lease of rotation {rotation_id}")
+            rotation = begun.rotation
+        generation = begun.cred.generation if begun.cred is not None else None  # for the audit row
         try:
-            failures.record_failed_attempt(
+            if begun.unavailable is not None:
+                raise MintFailed(begun.unavailable)
+            cred, upstream = cast(Intent, begun.cred), cast(Upstream, begun.upstream)
+            api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters, expires_at=cred.expires_at)
+        except MintFailed as exc:
+            text = failure_text(exc.message)
+            failed = failures.record_failed_attempt(
                 rotation_id,
                 owner,
                 manual=manual,
                 job_id=job_id,
-                text=INTERNAL_FAILURE,
-                generation=cred.generation,
+                text=text,
+                retry_after=exc.retry_after,
+                generation=generation,
                 actor=actor,
             )
-        except Exception:
-            log.warning("rotation %s: could not record the failed attempt", rotation_id, exc_info=True)
-        raise
+            if manual:
+                raise ProviderFailure(text) from None
+            return failed
+        try:
+            due_now = publish.new_key(rotation, owner, cred, api_key, manual=manual, job_id=job_id, actor=actor)
+        except Exception:  # the original error is the one worth raising
+            log.exception("rotation %s: publishing generation %s failed", rotation_id, cred.generation)
+            discard(cred.id, "not published: the publish transaction failed")
+            try:
+                failures.record_failed_attempt(
+                    rotation_id,
+                    owner,
+                    manual=manual,
+                    job_id=job_id,
+                    text=INTERNAL_FAILURE,
+                    generation=cred.generation,
+                    actor=actor,
+                )
+            except Exception:
+                log.warning("rotation %s: could not record the failed attempt", rotation_id, exc_info=True)
+            raise
+    if not due_now:
+        held[0] = False  # the publish gave the lease back: nothing is left to do under it
     killpoint.reached("after_publish")
-    for cred_id in due_now:
-        if revoke_now(cred_id) is False:  # None: held while in use (app.rotation.holds), not a failure
-            rotation = failures.note_failed_revocation(rotation_id, owner, cred_id) or rotation
+    for index, entry in enumerate(due_now):
+        last = index == len(due_now) - 1
+        # The last confirmation gives the lease back in its own commit; anything else leaves that to `rotate`.
+        release = (rotation_id, owner) if last else None
+        done = revoke_now(entry, upstream=upstream, release=release, may_hold=rotation.revocation_hold_while_in_use)
+        if done:
+            held[0] = held[0] and not last
+        elif done is False:  # None: held while in use (app.rotation.holds), not a failure
+            rotation = failures.note_failed_revocation(rotation, owner, entry) or rotation
     return rotation
 
 

@@ -14,6 +14,7 @@ from app.models.sealed import ROTATION_MESSAGE
 from app.rotation import audit_events, lease, schedule
 from app.rotation.messages import clip
 from app.rotation.retry import MAX_SCHEDULED_ATTEMPTS, backoff_seconds
+from app.rotation.revocations import Claimed
 from app.timeutil import utcnow
 
 log = logging.getLogger("keyturn.rotation")
@@ -75,27 +76,27 @@ def record_failed_attempt(
     return rotation
 
 
-def note_failed_revocation(rotation_id: str, owner: str, cred_id: str) -> SecretRotation | None:
+def note_failed_revocation(rotation: SecretRotation, owner: str, entry: Claimed) -> SecretRotation | None:
     """The rotation succeeded but the old key's revocation failed: say so; the queue keeps retrying.
 
     Returns the updated row, or None when the note could not be written (the lease was lost meanwhile, say):
     the new key is published either way, so this never fails the rotation."""
     try:
         with db.unit_of_work() as session:
-            rotation = lease.leased_row(session, rotation_id, owner)
-            cred = session.get_one(RotationCredential, cred_id)
+            last_error = session.get_one(RotationCredential, entry.id).last_error
             text = (
-                f"The new key was published, but revoking the previous key {cred.key_name} failed; "
-                f"it stays queued for revocation: {cred.last_error or 'unknown error'}"
+                f"The new key was published, but revoking the previous key {entry.key_name} failed; "
+                f"it stays queued for revocation: {last_error or 'unknown error'}"
             )
-            rotation.last_rotation_message = ROTATION_MESSAGE.seal(rotation_id, clip(text))
-            session.add(rotation)
+            message = ROTATION_MESSAGE.seal(rotation.id, clip(text))
+            lease.write_leased(session, rotation.id, owner, {"last_rotation_message": message})
     except Exception:
         log.warning(
             "rotation %s: could not note the failed revocation of credential %s; it stays queued",
-            rotation_id,
-            cred_id,
+            rotation.id,
+            entry.id,
             exc_info=True,
         )
         return None
+    rotation.last_rotation_message = message
     return rotation

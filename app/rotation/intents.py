@@ -6,17 +6,21 @@ and a reconciler that thinks the run died can never both win.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, update
-from sqlmodel import Session, col, select
+from sqlalchemy import CursorResult, Update, bindparam, func, insert, update
+from sqlmodel import Session, select
 
 from app import db
 from app.models import RotationCredential
+from app.models.base import new_id
 from app.models.credential import CredentialState
 from app.models.sealed import ROTATION_KEY
+from app.models.tables import CREDENTIALS
 from app.providers.base import MintedKey
 from app.rotation.messages import clip
 
@@ -65,15 +69,71 @@ def new_intent(
     )
 
 
+@dataclass(frozen=True)
+class Intent:
+    """A committed intent, as the run that recorded it needs it."""
+
+    id: str
+    rotation_id: str
+    generation: int
+    key_name: str
+    expires_at: datetime | None = None  # the expiry the mint asks for
+
+
+def insert_intent(
+    session: Session,
+    *,
+    rotation_id: str,
+    connection_id: str,
+    provider: str,
+    generation: int,
+    base_name: str,
+    now: datetime,
+    credential_fingerprint: str,
+    expires_at: datetime | None = None,
+) -> Intent:
+    """`new_intent`'s row, written by one Core INSERT in the caller's transaction (no ORM object or flush)."""
+    intent = Intent(new_id(), rotation_id, generation, key_name(base_name, rotation_id, generation, now), expires_at)
+    session.execute(
+        _INSERT_INTENT,
+        {
+            "id": intent.id,
+            "rotation_id": rotation_id,
+            "connection_id": connection_id,
+            "provider": provider,
+            "generation": generation,
+            "copy_number": 0,
+            "key_name": intent.key_name,
+            "state": CredentialState.PENDING,
+            "created_at": now,
+            "revoke_attempts": 0,
+            "negative_scans": 0,
+            "credential_fingerprint": credential_fingerprint,
+            "expires_at": expires_at,
+        },
+    )
+    return intent
+
+
+_INSERT_INTENT = insert(CREDENTIALS)  # one statement object, so its cache key is computed once
+
+
 def transition(session: Session, cred_id: str, from_states: Iterable[str], **values: Any) -> bool:
     """Move a credential out of one of `from_states`; False if someone else moved it first."""
-    statement = (
-        update(RotationCredential)
-        .where(col(RotationCredential.id) == cred_id, col(RotationCredential.state).in_(list(from_states)))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    return cast(CursorResult[Any], session.execute(statement)).rowcount == 1
+    plain, expressions, params = db.split_values(values)
+    states = list(from_states)
+    one = len(states) == 1  # `state = :s` needs no per-run expansion, as `state IN (...)` does
+    params.update(p_id=cred_id, p_states=states[0] if one else states)
+    statement = _transition_statement(plain, expressions, one)
+    return cast(CursorResult[Any], session.execute(statement, params)).rowcount == 1
+
+
+@functools.lru_cache(maxsize=256)
+def _transition_statement(plain: tuple[str, ...], expressions: tuple[tuple[str, Any], ...], one: bool) -> Update:
+    """Built once per shape (db.set_clause), on the Core table: no ORM bookkeeping per run."""
+    c = CREDENTIALS.c
+    state_is = c.state == bindparam("p_states") if one else c.state.in_(bindparam("p_states", expanding=True))
+    return update(CREDENTIALS).where(c.id == bindparam("p_id"), state_is).values(db.set_clause(plain, expressions))
 
 
 def database_time(session: Session) -> datetime:

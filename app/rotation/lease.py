@@ -1,38 +1,38 @@
 """The one lease per rotation (rotation §14g): rotate, update and delete all need it.
 
 Taking the lease is one conditional UPDATE, atomic on SQLite and PostgreSQL alike: it succeeds only if
-nobody holds an unexpired lease. A heartbeat thread renews it while work runs, so a crashed holder's
+nobody holds an unexpired lease. app.rotation.heartbeat renews it while work runs, so a crashed holder's
 lease simply lapses and the next holder reconciles what it left behind.
 
 Every expiry is set and compared with the database's clock (`db.now()`, inside the statement), never the
 process's: two processes whose clocks disagree would otherwise each think the other's lease had lapsed.
 
 The worker takes the leases of a batch of due rotations at once (`claim_due`) and passes each token to
-the engine (`rotate(..., lease_owner=token)`), whose `acquire` re-takes the lease it already holds.
+the engine (`rotate(..., lease_owner=token)`), which re-takes the lease it already holds (`take`, in the same
+statement that reads the row).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
-import threading
-import time
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Update, and_, or_, update
-from sqlmodel import Session, col, select
+from sqlalchemy import ColumnElement, CursorResult, Update, and_, bindparam, or_, select, update
+from sqlmodel import Session
 
 from app import db
 from app.config import get_settings
-from app.errors import BadRequest, NotFound
 from app.models import SecretRotation
+from app.models.tables import ROTATIONS
 
 log = logging.getLogger("keyturn.lease")
 
+R = ROTATIONS.c  # Core columns: lease statements skip the ORM (app.models.tables)
 BUSY_MESSAGE = "A rotation is already in progress. Please try again shortly."
-_WAIT_STEP = 0.1
 
 
 class LeaseLost(Exception):
@@ -43,34 +43,34 @@ def new_owner() -> str:
     return "lease-" + secrets.token_hex(16)
 
 
-def _lease_seconds() -> float:
+def lease_seconds() -> float:
     return get_settings().lease_seconds
 
 
 def _expires() -> ColumnElement[Any]:
     """A new or renewed lease's expiry, by the database's clock."""
-    return db.now(_lease_seconds())
+    return db.now(lease_seconds())
 
 
 def free() -> ColumnElement[bool]:
     """Nobody holds an unexpired lease on the row, by the database's clock (the negation of `_held`)."""
     return or_(
-        col(SecretRotation.lease_owner).is_(None),
-        col(SecretRotation.lease_expires_at).is_(None),
-        col(SecretRotation.lease_expires_at) < db.now(),
+        R.lease_owner.is_(None),
+        R.lease_expires_at.is_(None),
+        R.lease_expires_at < db.now(),
     )
 
 
 def _held() -> ColumnElement[bool]:
     return and_(
-        col(SecretRotation.lease_owner).is_not(None),
-        col(SecretRotation.lease_expires_at).is_not(None),
-        col(SecretRotation.lease_expires_at) >= db.now(),
+        R.lease_owner.is_not(None),
+        R.lease_expires_at.is_not(None),
+        R.lease_expires_at >= db.now(),
     )
 
 
-def _updated(session: Session, statement: Update) -> int:
-    return cast(CursorResult[Any], session.execute(statement)).rowcount
+def _updated(session: Session, statement: Update, params: dict[str, Any] | None = None) -> int:
+    return cast(CursorResult[Any], session.execute(statement, params)).rowcount
 
 
 def acquire(rotation_id: str, owner: str | None = None) -> str | None:
@@ -78,11 +78,10 @@ def acquire(rotation_id: str, owner: str | None = None) -> str | None:
     None if someone else holds it."""
     owner = owner or new_owner()
     statement = (
-        update(SecretRotation)
-        .where(col(SecretRotation.id) == rotation_id)
-        .where(or_(free(), col(SecretRotation.lease_owner) == owner))
+        update(ROTATIONS)
+        .where(R.id == rotation_id)
+        .where(or_(free(), R.lease_owner == owner))
         .values(lease_owner=owner, lease_expires_at=_expires())
-        .execution_options(synchronize_session=False)
     )
     with db.unit_of_work() as session:
         taken = _updated(session, statement) == 1
@@ -95,14 +94,10 @@ def _due_and_free() -> tuple[ColumnElement[bool], ...]:
     now = db.now()
     return (
         or_(
-            and_(
-                col(SecretRotation.is_auto_rotation_enabled).is_(True),
-                col(SecretRotation.next_rotation_at).is_not(None),
-                col(SecretRotation.next_rotation_at) <= now,
-            ),
-            col(SecretRotation.expiry_due_at) <= now,
+            and_(R.is_auto_rotation_enabled.is_(True), R.next_rotation_at.is_not(None), R.next_rotation_at <= now),
+            R.expiry_due_at <= now,
         ),
-        or_(col(SecretRotation.retry_not_before).is_(None), col(SecretRotation.retry_not_before) <= now),
+        or_(R.retry_not_before.is_(None), R.retry_not_before <= now),
         free(),
     )
 
@@ -117,16 +112,15 @@ def claim_due(limit: int, exclude: Collection[str] = ()) -> tuple[str, list[str]
     owner = new_owner()
     if limit <= 0:
         return owner, []
-    rotation_id = col(SecretRotation.id)
-    due = select(rotation_id).where(*_due_and_free()).order_by(col(SecretRotation.next_rotation_at)).limit(limit)
+    rotation_id = R.id
+    due = select(rotation_id).where(*_due_and_free()).order_by(R.next_rotation_at).limit(limit)
     if exclude:
         due = due.where(rotation_id.not_in(list(exclude)))
     take = (
-        update(SecretRotation)
+        update(ROTATIONS)
         .where(*_due_and_free())
         .values(lease_owner=owner, lease_expires_at=_expires())
         .returning(rotation_id)
-        .execution_options(synchronize_session=False)
     )
     with db.unit_of_work() as session:
         taken: list[str]
@@ -135,29 +129,81 @@ def claim_due(limit: int, exclude: Collection[str] = ()) -> tuple[str, list[str]
         else:
             # Two statements, not UPDATE ... IN (SELECT ... LIMIT ... SKIP LOCKED): PostgreSQL may re-run
             # such a subquery and lock more rows than asked for.
-            chosen = list(session.exec(due.with_for_update(skip_locked=True)).all())
+            chosen = list(session.execute(due.with_for_update(skip_locked=True)).scalars().all())
             taken = list(session.execute(take.where(rotation_id.in_(chosen))).scalars().all()) if chosen else []
     return owner, taken
+
+
+# The statements below run on every rotation: each is built once per shape and lease length (db.set_clause).
+_OURS = (R.id == bindparam("p_id"), R.lease_owner == bindparam("p_owner"))
 
 
 def extend(session: Session, rotation_id: str, owner: str) -> bool:
     """Inside the caller's transaction: renew our lease and lock the row; False if the lease is lost.
 
-    Every write made under the lease starts with this, so a holder whose lease lapsed cannot publish."""
-    statement = (
-        update(SecretRotation)
-        .where(col(SecretRotation.id) == rotation_id, col(SecretRotation.lease_owner) == owner)
-        .values(lease_expires_at=_expires())
-        .execution_options(synchronize_session=False)
+    Every write made under the lease starts with this (or `leased_row`, `take`, `write_leased`, which do the same
+    in the statement that reads or writes the row), so a holder whose lease lapsed cannot publish."""
+    statement = _write_statement((), (("lease_expires_at", _expires()),), False)
+    return _updated(session, statement, {"p_id": rotation_id, "p_owner": owner}) == 1
+
+
+@functools.lru_cache(maxsize=64)
+def _write_statement(plain: tuple[str, ...], expressions: tuple[tuple[str, Any], ...], returning: bool) -> Update:
+    statement = update(ROTATIONS).where(*_OURS).values(db.set_clause(plain, expressions))
+    return statement.returning(db.now()) if returning else statement
+
+
+@functools.lru_cache(maxsize=8)
+def _row_statement(free_or_ours: bool, lease_seconds: float) -> Update:
+    """UPDATE ... RETURNING the ORM row: the lease set to `p_owner` where it is ours (or free, `free_or_ours`),
+    and the row as it is now with the database's time."""
+    condition = or_(free(), R.lease_owner == bindparam("p_owner")) if free_or_ours else _OURS[1]
+    return (
+        update(SecretRotation)  # ORM: the row comes back as a SecretRotation
+        .where(R.id == bindparam("p_id"), condition)
+        .values(lease_owner=bindparam("p_owner"), lease_expires_at=db.now(lease_seconds))
+        .returning(SecretRotation, db.now().label("database_now"))
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    return _updated(session, statement) == 1
+
+
+def _renewed_row(session: Session, free_or_ours: bool, rotation_id: str, owner: str) -> Any:
+    statement = _row_statement(free_or_ours, lease_seconds())
+    return session.execute(statement, {"p_id": rotation_id, "p_owner": owner}).first()
+
+
+def take(session: Session, rotation_id: str, owner: str) -> tuple[SecretRotation, datetime] | None:
+    """Inside the caller's transaction: take the lease if it is free or expired (or already `owner`'s), and return
+    the row as it is now and the database's time, in one statement; None if someone else holds it or the row is
+    gone. The lease is held once the caller's transaction commits."""
+    found = _renewed_row(session, True, rotation_id, owner)
+    return None if found is None else (found[0], found[1])
 
 
 def leased_row(session: Session, rotation_id: str, owner: str) -> SecretRotation:
-    """`extend`, then the row as it is now; LeaseLost if the lease is gone."""
-    if not extend(session, rotation_id, owner):
+    """`extend`, and the row as it is now, in one statement; LeaseLost if the lease is gone."""
+    found = _renewed_row(session, False, rotation_id, owner)
+    if found is None:
         raise LeaseLost(f"lost the lease of rotation {rotation_id}")
-    return session.get_one(SecretRotation, rotation_id, populate_existing=True)
+    return found[0]
+
+
+def write_leased(session: Session, rotation_id: str, owner: str, values: dict[str, Any]) -> datetime:
+    """Inside the caller's transaction: write `values` to the row only if we still hold its lease, renewing it
+    (and locking the row) in the same statement. Returns the database's time; LeaseLost if the lease is gone.
+
+    `values` may set `lease_owner=None, lease_expires_at=None`: the write is then also the lease's release."""
+    plain, expressions, params = db.split_values({"lease_expires_at": _expires(), **values})
+    params.update(p_id=rotation_id, p_owner=owner)
+    found = session.execute(_write_statement(plain, expressions, True), params).first()
+    if found is None:
+        raise LeaseLost(f"lost the lease of rotation {rotation_id}")
+    return found[0]
+
+
+def released() -> dict[str, Any]:
+    """The values that give a lease back, for `write_leased`."""
+    return {"lease_owner": None, "lease_expires_at": None}
 
 
 def renew(rotation_id: str, owner: str) -> bool:
@@ -165,16 +211,17 @@ def renew(rotation_id: str, owner: str) -> bool:
         return extend(session, rotation_id, owner)
 
 
+def release_in(session: Session, rotation_id: str, owner: str) -> None:
+    """Inside the caller's transaction: give the lease back if it is still ours."""
+    plain, expressions, params = db.split_values(released())
+    params.update(p_id=rotation_id, p_owner=owner)
+    session.execute(_write_statement(plain, expressions, False), params)
+
+
 def release(rotation_id: str, owner: str) -> None:
-    statement = (
-        update(SecretRotation)
-        .where(col(SecretRotation.id) == rotation_id, col(SecretRotation.lease_owner) == owner)
-        .values(lease_owner=None, lease_expires_at=None)
-        .execution_options(synchronize_session=False)
-    )
     try:
         with db.unit_of_work() as session:
-            session.execute(statement)
+            release_in(session, rotation_id, owner)
     except Exception:  # an unreleased lease expires on its own
         log.warning("could not release the lease of rotation %s; it will expire", rotation_id, exc_info=True)
 
@@ -182,62 +229,6 @@ def release(rotation_id: str, owner: str) -> None:
 def is_held(rotation: SecretRotation) -> bool:
     """Whether someone holds the rotation's lease now: asked of the database (its row and its clock), not of
     the possibly stale `rotation` object and this process's clock."""
-    statement = select(col(SecretRotation.id)).where(col(SecretRotation.id) == rotation.id, _held())
+    statement = select(R.id).where(R.id == rotation.id, _held())
     with db.unit_of_work() as session:
-        return session.exec(statement).first() is not None
-
-
-class Heartbeat:
-    """Renews a lease every third of its length until stopped. A lost lease needs no flag here: every write
-    made under the lease starts with `extend`, which refuses once the lease is gone."""
-
-    def __init__(self, rotation_id: str, owner: str):
-        self.rotation_id = rotation_id
-        self.owner = owner
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{rotation_id[:8]}", daemon=True)
-
-    def _run(self) -> None:
-        interval = max(0.2, _lease_seconds() / 3)
-        while not self._stop.wait(interval):
-            try:
-                if not renew(self.rotation_id, self.owner):
-                    log.warning("lost the lease of rotation %s", self.rotation_id)
-                    return
-            except Exception:  # keep trying; the publish step re-checks the lease anyway
-                log.warning("could not renew the lease of rotation %s", self.rotation_id, exc_info=True)
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-
-def _exists(rotation_id: str) -> bool:
-    with db.unit_of_work() as session:
-        return session.get(SecretRotation, rotation_id) is not None
-
-
-@contextmanager
-def held(rotation_id: str, owner: str | None = None, wait: float = 0) -> Iterator[str]:
-    """Hold the rotation's lease for the block (renewed by a heartbeat), waiting up to `wait` seconds.
-
-    Raises BadRequest when someone else holds it, NotFound when the rotation does not exist."""
-    deadline = time.monotonic() + wait
-    while True:
-        token = acquire(rotation_id, owner)
-        if token is not None:
-            break
-        if not _exists(rotation_id):
-            raise NotFound(f'Could not find Secret Rotation with ID "{rotation_id}"')
-        if time.monotonic() >= deadline:
-            raise BadRequest(BUSY_MESSAGE)
-        time.sleep(_WAIT_STEP)
-    try:
-        with Heartbeat(rotation_id, token):
-            yield token
-    finally:
-        release(rotation_id, token)
+        return session.execute(statement).first() is not None

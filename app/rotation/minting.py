@@ -6,6 +6,7 @@ knows how to finish: minted (published next), revoking (queued), abandoned, or p
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from app import db
 from app.models.credential import CredentialState
 from app.providers.base import ProviderError
-from app.rotation import killpoint, reconcile, revocations
+from app.rotation import killpoint, lease, reconcile, revocations
 from app.rotation.intents import store_minted, transition
 from app.rotation.messages import clip, scrub
 from app.rotation.retry import verify_with_retry
@@ -97,11 +98,25 @@ def discard(cred_id: str, reason: str) -> None:
     revoke_now(cred_id)
 
 
-def revoke_now(cred_id: str) -> bool | None:
-    """One inline revocation attempt; any failure leaves the entry queued for the worker. True: revoked; False:
-    failed; None: not revoked and not a failure (held while in use, or someone else's to try)."""
+def revoke_now(
+    entry: str | revocations.Claimed,
+    *,
+    upstream: Upstream | None = None,
+    release: tuple[str, str] | None = None,
+    may_hold: bool = True,
+) -> bool | None:
+    """One inline revocation attempt of a queued credential (its id), or of an entry already claimed; any failure
+    leaves the entry queued for the worker. True: revoked; False: failed; None: not revoked and not a failure (held
+    while in use, or someone else's to try). `release`: (rotation id, lease owner) whose lease the confirmation
+    gives back in the same commit, the last write of a run."""
+    then = None
+    if release is not None:
+        rotation_id, owner = release
+        then = functools.partial(lease.release_in, rotation_id=rotation_id, owner=owner)
     try:
-        return revocations.attempt(cred_id)
+        if isinstance(entry, str):
+            return revocations.attempt(entry)
+        return revocations.revoke_claimed(entry, upstream=upstream, then=then, may_hold=may_hold)
     except Exception:
         log.warning("inline revocation failed; the worker will retry", exc_info=True)
         return False

@@ -7,15 +7,17 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import Row, bindparam, select
+from sqlmodel import Session
 
 from app import db
 from app.auth.principal import Principal
 from app.config import get_settings
-from app.models import RotationCredential, SecretRotation
+from app.models import SecretRotation
 from app.models.credential import CredentialState
+from app.models.tables import CREDENTIALS
 from app.rotation import audit_events, holds, lease, revocations, schedule
-from app.rotation.intents import database_time, transition
+from app.rotation.intents import Intent, transition
 from app.store import secrets as secrets_store
 from app.timeutil import utcnow
 
@@ -29,89 +31,118 @@ class PublishConflict(RuntimeError):
     that took a paused run for dead): the publish rolls back and nothing is published."""
 
 
+C = CREDENTIALS.c
+# The rotation's other published keys, with what revoking one needs (built once: it runs on every publish).
+_LIVE = select(*revocations.CLAIMED_COLUMNS, C.state, C.published_at).where(
+    C.rotation_id == bindparam("p_rotation"), C.state.in_([ACTIVE, INACTIVE]), C.id != bindparam("p_new")
+)
+
+
 def _move(session: Session, cred_id: str, expected: str, **values: Any) -> None:
     if not transition(session, cred_id, [expected], **values):
         raise PublishConflict(f"credential {cred_id} is no longer {expected}; nothing was published")
 
 
-def _unpublished_at(cred: RotationCredential, previous: RotationCredential | None, now: datetime) -> datetime:
+def _unpublished_at(state: str, previous: Row[Any] | None, now: datetime) -> datetime:
     """When a key this publish supersedes stopped being published: an inactive key when the current one was
     published (a time its publisher's clock wrote), anything else `now`, the database's time (the conservative
     answer): the revocation drain compares not-before times with the database's clock (issue 10, A5)."""
-    if cred.state == INACTIVE and previous is not None and previous.published_at is not None:
+    if state == INACTIVE and previous is not None and previous.published_at is not None:
         return previous.published_at
     return now
 
 
+def _published_fields(
+    rotation: SecretRotation, cred: Intent, now: datetime, *, manual: bool, job_id: str | None
+) -> dict[str, Any]:
+    """The rotation's columns after `cred` is published."""
+    unit_seconds = get_settings().interval_unit_seconds
+    fields: dict[str, Any] = {
+        "active_index": (rotation.active_index + 1) % 2,
+        "last_rotated_at": now,
+        "last_rotation_attempted_at": now,
+        "updated_at": now,
+        "rotation_status": "success",
+        "last_rotation_message": None,
+        "is_last_rotation_manual": manual,
+        "last_rotation_job_id": job_id,
+        "failed_attempts": 0,
+        "retry_not_before": None,
+    }
+    # The schedule as it stands after this publish: succeeded now, manual or not.
+    fields["next_rotation_at"] = schedule.next_rotation_at(
+        enabled=rotation.is_auto_rotation_enabled,
+        failed=False,
+        manual=manual,
+        last_rotated_at=now,
+        last_attempted_at=now,
+        interval=rotation.rotation_interval,
+        hours=rotation.rotate_at_hours,
+        minutes=rotation.rotate_at_minutes,
+        now=now,
+        unit_seconds=unit_seconds,
+    )
+    fields["expiry_due_at"] = schedule.expiry_due_at(cred.expires_at, rotation.rotation_interval, unit_seconds)
+    return fields
+
+
 def new_key(
-    rotation_id: str,
+    rotation: SecretRotation,
     owner: str,
-    cred_id: str,
+    cred: Intent,
     api_key: str,
     *,
     manual: bool,
     job_id: str | None,
     actor: Principal | str = audit_events.PLATFORM,
-) -> tuple[SecretRotation, list[str]]:
-    """Publish the verified key: secret value and version, slots, rotation fields. Every credential it moves
+) -> list[revocations.Claimed]:
+    """Publish the verified key `cred` of `rotation` (the row as this lease holder read it): secret value and
+    version, slots, rotation fields, in one transaction that first re-checks the lease. Every credential it moves
     is a compare-and-set on its state; PublishConflict (and nothing published) if one was moved meanwhile.
-    Returns the row and the ids of credentials queued for revocation that are due at once (the key from two
-    generations back, once the minimum overlap since it stopped being published has passed; in `when-unused`
-    mode the previous key, queued from now). Each queued key records when its revocation fell due (the hold
-    clock of app.rotation.holds), and the rotation when its new key's expiry makes it due."""
-    settings = get_settings()
+
+    Returns the credentials queued for revocation that are due at once (the key from two generations back, once
+    the minimum overlap since it stopped being published has passed; in `when-unused` mode the previous key, queued
+    from now), already claimed for this run to revoke. Each queued key records when its revocation fell due (the
+    hold clock of app.rotation.holds), and the rotation when its new key's expiry makes it due. When
+    there are none, the same commit gives the lease back. `rotation` is updated to the published state."""
+    rotation_id = rotation.id
+    now = utcnow()
+    fields = _published_fields(rotation, cred, now, manual=manual, job_id=job_id)
     with db.unit_of_work() as session:
-        rotation = lease.leased_row(session, rotation_id, owner)
-        now = utcnow()
-        secrets = secrets_store.secrets_of_rotation(session, rotation_id)
-        if not secrets:
-            raise RuntimeError(f"rotation {rotation_id} has no mapped secret")
-        live = session.exec(
-            select(RotationCredential).where(
-                RotationCredential.rotation_id == rotation_id,
-                col(RotationCredential.state).in_([ACTIVE, INACTIVE]),
-                col(RotationCredential.id) != cred_id,
-            )
-        ).all()
+        live = session.execute(_LIVE, {"p_rotation": rotation_id, "p_new": cred.id}).all()
         previous = max((c for c in live if c.state == ACTIVE), key=lambda c: c.generation, default=None)
-        database_now = database_time(session)
-        keep_previous = not holds.queues_previous_at_publish(rotation)
-        due_now: list[str] = []
-        for cred in live:
-            if cred is previous and keep_previous:
-                _move(session, cred.id, ACTIVE, state=INACTIVE, superseded_at=database_now)
-                continue
+        # `when-unused` mode queues the previous key too, from now (issue 12); `scheduled` keeps it valid.
+        kept = previous if not holds.queues_previous_at_publish(rotation) else None
+        superseded = [c for c in live if c is not kept]
+        # The lease is re-checked (and the row locked) first. With nothing to revoke after this commit, the same
+        # write gives the lease back.
+        database_now = lease.write_leased(
+            session, rotation_id, owner, {**fields, **({} if superseded else lease.released())}
+        )
+        if kept is not None:
+            _move(session, kept.id, ACTIVE, state=INACTIVE, superseded_at=database_now)
+        due_now: list[revocations.Claimed] = []
+        for stale in superseded:
             # The key from two generations back (and any stray): rotation §6.2 step 5, after the minimum overlap.
-            # In `when-unused` mode the previous key too, from now (issue 12).
-            not_before = revocations.superseded_not_before(rotation, _unpublished_at(cred, previous, database_now))
-            superseded_at = database_now if cred.state == ACTIVE else None
+            not_before = revocations.superseded_not_before(
+                rotation, _unpublished_at(stale.state, previous, database_now)
+            )
+            due = not_before <= database_now
+            superseded_at = database_now if stale.state == ACTIVE else None
+            # One due now is claimed for this run at once (as the drain's claim would), so no drain takes it meanwhile.
             if not revocations.queue(
-                session, cred.id, [cred.state], not_before=not_before, superseded_at=superseded_at
+                session, stale.id, [stale.state], not_before=not_before, superseded_at=superseded_at, claim=due
             ):
-                raise PublishConflict(f"credential {cred.id} is no longer {cred.state}; nothing was published")
-            if not_before <= database_now:
-                due_now.append(cred.id)
-        target = (rotation.active_index + 1) % 2
-        _move(session, cred_id, MINTED, state=ACTIVE, slot=target, published_at=now)
-        published = session.get_one(RotationCredential, cred_id, populate_existing=True)
-        generation = published.generation
-        rotation.expiry_due_at = schedule.expiry_due_at(
-            published.expires_at, rotation.rotation_interval, settings.interval_unit_seconds
-        )
-        for secret in secrets:
-            secrets_store.set_value(session, secret, api_key, generation=generation)
-        rotation.active_index = target
-        rotation.last_rotated_at = rotation.last_rotation_attempted_at = rotation.updated_at = now
-        rotation.rotation_status = "success"
-        rotation.last_rotation_message = None
-        rotation.is_last_rotation_manual = manual
-        rotation.last_rotation_job_id = job_id
-        rotation.failed_attempts = 0
-        rotation.retry_not_before = None
-        rotation.next_rotation_at = schedule.for_rotation(
-            rotation, now=now, manual=manual, unit_seconds=settings.interval_unit_seconds
-        )
-        session.add(rotation)
+                raise PublishConflict(f"credential {stale.id} is no longer {stale.state}; nothing was published")
+            if due:
+                due_now.append(revocations.Claimed.of(stale))
+        if superseded and not due_now:
+            lease.release_in(session, rotation_id, owner)  # the drain revokes them later: nothing left under the lease
+        _move(session, cred.id, MINTED, state=ACTIVE, slot=fields["active_index"], published_at=now)
+        if not secrets_store.set_values_of_rotation(session, rotation_id, api_key, generation=cred.generation):
+            raise RuntimeError(f"rotation {rotation_id} has no mapped secret")  # rolls back: nothing published
+        for name, value in fields.items():
+            setattr(rotation, name, value)  # a detached copy: nothing here is flushed
         audit_events.record(
             session,
             actor,
@@ -119,8 +150,8 @@ def new_key(
             rotation,
             status="success",
             manual=manual,
-            generation=generation,
+            generation=cred.generation,
             jobId=job_id,
         )
-    log.info("rotation %s published generation %s (slot %s)", rotation_id, generation, target)
-    return rotation, due_now
+    log.info("rotation %s published generation %s (slot %s)", rotation_id, cred.generation, rotation.active_index)
+    return due_now

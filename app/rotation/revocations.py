@@ -10,28 +10,60 @@ clock runs fast neither revokes a key before its overlap has passed nor backs of
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, or_, update
+from sqlalchemy import ColumnElement, Update, bindparam, or_, update
 from sqlmodel import Session, col, select
 
 from app import db
 from app.config import get_settings
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
+from app.models.tables import CREDENTIALS
 from app.providers.base import ProviderError
 from app.rotation import holds, killpoint
 from app.rotation.intents import transition
 from app.rotation.messages import clip
 from app.rotation.retry import backoff_seconds
-from app.rotation.upstream import ConnectionUnavailable, for_connection
+from app.rotation.upstream import ConnectionUnavailable, Upstream, for_connection
 from app.timeutil import utcnow
 
 log = logging.getLogger("keyturn.revocations")
 
 REVOKING = CredentialState.REVOKING
+C = CREDENTIALS.c  # Core columns: queue statements skip the ORM (app.models.tables)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A queue entry this process has claimed (its not-before pushed past the attempt): what revoking it needs."""
+
+    id: str
+    rotation_id: str
+    generation: int
+    key_name: str
+    key_id: str | None
+    connection_id: str
+    credential_fingerprint: str | None
+    revoke_attempts: int
+
+    @classmethod
+    def of(cls, row: Any) -> Claimed:
+        return cls(**{name: getattr(row, name) for name in CLAIMED_FIELDS})
+
+
+CLAIMED_FIELDS = tuple(f.name for f in fields(Claimed))
+CLAIMED_COLUMNS = tuple(CREDENTIALS.c[name] for name in CLAIMED_FIELDS)
+
+
+def _claim_until() -> ColumnElement[Any]:
+    """A claimed entry's not-before: no other worker tries it while this one does (its lease length)."""
+    return db.now(get_settings().lease_seconds)
 
 
 def queue(
@@ -42,14 +74,16 @@ def queue(
     not_before: datetime,
     reason: str | None = None,
     superseded_at: datetime | None = None,
+    claim: bool = False,
 ) -> bool:
     """Inside the caller's transaction: move a credential out of one of `from_states` into the queue, due at
-    `not_before`, which also starts its hold clock (`revoke_due_at`, app.rotation.holds). `superseded_at`: for a
-    key queued straight from active. False if someone else moved it first."""
+    `not_before`, which also starts its hold clock (`revoke_due_at`, app.rotation.holds), or (`claim`, for an entry
+    due already) claimed for the caller to revoke once this commits. `superseded_at`: for a key queued straight
+    from active. False if someone else moved it first."""
     values: dict[str, Any] = {
         "state": REVOKING,
         "slot": None,
-        "revoke_not_before": not_before,
+        "revoke_not_before": _claim_until() if claim else not_before,
         "revoke_due_at": not_before,
     }
     if superseded_at is not None:
@@ -66,21 +100,27 @@ def superseded_not_before(rotation: SecretRotation, unpublished_at: datetime) ->
     return unpublished_at + timedelta(seconds=rotation.revocation_min_overlap_seconds)
 
 
-def _claim(session: Session, cred_id: str, *, force: bool = False) -> bool:
+def _claim(session: Session, cred_id: str, *, force: bool = False) -> Claimed | None:
+    """Push a due entry's not-before forward (any entry's, `force`) and read what revoking it needs, in one
+    statement."""
+    row = session.execute(_claim_statement(get_settings().lease_seconds, force), {"p_id": cred_id}).first()
+    return None if row is None else Claimed.of(row)
+
+
+@functools.lru_cache(maxsize=8)
+def _claim_statement(lease_seconds: float, force: bool) -> Update:
+    """Built once per lease length: the drain runs it for every queued key."""
     due = () if force else (_due(),)
-    statement = (
-        update(RotationCredential)
-        .where(col(RotationCredential.id) == cred_id, col(RotationCredential.state) == REVOKING, *due)
-        .values(revoke_not_before=db.now(get_settings().lease_seconds))
-        .execution_options(synchronize_session=False)
+    return (
+        update(CREDENTIALS)
+        .where(C.id == bindparam("p_id"), C.state == REVOKING, *due)
+        .values(revoke_not_before=db.now(lease_seconds))
+        .returning(*CLAIMED_COLUMNS)
     )
-    return cast(CursorResult[Any], session.execute(statement)).rowcount == 1
 
 
 def _due() -> ColumnElement[bool]:
-    return or_(
-        col(RotationCredential.revoke_not_before).is_(None), col(RotationCredential.revoke_not_before) <= db.now()
-    )
+    return or_(C.revoke_not_before.is_(None), C.revoke_not_before <= db.now())
 
 
 def attempt(cred_id: str, *, force: bool = False) -> bool | None:
@@ -92,35 +132,57 @@ def attempt(cred_id: str, *, force: bool = False) -> bool | None:
     A second DELETE racing another worker's is harmless: the provider's 404 counts as revoked."""
     with db.unit_of_work() as session:
         claimed = _claim(session, cred_id, force=force)
-    if not claimed:
+    if claimed is None:
         return None
     # The claim is committed before the provider DELETE, so no other worker revokes the key meanwhile.
+    return revoke_claimed(claimed, force=force)
+
+
+def revoke_claimed(
+    entry: Claimed,
+    *,
+    upstream: Upstream | None = None,
+    then: Callable[[Session], None] | None = None,
+    force: bool = False,
+    may_hold: bool = True,
+) -> bool | None:
+    """Revoke an entry this process claimed. True: revoked (and `then(session)` ran in the commit that records
+    it). False: failed, stays queued with backoff. None: held while its key is in use (app.rotation.holds).
+
+    `upstream`: the provider side already open for the entry's connection (the run that minted the next key);
+    otherwise the connection is read in the commit that records the outcome. `may_hold`: False when the caller
+    knows the rotation does not hold keys in use (its row is at hand), which spares reading it here."""
+    if upstream is not None and upstream.connection_id != entry.connection_id:
+        upstream = None
     with db.unit_of_work() as session:
-        cred, rotation = holds.load(session, cred_id)
-        if cred.key_id is None:  # nothing was ever created under this name
-            transition(session, cred_id, [REVOKING], state=CredentialState.ABANDONED, revoke_not_before=None)
+        if entry.key_id is None:  # nothing was ever created under this name
+            transition(session, entry.id, [REVOKING], state=CredentialState.ABANDONED, revoke_not_before=None)
+            if then is not None:
+                then(session)
             return True
-        key_id = cred.key_id
-        verdict = None
+        key_id = entry.key_id
+        verdict = cred = rotation = None
         try:
-            upstream = for_connection(session, cred.connection_id)
-            if rotation is not None and not force and holds.applies(cred, rotation):
-                verdict = holds.check(session, rotation, cred, upstream)
-                if verdict.hold:
-                    transition(session, cred_id, [REVOKING], **verdict.values)
-                    log.info("revocation of key %s held: %s", key_id[:12], verdict.values["hold_reason"])
-                    return None
-            upstream.revoke(key_id, minted_with=cred.credential_fingerprint)  # a 404 counts only under its own key
+            upstream = upstream or for_connection(session, entry.connection_id)
+            if may_hold and not force:
+                cred, rotation = holds.load(session, entry.id)
+                if rotation is not None and holds.applies(cred, rotation):
+                    verdict = holds.check(session, rotation, cred, upstream)
+                    if verdict.hold:
+                        transition(session, entry.id, [REVOKING], **verdict.values)
+                        log.info("revocation of key %s held: %s", key_id[:12], verdict.values["hold_reason"])
+                        return None
+            upstream.revoke(key_id, minted_with=entry.credential_fingerprint)  # a 404 counts only under its own key
         except (ProviderError, ConnectionUnavailable) as exc:
             message = exc.message if isinstance(exc, ProviderError) else str(exc)
-            return _record_failure(session, cred, message, getattr(exc, "retry_after", None))
+            return _record_failure(session, entry, message, getattr(exc, "retry_after", None))
         except Exception as exc:  # a bug or a database outage must not drop the entry
             log.exception("revocation of key %s raised", key_id[:12])
-            return _record_failure(session, cred, f"internal error ({type(exc).__name__})", None)
+            return _record_failure(session, entry, f"internal error ({type(exc).__name__})", None)
         killpoint.reached("during_revoke")
         transition(
             session,
-            cred_id,
+            entry.id,
             [REVOKING],
             state=CredentialState.REVOKED,
             revoked_at=utcnow(),
@@ -128,13 +190,15 @@ def attempt(cred_id: str, *, force: bool = False) -> bool | None:
             revoke_not_before=None,
             **(verdict.values if verdict is not None else {}),
         )
-        if verdict is not None and verdict.forced and rotation is not None:
+        if verdict is not None and verdict.forced and rotation is not None and cred is not None:
             holds.record_forced(session, rotation, cred, verdict)
-    log.info("revoked key %s (rotation %s, generation %s)", key_id[:12], cred.rotation_id, cred.generation)
+        if then is not None:
+            then(session)
+    log.info("revoked key %s (rotation %s, generation %s)", key_id[:12], entry.rotation_id, entry.generation)
     return True
 
 
-def _record_failure(session: Session, cred: RotationCredential, message: str, retry_after: float | None) -> bool:
+def _record_failure(session: Session, cred: Claimed, message: str, retry_after: float | None) -> bool:
     """In the attempt's transaction: count the failure and back off."""
     settings = get_settings()
     attempts = cred.revoke_attempts + 1

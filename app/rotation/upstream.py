@@ -7,12 +7,14 @@ credentials": it proves a key gone only when these are the credentials that answ
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
 from app import catalogue
@@ -20,9 +22,10 @@ from app.catalogue import Wire
 from app.config import get_settings
 from app.crypto import fingerprint
 from app.models import AppConnection
+from app.models.tables import CONNECTIONS
 from app.providers.base import KeyUsage, ListedKey, MintedKey, ProviderError
 from app.rotation.limits import LimiterTimeout, provider_limiter
-from app.store.credentials import load_credentials
+from app.store.credentials import open_credentials
 
 T = TypeVar("T")
 
@@ -75,7 +78,7 @@ class Upstream:
     def verify(self, api_key: str) -> None:
         self._limited(lambda: self.wire.verify(api_key))
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         return credentials_fingerprint(self.credentials)
 
@@ -98,22 +101,33 @@ class Upstream:
         return self._limited(lambda: self.wire.key_usage(self.credentials, key_id))
 
 
+# Every rotation reads its connection: two columns by a statement built once, not an ORM object.
+_CONNECTION = select(CONNECTIONS.c.app, CONNECTIONS.c.encrypted_credentials).where(
+    CONNECTIONS.c.id == bindparam("p_id")
+)
+
+
 def for_connection(session: Session, connection_id: str) -> Upstream:
-    connection = session.get(AppConnection, connection_id)
-    if connection is None:
+    row = session.execute(_CONNECTION, {"p_id": connection_id}).first()
+    if row is None:
         raise ConnectionUnavailable(f"app connection {connection_id} does not exist")
-    return with_credentials(connection, load_credentials(connection))
+    credentials = open_credentials(connection_id, row.encrypted_credentials)
+    return _upstream(connection_id, row.app, credentials)
 
 
 def with_credentials(connection: AppConnection, credentials: dict[str, Any]) -> Upstream:
     """The connection's provider side under `credentials` (its own, or new ones being checked before a change)."""
-    wire = catalogue.wire(connection.app)
+    return _upstream(connection.id, connection.app, credentials)
+
+
+def _upstream(connection_id: str, app: str, credentials: dict[str, Any]) -> Upstream:
+    wire = catalogue.wire(app)
     if wire is None:
-        raise ConnectionUnavailable(f"app connection {connection.id} is for unknown app {connection.app!r}")
+        raise ConnectionUnavailable(f"app connection {connection_id} is for unknown app {app!r}")
     return Upstream(
-        connection_id=connection.id,
-        app_slug=connection.app,
-        display_name=catalogue.app_name(connection.app),
+        connection_id=connection_id,
+        app_slug=app,
+        display_name=catalogue.app_name(app),
         wire=wire,
         credentials=credentials,
     )

@@ -108,18 +108,22 @@ class Worker:
             self._wake.set()
 
     def _run_rotation(self, rotation_id: str, owner: str) -> None:
+        started = False
         try:
             if self._stop.is_set():
                 return  # claimed but not started: the finally gives the lease back
             job_id = f"keyturn-rotate-{rotation_id}-{int(utcnow().timestamp())}"
+            started = True
             rotation = engine.rotate(rotation_id, manual=False, job_id=job_id, lease_owner=owner)
             log.info("scheduled run of rotation %s: %s", rotation_id, rotation.rotation_status)
         except Exception:  # recorded on the row where possible; the next poll tries again
+            started = False  # the engine may have failed before it took the lease over: give it back here
             with self._lock:
                 self._failed.add(rotation_id)
             log.exception("scheduled run of rotation %s failed", rotation_id)
         finally:
-            lease.release(rotation_id, owner)  # a no-op when the engine already released it
+            if not started:
+                lease.release(rotation_id, owner)  # a run the engine finished has given its lease back itself
 
     def _drain_revocations(self) -> None:
         revoked = revocations.drain()

@@ -19,4 +19,9 @@ def seal_credentials(connection: AppConnection, credentials: dict[str, Any]) -> 
 
 def load_credentials(connection: AppConnection) -> dict[str, Any]:
     """The decrypted credentials (`{"apiKey": ...}`)."""
-    return json.loads(CONNECTION_CREDENTIALS.open(connection.id, connection.encrypted_credentials))
+    return open_credentials(connection.id, connection.encrypted_credentials)
+
+
+def open_credentials(connection_id: str, token: str) -> dict[str, Any]:
+    """The decrypted credentials of connection `connection_id` from its sealed column's `token`."""
+    return json.loads(CONNECTION_CREDENTIALS.open(connection_id, token))

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from app import db
 from app.errors import BadRequest
 from app.models import RotationCredential, Secret, SecretRotation
-from app.rotation import changes, engine, lease
+from app.rotation import changes, engine, heartbeat, lease
 from app.timeutil import utcnow
 from tests.factories import (
     create_draft,
@@ -33,14 +33,14 @@ def all_rows(model):
 def test_manual_rotate_while_the_lease_is_held_answers_400(provider_case):
     case = provider_case
     rotation = create_rotation(case)
-    with lease.held(rotation.id):
+    with heartbeat.held(rotation.id):
         with pytest.raises(BadRequest) as info:
             engine.rotate(rotation.id, manual=True)
         assert info.value.message == "A rotation is already in progress. Please try again shortly."
         with pytest.raises(BadRequest) as info:
             engine.check_credentials(rotation.id)
         assert info.value.message == "A rotation is in progress. Please try again shortly."
-        with pytest.raises(BadRequest), lease.held(rotation.id):
+        with pytest.raises(BadRequest), heartbeat.held(rotation.id):
             pass
     assert states(rotation.id) == {1: "active"} and case.create_count == 1
     assert row(rotation.id).lease_owner is None  # released

@@ -111,8 +111,8 @@ def test_a_lost_lease_after_a_good_publish_does_not_fail_the_rotation(provider_c
     case.fault("revoke", kind="status", status=500, times=1)  # g1's revocation after the next publish fails
     real_revoke_now = engine.revoke_now
 
-    def revoke_then_lose_the_lease(cred_id: str) -> bool:
-        done = real_revoke_now(cred_id)
+    def revoke_then_lose_the_lease(*args, **kwargs) -> bool:
+        done = real_revoke_now(*args, **kwargs)
         update_row(rotation.id, lease_owner=lease.new_owner(), lease_expires_at=utcnow() + timedelta(minutes=5))
         return done
 
