@@ -6,11 +6,13 @@ import logging
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any, cast
 
 from app.bootstrap import configure
 from app.config import Settings
@@ -103,6 +105,30 @@ def _leave(_signum, _frame) -> None:
     raise SystemExit(0)
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port with SO_REUSEPORT, so other sockets of this user may bind it too."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+class SocketPerProcess:
+    """What uvicorn hands each web process in place of one shared listening socket: unpickled in the process
+    uvicorn spawns, it becomes that process's own socket, bound with SO_REUSEPORT to the same address, and
+    the kernel spreads new connections evenly over the processes. With one shared socket, whichever process
+    woke first took most of a burst of connections (wrk's 32 split 29/3), and the busier process set the tail
+    latency of every request it held."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+
+    def __reduce__(self) -> tuple[Any, tuple[str, int]]:
+        return listening_socket, (self.host, self.port)
+
+
 def run_web(
     app: str, *, factory: bool, workers: int, host: str, port: int, log_level: str, forwarded_allow_ips: str | None
 ) -> None:
@@ -110,21 +136,37 @@ def run_web(
     The read benchmark serves its bare FastAPI baseline through this too, so both sides run the same server."""
     import uvicorn
 
-    uvicorn.run(
-        app,
-        factory=factory,
-        workers=workers,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        ws="none",  # no WebSocket routes: not loading a WebSocket library saves memory in every web process
-        log_level=log_level.lower(),
-        access_log=False,
+    options: dict[str, Any] = {
+        "factory": factory,
+        "workers": workers,
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "ws": "none",  # no WebSocket routes: not loading a WebSocket library saves memory in every web process
+        "log_level": log_level.lower(),
+        "access_log": False,
         # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default; keyturn trusts only the named proxies.
-        proxy_headers=forwarded_allow_ips is not None,
-        forwarded_allow_ips=forwarded_allow_ips or "",
-    )
+        "proxy_headers": forwarded_allow_ips is not None,
+        "forwarded_allow_ips": forwarded_allow_ips or "",
+    }
+    if workers == 1:
+        uvicorn.run(app, **options)
+        return
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    try:
+        # Held, never listened on: the port is ours while web processes come and go, and a clash shows here.
+        reserved = listening_socket(host, port)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", host, port, exc.strerror)
+        sys.exit(STARTUP_FAILURE)
+    with reserved:
+        port = reserved.getsockname()[1]  # port 0: every process binds the one the reservation got
+        log.info("serving on http://%s:%d from %d web processes", host, port, workers)
+        config = uvicorn.Config(app, **{**options, "port": port})
+        Multiprocess(config, sockets=[cast(socket.socket, SocketPerProcess(host, port))]).run()
 
 
 def serve(settings: Settings, workers: int | None = None) -> None:

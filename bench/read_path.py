@@ -377,6 +377,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per server (default 3)")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load per server first (default 3)")
     parser.add_argument("--serve-bare", nargs=2, type=int, metavar=("PORT", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
@@ -448,6 +449,11 @@ def main() -> None:
             print(f"  {name:<14} {command}")
         print(f"  {'wrk':<14} {shlex.join(wrk_command('URL', {'HEADER': 'VALUE'}, args))}")
         print(f"idle RSS per web process: keyturn {_rss(rss['keyturn'])}; bare {_rss(rss['bare FastAPI'])}")
+        # Each server first serves unmeasured load: caches, connections and the read audit's first write settle.
+        if args.warmup > 0:
+            print(f"warm-up: {args.warmup} s of the same load per server, not measured", flush=True)
+            for url, headers in targets.values():
+                run_wrk(url, headers, argparse.Namespace(**{**vars(args), "duration": args.warmup}))
         # Rounds alternate between the servers, so load from elsewhere on the machine hits all of them alike.
         for number in range(1, args.rounds + 1):
             for name, (url, headers) in targets.items():

@@ -99,35 +99,46 @@ def main() -> None:
             database_url=url, root_key=root_key, admin_token=admin_token, worker="off", log_level="WARNING"
         )
         app = create_app(settings)
-        app.state.settings_for_profile = settings
         query = f"workspaceId={project_id}&environment=prod&secretPath=%2F&viewSecretValue=true"
         path = f"/api/v3/secrets/raw/{SECRET_NAME}"
         scope = _scope(path, query, token)
-        uvloop.run(_report(app, scope, token, args))
+        uvloop.run(_report(app, settings, scope, token, args))
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-async def _report(app, scope: dict, token: str, args) -> None:
+async def _report(app, settings, scope: dict, token: str, args) -> None:
+    from app.api import secrets as read_routes
     from app.main import create_app
     from app.reads import service
 
     n = args.requests
-    # The app as the server sees it (middleware included), then the router alone (no middleware).
+    # The app as the server sees it, then with fewer and fewer of its layers.
     rows = [("keyturn app (middleware, routing, handler)", await _drive(app, scope, n))]
-    bare_stack = create_app(app.state.settings_for_profile, configure=False)
-    bare_stack.user_middleware.clear()  # keyturn's own middleware off; Starlette's and FastAPI's stay
-    rows.append(("keyturn app without its middleware", await _drive(bare_stack, scope, n)))
-    params = scope["query_string"]
+    without_middleware = create_app(settings, configure=False)
+    without_middleware.user_middleware.clear()  # keyturn's own middleware off; Starlette's and FastAPI's stay
+    rows.append(("keyturn app without its middleware", await _drive(without_middleware, scope, n)))
+
+    async def router_only(scope, receive, send):
+        await app.router(dict(scope, app=app), receive, send)
+
+    rows.append(("the app's router alone (routing, handler)", await _drive(router_only, scope, n)))
+    route = read_routes.router.routes[0]
+
+    async def route_only(scope, receive, send):
+        await route.app(dict(scope, app=app, path_params={"secretName": SECRET_NAME}), receive, send)
+
+    rows.append(("the read route alone (handler)", await _drive(route_only, scope, n)))
+    query_string = scope["query_string"]
 
     def read():
         return service.read_secret(
-            token=token, client_ip="127.0.0.1", query_string=params, name=SECRET_NAME, if_none_match=None
+            token=token, client_ip="127.0.0.1", query_string=query_string, name=SECRET_NAME, if_none_match=None
         )
 
     rows.append(("service.read_secret alone", await _time_call(read, n)))
     rows.append(("bare FastAPI app", await _drive(bare_app, _scope(scope["path"], "", None), n)))
-    rows += await _parts(scope, token, params, n)
+    rows += await _parts(scope, token, query_string, n)
     width = max(len(name) for name, _ in rows)
     print(f"process CPU per request, {n} requests each (uvloop, in-process ASGI)")
     for name, micros in rows:

@@ -3,8 +3,11 @@ dies), all stopped by one SIGTERM; N defaults to the CPUs the process may use, n
 
 from __future__ import annotations
 
+import errno
 import os
+import pickle
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -12,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.serve import available_cpus
+from app.serve import SocketPerProcess, available_cpus, listening_socket
 from tests.factories import ADMIN_TOKEN, ROOT_KEY, keyturn_server
 
 WEB = "multiprocessing.spawn"  # how uvicorn starts each web process
@@ -100,6 +103,44 @@ def test_serve_starts_n_web_processes_and_one_rotation_worker(
     log = server.stderr.read() if server.stderr else ""
     # The worker logs its start once: no web process runs one of its own.
     assert log.count("worker started") == expected_workers, log[-3000:]
+
+
+def listening_inodes(pid: int, port: int) -> set[str]:
+    """The inodes of the sockets `pid` holds that listen on `port` (IPv4, from /proc)."""
+    held = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd) if fd.is_symlink() else ""
+        if target.startswith("socket:["):
+            held.add(target[len("socket:[") : -1])
+    listening = set()
+    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].rpartition(":")[2], 16) == port:  # 0A: LISTEN
+            listening.add(fields[9])
+    return held & listening
+
+
+def test_each_web_process_listens_on_a_socket_of_its_own(tmp_path):
+    env = serve_env(tmp_path, KEYTURN_WEB_WORKERS="2", KEYTURN_WORKER="off")
+    with keyturn_server(env, tmp_path) as (url, server):
+        web, _ = started(server.pid, 2, 0)
+        port = int(url.rpartition(":")[2])
+        sockets = [listening_inodes(pid, port) for pid in web]
+        assert all(len(held) == 1 for held in sockets) and sockets[0] != sockets[1], sockets
+        assert listening_inodes(server.pid, port) == set()  # serve holds the port, and listens on nothing
+        assert all(httpx.get(f"{url}/api/status").status_code == 200 for _ in range(20))
+        stop_and_check(server, web)
+
+
+def test_a_process_socket_shares_the_port_and_a_foreign_socket_cannot_take_it():
+    with listening_socket("127.0.0.1", 0) as reserved:
+        port = reserved.getsockname()[1]
+        with pickle.loads(pickle.dumps(SocketPerProcess("127.0.0.1", port))) as own:
+            own.listen()
+            assert own.getsockname() == ("127.0.0.1", port)
+        with socket.socket() as foreign, pytest.raises(OSError) as refused:
+            foreign.bind(("127.0.0.1", port))
+        assert refused.value.errno == errno.EADDRINUSE
 
 
 def test_a_killed_rotation_worker_is_restarted(tmp_path):

