@@ -12,10 +12,10 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from app.bootstrap import configure
-from app.config import Settings
+if TYPE_CHECKING:
+    from app.config import Settings
 
 log = logging.getLogger("keyturn.serve")
 
@@ -172,6 +172,9 @@ def run_web(
 def serve(settings: Settings, workers: int | None = None) -> None:
     """Serve the API from `workers` processes (else KEYTURN_WEB_WORKERS, else every available CPU); with the
     embedded worker, run it once, as a supervised child, rather than once per web process."""
+    # Here, not at the top: every web process imports this module (to bind its socket), and needs none of it.
+    from app.bootstrap import configure
+
     supervisor = None
     if settings.worker == "embedded":
         supervisor = WorkerSupervisor(WORKER_COMMAND, dict(os.environ))

@@ -98,7 +98,9 @@ def start(cmd: list[str], log: Path, env: dict | None = None, cwd: Path = ROOT) 
             cmd,
             cwd=cwd,
             env={**os.environ, **(env or {})},
-            start_new_session=True,
+            # A process group of its own, to stop it whole, in the bench's session: with the kernel's autogroup
+            # scheduling, a session of its own would split the CPU between server and wrk by session.
+            process_group=0,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
