@@ -30,8 +30,10 @@ from sqlmodel import Session, select
 
 from app import db
 from app.models import Environment, RotationCredential, Secret, SecretRotation
+from app.models.credential import CredentialState
 from app.models.sealed import ROTATION_MESSAGE
 from app.rotation import engine
+from app.rotation.intents import key_name
 from app.store import secrets as secrets_store
 from app.timeutil import utcnow
 from emulators import arouter as arouter_emulator
@@ -581,3 +583,27 @@ def holds_for(predicate: Callable[[], bool], until: float, what: str, interval: 
     while time.time() < until:
         assert predicate(), f"{what} stopped holding {until - time.time():.1f} s early"
         time.sleep(interval)
+
+
+def new_intent(
+    *,
+    rotation_id: str,
+    connection_id: str,
+    provider: str,
+    generation: int,
+    base_name: str,
+    now: datetime,
+    credential_fingerprint: str,
+) -> RotationCredential:
+    """A pending intent as an unsaved ORM row, for tests that plant one in a state of their choosing (the engine
+    writes its intents with intents.insert_intent)."""
+    return RotationCredential(
+        rotation_id=rotation_id,
+        connection_id=connection_id,
+        provider=provider,
+        generation=generation,
+        key_name=key_name(base_name, rotation_id, generation, now),
+        state=CredentialState.PENDING,
+        created_at=now,
+        credential_fingerprint=credential_fingerprint,
+    )

@@ -21,7 +21,7 @@ from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.providers.base import ProviderError
 from app.rotation import attempt, audit_events, failures, heartbeat, killpoint, lease, publish, reconcile, schedule
-from app.rotation.intents import Intent, new_intent, open_key, transition
+from app.rotation.intents import Intent, insert_intent, open_key, transition
 from app.rotation.messages import INTERNAL_FAILURE, failure_text
 from app.rotation.minting import MintFailed, discard, mint_and_verify, revoke_now
 from app.rotation.upstream import ConnectionUnavailable, Upstream, for_connection
@@ -70,7 +70,8 @@ def create_rotation(
         with db.unit_of_work() as session:  # the intent commits before the mint
             upstream = _upstream(session, rotation.connection_id)
             minted_at = utcnow()
-            cred = new_intent(
+            cred = insert_intent(
+                session,
                 rotation_id=rotation.id,
                 connection_id=rotation.connection_id,
                 provider=upstream.app_slug,
@@ -80,7 +81,6 @@ def create_rotation(
                 credential_fingerprint=upstream.fingerprint,
                 expires_at=schedule.key_expires_at(minted_at, rotation.revocation_key_lifetime_seconds),
             )
-            session.add(cred)
         api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters, expires_at=cred.expires_at)
     except MintFailed as exc:
         raise BadRequest(exc.message) from None

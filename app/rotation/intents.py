@@ -42,33 +42,6 @@ def open_key(cred: RotationCredential) -> str | None:
     return ROTATION_KEY.open(cred.id, cred.encrypted_key)
 
 
-def new_intent(
-    *,
-    rotation_id: str,
-    connection_id: str,
-    provider: str,
-    generation: int,
-    base_name: str,
-    now: datetime,
-    credential_fingerprint: str,
-    expires_at: datetime | None = None,
-) -> RotationCredential:
-    """`credential_fingerprint`: of the management credentials the mint will use (Upstream.fingerprint), so a
-    later 404 on revoke is trusted only under them. `expires_at`: the expiry the mint will ask for, recorded
-    with the intent."""
-    return RotationCredential(
-        rotation_id=rotation_id,
-        connection_id=connection_id,
-        provider=provider,
-        generation=generation,
-        key_name=key_name(base_name, rotation_id, generation, now),
-        state=CredentialState.PENDING,
-        created_at=now,
-        credential_fingerprint=credential_fingerprint,
-        expires_at=expires_at,
-    )
-
-
 @dataclass(frozen=True)
 class Intent:
     """A committed intent, as the run that recorded it needs it."""
@@ -92,7 +65,9 @@ def insert_intent(
     credential_fingerprint: str,
     expires_at: datetime | None = None,
 ) -> Intent:
-    """`new_intent`'s row, written by one Core INSERT in the caller's transaction (no ORM object or flush)."""
+    """A pending intent row, written by one Core INSERT in the caller's transaction (no ORM object or flush).
+    `credential_fingerprint`: of the management credentials the mint will use (Upstream.fingerprint), so a
+    later 404 on revoke is trusted only under them. `expires_at`: the expiry the mint will ask for."""
     intent = Intent(new_id(), rotation_id, generation, key_name(base_name, rotation_id, generation, now), expires_at)
     session.execute(
         _INSERT_INTENT,

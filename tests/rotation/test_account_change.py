@@ -15,11 +15,11 @@ from app import db
 from app.errors import BadRequest
 from app.models import AppConnection, AuditLog
 from app.models.credential import CredentialState
-from app.rotation import changes, engine, intents, revocations
+from app.rotation import changes, engine, revocations
 from app.rotation.upstream import credentials_fingerprint
 from app.store.credentials import load_credentials, seal_credentials
 from app.timeutil import utcnow
-from tests.factories import create_rotation, credentials, new_rotation, published_key, update_credential
+from tests.factories import create_rotation, credentials, new_intent, new_rotation, published_key, update_credential
 
 CONNECTIONS = "/api/v1/app-connections"
 
@@ -160,7 +160,7 @@ def test_a_key_still_being_minted_under_the_old_key_holds_the_change_back(provid
     rotation = create_rotation(case)
     with db.unit_of_work() as session:
         session.add(
-            intents.new_intent(
+            new_intent(
                 rotation_id=rotation.id,
                 connection_id=case.connection["id"],
                 provider=case.app,

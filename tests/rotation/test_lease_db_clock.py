@@ -18,9 +18,9 @@ from sqlmodel import Session
 from app import db, timeutil
 from app.models import RotationCredential
 from app.rotation import engine, lease, reconcile, revocations
-from app.rotation.intents import new_intent, open_key
+from app.rotation.intents import open_key
 from app.rotation.upstream import credentials_fingerprint
-from tests.factories import create_rotation, credentials, row, update_credential, update_row
+from tests.factories import create_rotation, credentials, new_intent, row, update_credential, update_row
 
 SKEW = 90.0  # seconds; longer than the lease in these tests, as in the reproduction
 real_now = timeutil.utcnow  # the real time, whatever the process clock is set to

@@ -19,7 +19,7 @@ from app.rotation import engine, intents, minting, publish, reconcile, revocatio
 from app.rotation.intents import key_name
 from app.rotation.upstream import credentials_fingerprint
 from app.timeutil import utcnow
-from tests.factories import create_rotation, credentials, row, states, update_row
+from tests.factories import create_rotation, credentials, new_intent, row, states, update_row
 
 
 def rows_of(rotation_id: str, generation: int) -> list[RotationCredential]:
@@ -159,7 +159,7 @@ def test_a_mint_answer_arriving_after_adoption_of_another_copy_is_queued_too(pro
     adopted = mint_direct(case, name)
     late = mint_direct(case, name)
     with db.unit_of_work() as session:
-        intent = intents.new_intent(
+        intent = new_intent(
             rotation_id=rotation.id,
             connection_id=case.connection["id"],
             provider=case.app,
@@ -202,7 +202,7 @@ def test_young_pending_intents_and_creates_in_progress_still_wait_the_grace(prov
     rotation = create_rotation(case)
     now = utcnow()
     with db.unit_of_work() as session:
-        pending = intents.new_intent(
+        pending = new_intent(
             rotation_id=rotation.id,
             connection_id=case.connection["id"],
             provider=case.app,
@@ -211,7 +211,7 @@ def test_young_pending_intents_and_creates_in_progress_still_wait_the_grace(prov
             now=now,
             credential_fingerprint=credentials_fingerprint({"apiKey": case.management_key}),
         )
-        creating = intents.new_intent(  # a create holds no lease and has no rotation row until it publishes
+        creating = new_intent(  # a create holds no lease and has no rotation row until it publishes
             rotation_id="00000000-0000-4000-8000-000000000000",
             connection_id=case.connection["id"],
             provider=case.app,
