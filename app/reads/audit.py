@@ -133,7 +133,7 @@ class ReadAuditWriter:
         try:
             with unit_of_work(self.engine) as session:
                 for (actor, ip, event, project_id, resource_id, metadata), (count, first) in groups:
-                    entry = audit.record(
+                    audit.record(
                         session,
                         actor=actor,
                         event=event,
@@ -141,8 +141,8 @@ class ReadAuditWriter:
                         resource_type="secret",
                         resource_id=resource_id,
                         metadata={**dict(metadata), "count": count, "firstReadAt": iso(first)},
+                        ip_address=ip,
                     )
-                    entry.ip_address = ip
                 if dropped:
                     audit.record(session, actor="keyturn", event="audit-entries-dropped", metadata={"count": dropped})
         except Exception as exc:  # noqa: BLE001 - the database may be briefly away; never crash the thread

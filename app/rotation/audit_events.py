@@ -40,7 +40,7 @@ def record(session: Session, actor: Principal | str, event: str, rotation: Secre
     trigger = _trigger.get()
     if trigger is not None and event == ROTATE_EVENT:
         metadata = {**metadata, "trigger": trigger}
-    audit.write(
+    audit.record(
         session,
         actor=actor,
         event=event,

@@ -131,7 +131,8 @@ def _name_taken(session: Session, name: str, *, other_than: str | None = None) -
 
 
 def _audit(session: Session, actor: Principal | str, event: str, connection: AppConnection, **extra) -> None:
-    """One audit row in the change's own transaction; never the credentials."""
+    """One audit row in the change's own transaction, after the change is flushed (its insert would flush the
+    change first, and a refusal must surface in `_flush`); never the credentials."""
     audit.record(
         session,
         actor=actor,
@@ -166,8 +167,8 @@ def create_connection(
     )
     seal_credentials(connection, credentials)
     session.add(connection)
-    _audit(session, actor, "create-app-connection", connection, method=connection.method)
     _flush(session, _duplicate_name(body.name))
+    _audit(session, actor, "create-app-connection", connection, method=connection.method)
     log.info("created %s connection %s", app.slug, connection.id)
     return connection
 
@@ -199,8 +200,8 @@ def update_connection(
     connection.updated_at = utcnow()
     session.add(connection)
     changed = sorted(f for f in ("name", "description", "credentials") if f in fields)
-    _audit(session, actor, "update-app-connection", connection, changedFields=changed, version=connection.version)
     _flush(session, _duplicate_name(new_name))
+    _audit(session, actor, "update-app-connection", connection, changedFields=changed, version=connection.version)
     log.info("updated %s connection %s (version %s)", app.slug, connection.id, connection.version)
     return connection
 
@@ -239,8 +240,8 @@ def delete_connection(session: Session, connection: AppConnection, *, actor: Pri
         )
     )
     session.delete(connection)
-    _audit(session, actor, "delete-app-connection", connection)
     _flush(session, BadRequest(IN_USE))
+    _audit(session, actor, "delete-app-connection", connection)
     log.info("deleted %s connection %s", connection.app, connection.id)
     return connection
 

@@ -13,7 +13,6 @@ from sqlalchemy import insert
 from sqlmodel import Session
 
 from app import clock
-from app.models import AuditLog
 from app.models.base import new_id
 from app.models.tables import AUDIT_LOG
 
@@ -50,56 +49,6 @@ def is_sensitive_key(key: str) -> bool:
     return bool(_SENSITIVE.search(key)) and not _SAFE_SUFFIX.search(key)
 
 
-def _row(
-    *,
-    actor: Actor | str,
-    event: str,
-    project_id: str | None,
-    resource_type: str | None,
-    resource_id: str | None,
-    metadata: dict | None,
-) -> dict[str, Any]:
-    ip = None
-    if not isinstance(actor, str):
-        ip = actor.client_ip
-        actor = actor.actor
-    return {
-        "id": new_id(),
-        "created_at": clock.now(),
-        "actor": actor,
-        "event": event,
-        "project_id": project_id,
-        "resource_type": resource_type,
-        "resource_id": resource_id,
-        "ip_address": ip,
-        "metadata_entries": _clean(metadata or {}),
-    }
-
-
-def write(
-    session: Session,
-    *,
-    actor: Actor | str,
-    event: str,
-    project_id: str | None = None,
-    resource_type: str | None = None,
-    resource_id: str | None = None,
-    metadata: dict | None = None,
-) -> None:
-    """`record`, written at once by one Core INSERT in the caller's transaction: for hot paths that need no
-    AuditLog object (no ORM instance, no flush)."""
-    row = _row(
-        actor=actor,
-        event=event,
-        project_id=project_id,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        metadata=metadata,
-    )
-    row["metadata"] = row.pop("metadata_entries")  # the column's name
-    session.execute(_INSERT, row)
-
-
 _INSERT = insert(AUDIT_LOG)  # one statement object, so its cache key is computed once
 
 
@@ -112,17 +61,25 @@ def record(
     resource_type: str | None = None,
     resource_id: str | None = None,
     metadata: dict | None = None,
-) -> AuditLog:
-    """Add one audit row to the caller's session; the caller's commit writes it."""
-    entry = AuditLog(
-        **_row(
-            actor=actor,
-            event=event,
-            project_id=project_id,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            metadata=metadata,
-        )
+    ip_address: str | None = None,
+) -> None:
+    """Write one audit row in the caller's transaction, by one Core INSERT (no ORM object, no flush): the
+    caller's commit keeps it, its rollback drops it. The IP is the actor's, unless `ip_address` names another
+    (a batched read's caller)."""
+    if not isinstance(actor, str):
+        ip_address = ip_address or actor.client_ip
+        actor = actor.actor
+    session.execute(
+        _INSERT,
+        {
+            "id": new_id(),
+            "created_at": clock.now(),
+            "actor": actor,
+            "event": event,
+            "project_id": project_id,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "ip_address": ip_address,
+            "metadata": _clean(metadata or {}),
+        },
     )
-    session.add(entry)
-    return entry
