@@ -74,7 +74,7 @@ def check(session: Session, rotation: SecretRotation, cred: RotationCredential, 
     """Decide, for a claimed entry that `applies`, whether to hold or revoke it now. No provider DELETE here."""
     now = database_time(session)
     lagging = _lagging(session, rotation, cred)
-    reasons = [_lag_text(record) for record in lagging]
+    reasons = [record.lag_reason for record in lagging]
     usage_reasons, values = _provider_use(rotation, cred, upstream, now)
     reasons.extend(usage_reasons)
     names = sorted({record.identity_name for record in lagging})
@@ -127,12 +127,6 @@ def _lagging(session: Session, rotation: SecretRotation, cred: RotationCredentia
     return consumers.lagging_identities(
         session, rotation.id, since=cred.published_at, active_generation=active, generation=cred.generation
     )
-
-
-def _lag_text(record: consumers.ConsumerRecord) -> str:
-    if record.last_read_generation is not None:
-        return f"{record.identity_name} last read generation {record.last_read_generation}"
-    return f"{record.identity_name} last read version {record.last_read_version}"
 
 
 def _provider_use(
