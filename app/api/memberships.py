@@ -28,17 +28,14 @@ router = APIRouter(tags=["memberships"])
 PATH = "/api/v1/projects/{projectId}/memberships/identities/{identityId}"
 
 
-def _grant(
-    session, principal, project_id: str, identity_id: uuid.UUID, body: MembershipCreate | None
-) -> MembershipEnvelope[MembershipPublic]:
-    require_admin(principal, "create", "identity")
-    membership = service.grant(
-        session, actor=principal, project_id=project_id, identity_id=str(identity_id), body=body or MembershipCreate()
-    )
-    return MembershipEnvelope[MembershipPublic](identityMembership=membership_public(membership))
-
-
+# M1, and its legacy aliases M2 and M3 (identity §7): the same body, the same answer.
 @router.post(PATH, operation_id="createIdentityMembership")
+@router.post(
+    "/api/v2/workspace/{projectId}/identity-memberships/{identityId}", operation_id="createIdentityMembershipLegacyV2"
+)
+@router.post(
+    "/api/v1/projects/{projectId}/identity-memberships/{identityId}", operation_id="createIdentityMembershipLegacyV1"
+)
 def grant(
     projectId: str,
     identityId: uuid.UUID,
@@ -46,33 +43,11 @@ def grant(
     principal: CurrentPrincipal,
     body: MembershipCreate | None = None,
 ) -> MembershipEnvelope[MembershipPublic]:
-    return _grant(session, principal, projectId, identityId, body)
-
-
-@router.post(
-    "/api/v2/workspace/{projectId}/identity-memberships/{identityId}", operation_id="createIdentityMembershipLegacyV2"
-)
-def grant_legacy_v2(
-    projectId: str,
-    identityId: uuid.UUID,
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    body: MembershipCreate | None = None,
-) -> MembershipEnvelope[MembershipPublic]:
-    return _grant(session, principal, projectId, identityId, body)
-
-
-@router.post(
-    "/api/v1/projects/{projectId}/identity-memberships/{identityId}", operation_id="createIdentityMembershipLegacyV1"
-)
-def grant_legacy_v1(
-    projectId: str,
-    identityId: uuid.UUID,
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    body: MembershipCreate | None = None,
-) -> MembershipEnvelope[MembershipPublic]:
-    return _grant(session, principal, projectId, identityId, body)
+    require_admin(principal, "create", "identity")
+    membership = service.grant(
+        session, actor=principal, project_id=projectId, identity_id=str(identityId), body=body or MembershipCreate()
+    )
+    return MembershipEnvelope[MembershipPublic](identityMembership=membership_public(membership))
 
 
 @router.get(PATH, operation_id="getIdentityMembership")
