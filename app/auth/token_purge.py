@@ -1,6 +1,6 @@
 """Delete access-token rows that can never authenticate again: revoked ones, and ones expired for a while.
 
-External Secrets Operator logs in and revokes its token on every refresh of every store (clients spec §8), so
+External Secrets Operator logs in and revokes its token on every refresh of every store (clients §8), so
 without this the token table grows by a row per refresh forever. An expired row is kept for an hour, so a
 client presenting it in that time still hears "expired" rather than "not found"; a revoked row answers "not
 found" either way. Each call deletes a bounded batch (the worker calls it on every poll), and deletes nothing,

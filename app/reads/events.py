@@ -1,4 +1,4 @@
-"""Project events as the route calls them (clients §7): open a stream after the checks of §7.2, then its frames.
+"""Project events as the route calls them (clients §7): open a stream after the checks of clients §7.2, then its frames.
 
 Checks, in Infisical's order after authentication and body validation: the caller's stream limit in the project
 (429), the project (404), and permission to read secrets where every registration points (403). The stream then

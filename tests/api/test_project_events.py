@@ -1,4 +1,4 @@
-"""Project events over server-sent events (clients spec §7), read by a real HTTP client (httpx, streaming) from a
+"""Project events over server-sent events (clients §7), read by a real HTTP client (httpx, streaming) from a
 real uvicorn server on loopback, on SQLite and PostgreSQL. Pings and re-checks are shortened by settings."""
 
 from __future__ import annotations
