@@ -131,6 +131,13 @@ class Settings(BaseSettings):
     revocation_max_hold_seconds: int = Field(86400, ge=0, le=MAX_HOLD_SECONDS)
     # Unset: keys do not expire. Applies only to rotation types whose provider can expire a key (app.catalogue).
     revocation_key_lifetime_seconds: int | None = Field(None, ge=1, le=MAX_KEY_LIFETIME_SECONDS)
+    # Project events (server-sent events, clients §7): a ping on every stream this often (the Kubernetes operator
+    # reopens a stream after 2 minutes without one); each stream's token and memberships checked again at least
+    # this often (an error frame and the end when they fail); at most this many streams per (project, caller) in
+    # each web process (Infisical allows 5).
+    events_ping_seconds: float = Field(15.0, gt=0, le=60)
+    events_recheck_seconds: float = Field(60.0, gt=0, le=60)
+    events_streams_per_caller: int = Field(5, ge=1, le=10_000)
     # Web processes `keyturn serve` starts; unset: the CPUs available to it (affinity and cgroup quota).
     web_workers: int | None = Field(None, ge=1, le=256)
 

@@ -107,6 +107,32 @@ def _now_sqlite(element: _DatabaseNow, compiler: SQLCompiler, **kw: Any) -> str:
     return f"strftime('%Y-%m-%d %H:%M:%f000', 'now', printf('%.6f seconds', {offset}))"
 
 
+class _PlusSeconds(FunctionElement[datetime]):
+    """A timestamp column plus a number of seconds (an integer column or value); built by `plus_seconds()`."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+    name = "plus_seconds"
+
+
+def plus_seconds(moment: Any, seconds: Any) -> _PlusSeconds:
+    """`moment + seconds`, in SQL, comparable with `now()`: an age that is stored as a start and a length."""
+    return _PlusSeconds(moment, seconds)
+
+
+@compiles(_PlusSeconds)
+def _plus_seconds_postgresql(element: _PlusSeconds, compiler: SQLCompiler, **kw: Any) -> str:
+    moment, seconds = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"({moment} + ({seconds}) * interval '1 second')"
+
+
+@compiles(_PlusSeconds, "sqlite")
+def _plus_seconds_sqlite(element: _PlusSeconds, compiler: SQLCompiler, **kw: Any) -> str:
+    # The layout of `now()` on SQLite, so the two compare as text.
+    moment, seconds = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"strftime('%Y-%m-%d %H:%M:%f000', {moment}, printf('%d seconds', {seconds}))"
+
+
 def split_values(values: dict[str, Any]) -> tuple[tuple[str, ...], tuple[tuple[str, Any], ...], dict[str, Any]]:
     """For a statement built once and run many times (see `set_clause`): the names of `values` given as plain
     values, the (name, SQL expression) pairs, and the parameters that carry the plain values."""

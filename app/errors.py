@@ -12,7 +12,7 @@ class AppError(Exception):
     status_code = 500
     error = "InternalServerError"
 
-    def __init__(self, message: Any = "Something went wrong", *, details: list | None = None):
+    def __init__(self, message: Any = "Something went wrong", *, details: list | dict | None = None):
         super().__init__(message)
         self.message = message
         self.details = details
@@ -77,6 +77,13 @@ class TooManyRequests(AppError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class TooManyStreams(AppError):
+    """Too many event streams open for one caller in one project (clients §7.2): no Retry-After, as Infisical."""
+
+    status_code = 429
+    error = "RateLimitExceeded"
 
 
 class ProviderFailure(AppError):

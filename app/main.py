@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from app.api import (
     audit,
     connections,
+    events,
     identities,
     memberships,
     organization,
@@ -39,6 +40,7 @@ ROUTERS = [
     universal_auth.router,
     memberships.router,
     audit.router,
+    events.router,
 ]
 
 

@@ -129,6 +129,9 @@ class SocketPerProcess:
         return listening_socket, (self.host, self.port)
 
 
+SHUTDOWN_GRACE_SECONDS = 5
+
+
 def run_web(
     app: str, *, factory: bool, workers: int, host: str, port: int, log_level: str, forwarded_allow_ips: str | None
 ) -> None:
@@ -146,6 +149,9 @@ def run_web(
         "ws": "none",  # no WebSocket routes: not loading a WebSocket library saves memory in every web process
         "log_level": log_level.lower(),
         "access_log": False,
+        # Event streams never end by themselves, and uvicorn's graceful shutdown waits for every open response: after
+        # this long it cancels what is left (their clients reconnect elsewhere), so SIGTERM still stops the server.
+        "timeout_graceful_shutdown": SHUTDOWN_GRACE_SECONDS,
         # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default; keyturn trusts only the named proxies.
         "proxy_headers": forwarded_allow_ips is not None,
         "forwarded_allow_ips": forwarded_allow_ips or "",

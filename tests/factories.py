@@ -8,6 +8,7 @@ Fixtures live in conftest.py files; test modules import builders from here and n
 from __future__ import annotations
 
 import base64
+import json
 import os
 import socket
 import subprocess
@@ -607,3 +608,70 @@ def new_intent(
         created_at=now,
         credential_fingerprint=credential_fingerprint,
     )
+
+
+@contextmanager
+def served(app) -> Iterator[str]:
+    """`app` served by uvicorn on a free loopback port, in a thread of this process; yields its base URL."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "keyturn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+class EventStream:
+    """A project-events subscription read by a real HTTP client in a thread: its frames as they arrive, each
+    {"event", "id", "data"} (data parsed as JSON when present), and whether the server ended it."""
+
+    PATH = "/api/v1/events/subscribe/project-events"
+
+    def __init__(self, url: str, token: str, body: dict):
+        self.frames: list[dict] = []
+        self.ended = threading.Event()
+        self._client = httpx.Client(base_url=url, timeout=httpx.Timeout(10, read=None))
+        request = self._client.build_request("POST", self.PATH, json=body, headers=bearer(token))
+        self.response = self._client.send(request, stream=True)
+        if self.response.status_code == 200:
+            threading.Thread(target=self._read, daemon=True).start()
+        else:
+            self.response.read()
+            self.close()
+
+    def _read(self) -> None:
+        frame: dict = {}
+        try:
+            for line in self.response.iter_lines():
+                if line == "":
+                    if frame:
+                        self.frames.append(frame)
+                    frame = {}
+                    continue
+                name, _, value = line.partition(": ")
+                frame[name] = json.loads(value) if name == "data" else value
+        except httpx.HTTPError:
+            pass  # closed by this side
+        self.ended.set()
+
+    def named(self, event: str) -> list[dict]:
+        return [f for f in list(self.frames) if f.get("event") == event]
+
+    def pings(self) -> int:
+        return len(self.named("ping"))
+
+    def changes(self) -> list[dict]:
+        """The `data` of every secret change frame."""
+        return [f["data"] for f in self.named("secret-manager")]
+
+    def close(self) -> None:
+        self.response.close()
+        self._client.close()

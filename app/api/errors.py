@@ -28,7 +28,7 @@ _HTTP_ERROR_NAMES = {
 }
 
 
-def error_response(status: int, error: str, message, details: list | None = None, headers=None) -> JSONResponse:
+def error_response(status: int, error: str, message, details: list | dict | None = None, headers=None) -> JSONResponse:
     body = {"reqId": current_request_id(), "statusCode": status, "message": message, "error": error}
     if details is not None:
         body["details"] = details

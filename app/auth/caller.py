@@ -8,14 +8,14 @@ applies to the next request. Permission checks (app.auth.permissions) ask the Ca
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from app.auth import tokens, trusted_ips
-from app.auth.grants import load_grants
+from app.auth.grants import load_grants, load_grants_of
 from app.auth.principal import Grant, Principal
-from app.errors import ForbiddenIp
+from app.errors import AppError, ForbiddenIp, Unauthorized
 
 IP_NOT_ALLOWED = "You are not allowed to access this resource from the current IP address"
 
@@ -47,5 +47,32 @@ def for_request(principal: Principal) -> Principal:
     may do everything, so their memberships are not read."""
     if principal.identity_id is None or principal.org_admin:
         return principal
+    return _with_grants(principal, load_grants(principal.identity_id))
+
+
+def _with_grants(principal: Principal, grants: dict[str, Grant]) -> Principal:
     facts = {f.name: getattr(principal, f.name) for f in dataclasses.fields(Principal)}
-    return Caller(**facts, grants=MappingProxyType(load_grants(principal.identity_id)))
+    return Caller(**facts, grants=MappingProxyType(grants))
+
+
+def recheck(principals: Sequence[Principal]) -> list[Principal | AppError]:
+    """Each principal again, as its token, its trusted IPs and its memberships stand now (what a new request with
+    the same token from the same address would get, or the error it would get), spending no token use. Two
+    queries however many there are: long-lived event streams re-check their callers together."""
+    identities = [p for p in principals if p.identity_id is not None]
+    fresh = tokens.recheck({p.token_id for p in identities if p.token_id is not None})
+    grants = load_grants_of({p.identity_id for p in identities if p.identity_id is not None})
+    checked: list[Principal | AppError] = []
+    for old in principals:
+        if old.identity_id is None:
+            checked.append(old)
+            continue
+        now = fresh.get(old.token_id or "", Unauthorized(tokens.NOT_FOUND))
+        if isinstance(now, AppError):
+            checked.append(now)
+        elif not trusted_ips.allows(list(now.trusted_ips), old.client_ip):
+            checked.append(ForbiddenIp(IP_NOT_ALLOWED))
+        else:
+            now = dataclasses.replace(now, client_ip=old.client_ip)
+            checked.append(now if now.org_admin else _with_grants(now, grants.get(old.identity_id, {})))
+    return checked

@@ -1,5 +1,5 @@
 """The rotation worker (rotation §14f): polls the database, runs due rotations, drains the revocation
-queue and reconciles intents left open by runs that died.
+queue, reconciles intents left open by runs that died, and purges dead access tokens (app.auth.token_purge).
 
 Claiming takes the leases of a batch of due rotations in one transaction (`lease.claim_due`), so several
 workers share the due rows instead of racing for the same ones; each run then goes through the engine
@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from app.auth.token_purge import purge_dead_tokens
 from app.config import Settings
 from app.rotation import engine, lease, reconcile, revocations
 from app.timeutil import utcnow
@@ -73,10 +74,10 @@ class Worker:
     # --- one poll --------------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """One pass over the three kinds of work; a failure in one does not stop the others."""
+        """One pass over the kinds of work; a failure in one does not stop the others."""
         with self._lock:
             self._failed.clear()
-        for step in (self._claim_due, self._drain_revocations, self._reconcile_intents):
+        for step in (self._claim_due, self._drain_revocations, self._reconcile_intents, self._purge_tokens):
             if self._stop.is_set():
                 return
             self._step(step)
@@ -134,3 +135,8 @@ class Worker:
         closed = reconcile.reconcile_abandoned()
         if closed:
             log.info("reconciled %s stale intent(s)", closed)
+
+    def _purge_tokens(self) -> None:
+        purged = purge_dead_tokens()
+        if purged:
+            log.info("purged %s revoked or expired access token(s)", purged)
