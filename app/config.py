@@ -131,6 +131,12 @@ class Settings(BaseSettings):
     revocation_max_hold_seconds: int = Field(86400, ge=0, le=MAX_HOLD_SECONDS)
     # Unset: keys do not expire. Applies only to rotation types whose provider can expire a key (app.catalogue).
     revocation_key_lifetime_seconds: int | None = Field(None, ge=1, le=MAX_KEY_LIFETIME_SECONDS)
+    # Webhooks (app.webhooks): targets on private, loopback or shared address ranges are refused unless this is
+    # true (link-local and cloud metadata addresses always are). A failed delivery is retried after a backoff from
+    # the base, doubling up to the cap, until 24 h after its event.
+    webhook_allow_private: bool = False
+    webhook_retry_base_seconds: float = Field(10.0, gt=0)
+    webhook_retry_max_seconds: float = Field(900.0, gt=0)
     # Web processes `keyturn serve` starts; unset: the CPUs available to it (affinity and cgroup quota).
     web_workers: int | None = Field(None, ge=1, le=256)
 

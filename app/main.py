@@ -18,6 +18,7 @@ from app.api import (
     secrets,
     status,
     universal_auth,
+    webhooks,
 )
 from app.api.errors import install_error_handlers
 from app.api.input_guard import InputGuardMiddleware
@@ -39,6 +40,7 @@ ROUTERS = [
     universal_auth.router,
     memberships.router,
     audit.router,
+    webhooks.router,
 ]
 
 
