@@ -615,6 +615,7 @@ class WebhookReceiver:
     def __init__(self, status: int = 200, delay: float = 0.0):
         self.status, self.delay = status, delay
         self.received: list[Received] = []
+        self.arrived = 0  # requests whose body was read, answered or not
         self.port = free_port()
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -628,6 +629,7 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.arrived += 1
                 time.sleep(receiver.delay)
                 receiver.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
                 self.send_response(receiver.status)
