@@ -677,3 +677,15 @@ def create_webhook(client, project: dict, url: str, **overrides) -> dict:
     response = client.post("/api/v1/webhooks", json=body)
     assert response.status_code == 200, response.text
     return response.json()["webhook"]
+
+
+def queued_events(name: str | None = None) -> list[dict]:
+    """The bodies in the webhook outbox (every delivery, sent or not), oldest first; only `name`'s when given."""
+    import json
+
+    from app.models import WebhookDelivery
+
+    with Session(db.engine()) as session:
+        rows = session.exec(select(WebhookDelivery).order_by(WebhookDelivery.occurred_at_ms)).all()
+    bodies = [json.loads(row.body) for row in rows]
+    return [body for body in bodies if name is None or body["event"] == name]
