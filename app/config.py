@@ -138,6 +138,12 @@ class Settings(BaseSettings):
     events_ping_seconds: float = Field(15.0, gt=0, le=60)
     events_recheck_seconds: float = Field(60.0, gt=0, le=60)
     events_streams_per_caller: int = Field(5, ge=1, le=10_000)
+    # Webhooks (app.webhooks): targets on private, loopback or shared address ranges are refused unless this is
+    # true (link-local and cloud metadata addresses always are). A failed delivery is retried after a backoff from
+    # the base, doubling up to the cap, until 24 h after its event.
+    webhook_allow_private: bool = False
+    webhook_retry_base_seconds: float = Field(10.0, gt=0)
+    webhook_retry_max_seconds: float = Field(900.0, gt=0)
     # Web processes `keyturn serve` starts; unset: the CPUs available to it (affinity and cgroup quota).
     web_workers: int | None = Field(None, ge=1, le=256)
 

@@ -19,6 +19,7 @@ from app.api import (
     secrets,
     status,
     universal_auth,
+    webhooks,
 )
 from app.api.errors import install_error_handlers
 from app.api.input_guard import InputGuardMiddleware
@@ -41,6 +42,7 @@ ROUTERS = [
     memberships.router,
     audit.router,
     events.router,
+    webhooks.router,
 ]
 
 

@@ -675,3 +675,111 @@ class EventStream:
     def close(self) -> None:
         self.response.close()
         self._client.close()
+
+
+# --- a webhook receiver ---------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> dict:
+        import json
+
+        return json.loads(self.body)
+
+    def signature_valid(self, secret_key: str) -> bool:
+        """Checks `x-infisical-signature: t=<timestamp>;<hex>` as a receiver would: HMAC-SHA256 of the raw body,
+        and the same timestamp as the body's."""
+        import hashlib
+        import hmac
+
+        stamp, _, digest = self.headers.get("x-infisical-signature", "").partition(";")
+        expected = hmac.new(secret_key.encode(), self.body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(digest, expected) and stamp == f"t={self.json['timestamp']}"
+
+
+class WebhookReceiver:
+    """A loopback HTTP server that records every POST and answers `status` (after `delay` seconds). `stop()` closes
+    the port (the receiver is down: connections are refused); `start()` opens the same port again."""
+
+    def __init__(self, status: int = 200, delay: float = 0.0):
+        self.status, self.delay = status, delay
+        self.received: list[Received] = []
+        self.arrived = 0  # requests whose body was read, answered or not
+        self.port = free_port()
+        self._httpd: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> WebhookReceiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.arrived += 1
+                time.sleep(receiver.delay)
+                receiver.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def events(self, name: str) -> list[Received]:
+        return [r for r in self.received if r.json.get("event") == name]
+
+    def event_ids(self) -> set[str]:
+        return {r.json["eventId"] for r in self.received}
+
+    def __enter__(self) -> WebhookReceiver:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def create_webhook(client, project: dict, url: str, **overrides) -> dict:
+    """A webhook on the project's `dev` environment, every path, signed with `whsec-test-key`."""
+    body = {
+        "projectId": project["id"],
+        "environment": "dev",
+        "webhookUrl": url,
+        "webhookSecretKey": "whsec-test-key",
+        "secretPath": "/**",
+        **overrides,
+    }
+    response = client.post("/api/v1/webhooks", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["webhook"]
+
+
+def queued_events(name: str | None = None) -> list[dict]:
+    """The bodies in the webhook outbox (every delivery, sent or not), oldest first; only `name`'s when given."""
+    import json
+
+    from app.models import WebhookDelivery
+
+    with Session(db.engine()) as session:
+        rows = session.exec(select(WebhookDelivery).order_by(WebhookDelivery.occurred_at_ms)).all()
+    bodies = [json.loads(row.body) for row in rows]
+    return [body for body in bodies if name is None or body["event"] == name]

@@ -9,6 +9,7 @@ from app.models.identity import AccessToken, ClientSecret, Identity, IdentityMem
 from app.models.project import Environment, Organization, Project
 from app.models.rotation import SecretRotation
 from app.models.secret import Secret
+from app.models.webhook import Webhook, WebhookDelivery
 
 __all__ = [
     "AccessToken",
@@ -27,4 +28,6 @@ __all__ = [
     "SecretConsumer",
     "SecretRotation",
     "UniversalAuth",
+    "Webhook",
+    "WebhookDelivery",
 ]

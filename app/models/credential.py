@@ -81,3 +81,7 @@ class RotationCredential(SQLModel, table=True):
     provider_last_used_at: datetime | None = None
     # When the provider lets the key die on its own (minted with the rotation's key lifetime); null: never.
     expires_at: datetime | None = None
+    # Webhooks (app.webhooks): when `keys.revocation-failed` was last sent for this key (again an hour later while
+    # it keeps failing), and when `keys.expiring` was (once per key).
+    revocation_failure_notified_at: datetime | None = None
+    expiry_notified_at: datetime | None = None

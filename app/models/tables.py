@@ -15,6 +15,7 @@ from app.models.connection import AppConnection
 from app.models.credential import RotationCredential
 from app.models.rotation import SecretRotation
 from app.models.secret import Secret
+from app.models.webhook import Webhook, WebhookDelivery
 
 
 def table_of(model: Any) -> Table:
@@ -27,3 +28,5 @@ CONNECTIONS = table_of(AppConnection)
 CREDENTIALS = table_of(RotationCredential)
 ROTATIONS = table_of(SecretRotation)
 SECRETS = table_of(Secret)
+WEBHOOKS = table_of(Webhook)
+WEBHOOK_DELIVERIES = table_of(WebhookDelivery)

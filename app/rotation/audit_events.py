@@ -36,6 +36,11 @@ def triggered(trigger: str) -> Iterator[None]:
         _trigger.reset(token)
 
 
+def current_trigger() -> str | None:
+    """What set off the rotation being recorded (`triggered`), if not the plain manual or scheduled run."""
+    return _trigger.get()
+
+
 def record(session: Session, actor: Principal | str, event: str, rotation: SecretRotation, **metadata: Any) -> None:
     trigger = _trigger.get()
     if trigger is not None and event == ROTATE_EVENT:

@@ -18,7 +18,7 @@ from app.errors import BadRequest
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.providers.base import ProviderError
-from app.rotation import audit_events, heartbeat, lease, schedule
+from app.rotation import audit_events, heartbeat, lease, notices, schedule
 from app.rotation.intents import transition
 from app.rotation.reconcile import reconcile_rotation
 from app.rotation.upstream import ConnectionUnavailable, for_connection
@@ -84,6 +84,7 @@ def delete_rotation(
                 raise BadRequest(lease.BUSY_MESSAGE) from None
             if delete_secrets:
                 secrets_store.delete_secrets_of(session, rotation_id)
+                notices.secret_modified(session, rotation)
             else:
                 secrets_store.release_secrets(session, rotation_id)
             # History goes with the rotation; rows that still need work stay, so the queue outlives it.

@@ -20,7 +20,7 @@ from app.auth.principal import Principal
 from app.errors import AppError, ProviderFailure
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
-from app.rotation import audit_events, engine, heartbeat, lease, revocations
+from app.rotation import audit_events, engine, heartbeat, lease, notices, revocations
 from app.rotation.intents import database_time
 
 log = logging.getLogger("keyturn.rotation")
@@ -141,6 +141,7 @@ def _queue_the_rest(rotation_id: str, owner: str, actor: Principal | str) -> lis
                 keyIdPrefix=(cred.key_id or "")[:ID_PREFIX],
                 previousState=cred.state,
             )
+            notices.revocation_forced(session, rotation, generation=cred.generation, reason=notices.EMERGENCY)
     return queued
 
 

@@ -20,13 +20,25 @@ from app.errors import BadRequest, NotFound, ProviderFailure
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.providers.base import ProviderError
-from app.rotation import attempt, audit_events, failures, heartbeat, killpoint, lease, publish, reconcile, schedule
+from app.rotation import (
+    attempt,
+    audit_events,
+    failures,
+    heartbeat,
+    killpoint,
+    lease,
+    notices,
+    publish,
+    reconcile,
+    schedule,
+)
 from app.rotation.intents import Intent, insert_intent, open_key, transition
 from app.rotation.messages import INTERNAL_FAILURE, failure_text
 from app.rotation.minting import MintFailed, discard, mint_and_verify, revoke_now
 from app.rotation.upstream import ConnectionUnavailable, Upstream, for_connection
 from app.store import secrets as secrets_store
 from app.timeutil import utcnow
+from app.webhooks.events import FailureCategory
 
 log = logging.getLogger("keyturn.rotation")
 
@@ -51,7 +63,7 @@ def _upstream(session: Session, connection_id: str) -> Upstream:
     try:
         return for_connection(session, connection_id)
     except ConnectionUnavailable as exc:
-        raise MintFailed(str(exc)) from None
+        raise MintFailed(str(exc), FailureCategory.CONNECTION_UNAVAILABLE) from None
 
 
 def create_rotation(
@@ -128,6 +140,7 @@ def create_rotation(
                 secretName=secret_name,
                 generation=1,
             )
+            notices.secret_modified(session, rotation)
     except BaseException:
         discard(cred.id, "not published: the rotation could not be saved")
         raise
@@ -186,7 +199,7 @@ def _rotate_leased(
         generation = begun.cred.generation if begun.cred is not None else None  # for the audit row
         try:
             if begun.unavailable is not None:
-                raise MintFailed(begun.unavailable)
+                raise MintFailed(begun.unavailable, FailureCategory.CONNECTION_UNAVAILABLE)
             cred, upstream = cast(Intent, begun.cred), cast(Upstream, begun.upstream)
             api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters, expires_at=cred.expires_at)
         except MintFailed as exc:
@@ -197,6 +210,7 @@ def _rotate_leased(
                 manual=manual,
                 job_id=job_id,
                 text=text,
+                category=exc.category,
                 retry_after=exc.retry_after,
                 generation=generation,
                 actor=actor,
@@ -216,6 +230,7 @@ def _rotate_leased(
                     manual=manual,
                     job_id=job_id,
                     text=INTERNAL_FAILURE,
+                    category=FailureCategory.INTERNAL_ERROR,
                     generation=cred.generation,
                     actor=actor,
                 )

@@ -8,14 +8,16 @@ from datetime import timedelta
 
 from app import db
 from app.auth.principal import Principal
+from app.backoff import backoff_seconds
 from app.config import get_settings
 from app.models import RotationCredential, SecretRotation
 from app.models.sealed import ROTATION_MESSAGE
-from app.rotation import audit_events, lease, schedule
+from app.rotation import audit_events, lease, notices, schedule
 from app.rotation.messages import clip
-from app.rotation.retry import MAX_SCHEDULED_ATTEMPTS, backoff_seconds
+from app.rotation.retry import MAX_SCHEDULED_ATTEMPTS
 from app.rotation.revocations import Claimed
 from app.timeutil import utcnow
+from app.webhooks.events import FailureCategory
 
 log = logging.getLogger("keyturn.rotation")
 
@@ -27,12 +29,14 @@ def record_failed_attempt(
     manual: bool,
     job_id: str | None,
     text: str,
+    category: FailureCategory,
     retry_after: float | None = None,
     generation: int | None = None,
     actor: Principal | str = audit_events.PLATFORM,
 ) -> SecretRotation:
-    """Manual, or the last scheduled attempt: final (status failed, next day per rotation §7 rule 2).
-    Otherwise: count it and retry after a backoff, keeping nextRotationAt."""
+    """Manual, or the last scheduled attempt: final (status failed, next day per rotation §7 rule 2), and
+    `secrets.rotation-failed` with `category`. Otherwise: count it and retry after a backoff, keeping
+    nextRotationAt."""
     settings = get_settings()
     with db.unit_of_work() as session:
         rotation = lease.leased_row(session, rotation_id, owner)
@@ -72,6 +76,10 @@ def record_failed_attempt(
             attempt=attempts,
             jobId=job_id,
         )
+        if final:
+            notices.rotation_failed(
+                session, rotation, manual=manual, category=category, trigger=audit_events.current_trigger()
+            )
     log.warning("rotation %s: attempt %s failed (%s)", rotation_id, attempts, "final" if final else "will retry")
     return rotation
 

@@ -25,7 +25,7 @@ from app import db
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.providers.base import KeyUsage, ProviderError
-from app.rotation import audit_events
+from app.rotation import audit_events, notices
 from app.rotation.intents import database_time
 from app.rotation.messages import clip
 from app.rotation.upstream import Upstream
@@ -95,8 +95,22 @@ def check(session: Session, rotation: SecretRotation, cred: RotationCredential, 
     return Verdict(hold=False, forced=True, reasons=reasons, lagging=names, values=values)
 
 
+def notify_held(session: Session, rotation: SecretRotation, cred: RotationCredential, verdict: Verdict) -> None:
+    """In the transaction that starts a hold: tell webhooks why (lagging identities, provider traffic)."""
+    due = cred.revoke_due_at or verdict.values["revoke_due_at"]  # `check` starts a missing hold clock
+    notices.revocation_held(
+        session,
+        rotation,
+        generation=cred.generation,
+        lagging=verdict.lagging,
+        provider_in_use=len(verdict.reasons) > len(verdict.lagging),
+        held_until=due + timedelta(seconds=rotation.revocation_max_hold_seconds),
+    )
+
+
 def record_forced(session: Session, rotation: SecretRotation, cred: RotationCredential, verdict: Verdict) -> None:
-    """In the transaction that records the revocation: the audit entry of a key revoked while still in use."""
+    """In the transaction that records the revocation: the audit entry of a key revoked while still in use, and
+    `keys.revocation-forced` to webhooks."""
     audit_events.record(
         session,
         audit_events.PLATFORM,
@@ -107,6 +121,9 @@ def record_forced(session: Session, rotation: SecretRotation, cred: RotationCred
         reasons=verdict.reasons,
         heldSince=_iso(verdict.values.get("held_since")),
         maxHoldSeconds=rotation.revocation_max_hold_seconds,
+    )
+    notices.revocation_forced(
+        session, rotation, generation=cred.generation, reason=notices.MAX_HOLD, lagging=verdict.lagging
     )
 
 

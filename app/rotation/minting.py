@@ -19,16 +19,19 @@ from app.rotation.intents import store_minted, transition
 from app.rotation.messages import clip, scrub
 from app.rotation.retry import verify_with_retry
 from app.rotation.upstream import Upstream
+from app.webhooks.events import FailureCategory, category_of_status
 
 log = logging.getLogger("keyturn.minting")
 
 
 class MintFailed(Exception):
-    """The provider refused or could not be reached; `message` is safe to show and store."""
+    """The provider refused or could not be reached; `message` is safe to show and store, `category` is what a
+    webhook receiver is told (never the provider's text)."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None):
+    def __init__(self, message: str, category: FailureCategory, *, retry_after: float | None = None):
         super().__init__(message)
         self.message = message
+        self.category = category
         self.retry_after = retry_after
 
 
@@ -47,10 +50,14 @@ def mint_and_verify(
         minted = upstream.mint(key_name, parameters, expires_at=expires_at)
     except ProviderError as exc:
         _close_failed_intent(cred_id, exc)
-        raise MintFailed(exc.message, retry_after=exc.retry_after) from None
+        category = category_of_status(exc.status, retryable=exc.retryable)
+        raise MintFailed(exc.message, category, retry_after=exc.retry_after) from None
     if not store_minted(cred_id, minted):
         revoke_now(cred_id)
-        raise MintFailed("the key's intent record was closed by reconciliation before the key was stored")
+        raise MintFailed(
+            "the key's intent record was closed by reconciliation before the key was stored",
+            FailureCategory.INTERNAL_ERROR,
+        )
     killpoint.reached("after_mint")
     log.info("minted key %s as %s", minted.key_id[:12], key_name)
     try:
@@ -58,7 +65,7 @@ def mint_and_verify(
     except ProviderError as exc:
         message = scrub(exc.message, [minted.api_key])
         discard(cred_id, f"not published: verification failed: {message}")
-        raise MintFailed(message, retry_after=exc.retry_after) from None
+        raise MintFailed(message, FailureCategory.VERIFICATION_FAILED, retry_after=exc.retry_after) from None
     killpoint.reached("after_verify")
     return minted.api_key
 

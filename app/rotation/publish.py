@@ -16,7 +16,7 @@ from app.config import get_settings
 from app.models import SecretRotation
 from app.models.credential import CredentialState
 from app.models.tables import CREDENTIALS
-from app.rotation import audit_events, holds, lease, revocations, schedule
+from app.rotation import audit_events, holds, lease, notices, revocations, schedule
 from app.rotation.intents import Intent, transition
 from app.store import secrets as secrets_store
 from app.timeutil import utcnow
@@ -152,6 +152,9 @@ def new_key(
             manual=manual,
             generation=cred.generation,
             jobId=job_id,
+        )
+        notices.rotation_succeeded(
+            session, rotation, generation=cred.generation, manual=manual, trigger=audit_events.current_trigger()
         )
     log.info("rotation %s published generation %s (slot %s)", rotation_id, cred.generation, rotation.active_index)
     return due_now

@@ -27,6 +27,7 @@ from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from app import db
+from app.backoff import backoff_seconds
 from app.config import get_settings
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
@@ -34,7 +35,6 @@ from app.providers.base import ListedKey, ProviderError
 from app.rotation import lease
 from app.rotation.intents import add_extra_key, database_time, transition
 from app.rotation.messages import clip
-from app.rotation.retry import backoff_seconds
 from app.rotation.upstream import ConnectionUnavailable, for_connection
 
 log = logging.getLogger("keyturn.reconcile")

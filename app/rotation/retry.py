@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -16,19 +15,6 @@ T = TypeVar("T")
 MAX_SCHEDULED_ATTEMPTS = 5
 # Verifying a fresh key is a safe GET: retried briefly in case the provider has not activated it yet (rotation §14d).
 VERIFY_PAUSES = (0.25, 0.5)
-
-
-def backoff_seconds(
-    attempt: int, *, base: float, cap: float, retry_after: float | None = None, rng: random.Random | None = None
-) -> float:
-    """Exponential backoff for the `attempt`-th failure (1-based), with jitter in [50%, 100%], capped.
-
-    A provider's Retry-After is a floor: we never come back sooner than it asked."""
-    exponential = min(cap, base * (2 ** max(0, attempt - 1)))
-    delay = exponential * (0.5 + 0.5 * (rng or random).random())
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    return delay
 
 
 def verify_with_retry(

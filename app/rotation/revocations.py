@@ -21,17 +21,18 @@ from sqlalchemy import ColumnElement, Update, bindparam, or_, update
 from sqlmodel import Session, col, select
 
 from app import db
+from app.backoff import backoff_seconds
 from app.config import get_settings
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
 from app.models.tables import CREDENTIALS
 from app.providers.base import ProviderError
-from app.rotation import holds, killpoint
+from app.rotation import holds, killpoint, notices
 from app.rotation.intents import transition
 from app.rotation.messages import clip
-from app.rotation.retry import backoff_seconds
 from app.rotation.upstream import ConnectionUnavailable, Upstream, for_connection
 from app.timeutil import utcnow
+from app.webhooks.events import FailureCategory, category_of_status
 
 log = logging.getLogger("keyturn.revocations")
 
@@ -170,15 +171,20 @@ def revoke_claimed(
                     verdict = holds.check(session, rotation, cred, upstream)
                     if verdict.hold:
                         transition(session, entry.id, [REVOKING], **verdict.values)
+                        if cred.held_since is None:  # the hold begins: said once, not at every re-check
+                            holds.notify_held(session, rotation, cred, verdict)
                         log.info("revocation of key %s held: %s", key_id[:12], verdict.values["hold_reason"])
                         return None
             upstream.revoke(key_id, minted_with=entry.credential_fingerprint)  # a 404 counts only under its own key
-        except (ProviderError, ConnectionUnavailable) as exc:
-            message = exc.message if isinstance(exc, ProviderError) else str(exc)
-            return _record_failure(session, entry, message, getattr(exc, "retry_after", None))
+        except ProviderError as exc:
+            category = category_of_status(exc.status, retryable=exc.retryable)
+            return _record_failure(session, entry, exc.message, category, exc.retry_after)
+        except ConnectionUnavailable as exc:
+            return _record_failure(session, entry, str(exc), FailureCategory.CONNECTION_UNAVAILABLE, None)
         except Exception as exc:  # a bug or a database outage must not drop the entry
             log.exception("revocation of key %s raised", key_id[:12])
-            return _record_failure(session, entry, f"internal error ({type(exc).__name__})", None)
+            message = f"internal error ({type(exc).__name__})"
+            return _record_failure(session, entry, message, FailureCategory.INTERNAL_ERROR, None)
         killpoint.reached("during_revoke")
         transition(
             session,
@@ -198,8 +204,10 @@ def revoke_claimed(
     return True
 
 
-def _record_failure(session: Session, cred: Claimed, message: str, retry_after: float | None) -> bool:
-    """In the attempt's transaction: count the failure and back off."""
+def _record_failure(
+    session: Session, cred: Claimed, message: str, category: FailureCategory, retry_after: float | None
+) -> bool:
+    """In the attempt's transaction: count the failure, back off, and tell webhooks (the first time, then hourly)."""
     settings = get_settings()
     attempts = cred.revoke_attempts + 1
     delay = backoff_seconds(
@@ -215,6 +223,9 @@ def _record_failure(session: Session, cred: Claimed, message: str, retry_after: 
         revoke_attempts=attempts,
         last_error=clip(message),
         revoke_not_before=db.now(delay),
+    )
+    notices.revocation_failed(
+        session, cred.id, cred.rotation_id, generation=cred.generation, attempts=attempts, category=category
     )
     log.warning(
         "revocation of key %s failed (attempt %s, retry in %.0fs): %s",

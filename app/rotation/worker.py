@@ -5,7 +5,8 @@ Claiming takes the leases of a batch of due rotations in one transaction (`lease
 workers share the due rows instead of racing for the same ones; each run then goes through the engine
 under the lease it was handed. At most `worker_concurrency` runs at once. When a run finishes and the
 last claim filled every free slot (more may be due), the worker claims again at once; otherwise it waits
-for the next poll, which also drains revocations and reconciles stale intents.
+for the next poll, which also drains revocations, reconciles stale intents and notes keys about to expire.
+A thread of its own sends webhooks (app.webhooks.sender), so a slow receiver never holds up a rotation.
 Nothing lives only in memory: a killed worker loses no work, its leases lapse and the rows are picked up.
 """
 
@@ -19,8 +20,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from app.auth.token_purge import purge_dead_tokens
 from app.config import Settings
-from app.rotation import engine, lease, reconcile, revocations
+from app.rotation import engine, expiry_notices, lease, reconcile, revocations
 from app.timeutil import utcnow
+from app.webhooks import sender as webhook_sender
+from app.webhooks.delivery import TIMEOUT_SECONDS as WEBHOOK_TIMEOUT_SECONDS
 
 log = logging.getLogger("keyturn.worker")
 
@@ -58,6 +61,8 @@ class Worker:
         poll = self.settings.worker_poll_seconds
         log.info("worker started (poll every %ss, up to %s rotations at once)", poll, self.settings.worker_concurrency)
         next_poll = time.monotonic()
+        webhooks = threading.Thread(target=self._send_webhooks, name="keyturn-webhooks", daemon=True)
+        webhooks.start()
         try:
             while not self._stop.is_set():
                 self._wake.clear()  # before claiming, so a run that ends meanwhile still wakes the wait below
@@ -69,6 +74,7 @@ class Worker:
                 self._wake.wait(max(0.0, next_poll - time.monotonic()))
         finally:
             self._pool.shutdown(wait=True)
+            webhooks.join(timeout=2 * WEBHOOK_TIMEOUT_SECONDS)  # a post in flight ends by its timeout
             log.info("worker stopped")
 
     # --- one poll --------------------------------------------------------------------------------
@@ -77,7 +83,13 @@ class Worker:
         """One pass over the kinds of work; a failure in one does not stop the others."""
         with self._lock:
             self._failed.clear()
-        for step in (self._claim_due, self._drain_revocations, self._reconcile_intents, self._purge_tokens):
+        for step in (
+            self._claim_due,
+            self._drain_revocations,
+            self._reconcile_intents,
+            self._purge_tokens,
+            self._note_expiring,
+        ):
             if self._stop.is_set():
                 return
             self._step(step)
@@ -140,3 +152,23 @@ class Worker:
         purged = purge_dead_tokens()
         if purged:
             log.info("purged %s revoked or expired access token(s)", purged)
+
+    def _note_expiring(self) -> None:
+        noted = expiry_notices.note_expiring()
+        if noted:
+            log.info("%s active key(s) expire within one interval", noted)
+
+    def _send_webhooks(self) -> None:
+        """Until stopped: send due deliveries, at once again while each claim comes back full, else every poll."""
+        sender = webhook_sender.Sender(self.settings)
+        try:
+            while not self._stop.is_set():
+                full = False
+                try:
+                    full = sender.run_once() == webhook_sender.BATCH
+                except Exception:  # a database blip must not kill the loop
+                    log.exception("webhook sender failed")
+                if not full:
+                    self._stop.wait(self.settings.worker_poll_seconds)
+        finally:
+            sender.close()

@@ -27,9 +27,11 @@ from tests.factories import (
     BASE,
     as_identity,
     create_draft,
+    create_webhook,
     credentials,
     new_rotation,
     published_key,
+    queued_events,
     row,
     update_credential,
 )
@@ -246,6 +248,30 @@ def test_a_key_held_past_max_hold_is_revoked_with_the_names_on_record_and_audite
     history = client.get(f"{BASE}/{case.rotation_type}/{rotation.id}/history").json()["history"]
     entry = next(e for e in history if e["generation"] == 1)
     assert entry["holdReason"] == g1.hold_reason and entry["heldSince"] and entry["supersededAt"]
+
+
+def test_a_hold_and_its_forced_end_are_told_to_webhooks_once_each(case, client, settings):
+    settings.webhook_allow_private = True
+    create_webhook(client, case.project, "http://127.0.0.1:9/hook")
+    rotation = holding_rotation(case)
+    billing = as_identity(client, case.project, "viewer", name="billing-api")
+    read_as(client, case, billing)
+    engine.rotate(rotation.id, manual=True)
+    g1 = by_generation(rotation.id)[1]
+    make_due(g1.id)
+    assert revocations.attempt(g1.id) is None  # re-checked and still held: said once only
+
+    (held,) = queued_events("keys.revocation-held")
+    assert held["project"]["laggingIdentities"] == ["billing-api"] and held["project"]["generation"] == 1
+    assert held["project"]["rotationId"] == rotation.id and held["project"]["heldUntil"]
+    (lagging,) = queued_events("consumers.lagging")
+    assert lagging["project"]["laggingIdentities"] == ["billing-api"]
+
+    make_due(g1.id, revoke_due_at=datetime.now(UTC) - timedelta(seconds=MAX_HOLD + 1))
+    assert revocations.attempt(g1.id) is True
+    (forced,) = queued_events("keys.revocation-forced")
+    assert forced["project"]["reason"] == "max-hold" and forced["project"]["laggingIdentities"] == ["billing-api"]
+    assert case.key_prefix not in str(queued_events())
 
 
 @contextmanager

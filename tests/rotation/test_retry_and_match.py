@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.backoff import backoff_seconds
 from app.models import RotationCredential
 from app.providers.base import ListedKey, ProviderError
 from app.rotation.intents import key_name
 from app.rotation.reconcile import matches
-from app.rotation.retry import backoff_seconds, verify_with_retry
+from app.rotation.retry import verify_with_retry
 
 
 @pytest.mark.parametrize("attempt,low,high", [(1, 5, 10), (2, 10, 20), (3, 20, 40), (10, 50, 100)])

@@ -1,0 +1,104 @@
+"""Write an event's deliveries in the caller's transaction: one row per matching webhook.
+
+Fanned out here, when the event happens, rather than by the sender: the webhooks that match are the ones that
+existed when the change committed (as Infisical matches at trigger time), each delivery carries its own attempts,
+error and response code for the delivery log, and an event nobody listens to writes nothing. The body is rendered
+now for the webhook's type, so every retry sends the same bytes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert
+from sqlmodel import Session, col, select
+
+from app import db
+from app.models import Environment, Project, Webhook
+from app.models.base import new_id
+from app.models.tables import WEBHOOK_DELIVERIES
+from app.models.webhook import DeliveryStatus
+from app.timeutil import utcnow
+from app.webhooks import bodies, paths
+from app.webhooks.events import Event, Scope, payload, rotation_fields
+
+RETRY_WINDOW_SECONDS = 24 * 3600  # a delivery is retried until this long after its event
+
+
+def wants(webhook: Webhook, event: Event) -> bool:
+    return not webhook.events_filter or any(entry.get("eventName") == event for entry in webhook.events_filter)
+
+
+def scope_of(session: Session, project_id: str, environment_id: str, secret_path: str) -> Scope:
+    project_name, slug, environment_name = session.exec(
+        select(Project.name, Environment.slug, Environment.name)
+        .join(Environment, col(Environment.project_id) == Project.id)
+        .where(col(Project.id) == project_id, col(Environment.id) == environment_id)
+    ).one()
+    return Scope(project_id, project_name, slug, environment_name, secret_path)
+
+
+def emit(
+    session: Session, event: Event, *, project_id: str, environment_id: str, secret_path: str, fields: dict[str, Any]
+) -> int:
+    """Queue `event` (its `project` object: the scope, then `fields`) for every enabled webhook of the project and
+    environment whose path glob matches `secret_path` and whose filter takes the event. Returns how many."""
+    hooks = [
+        hook
+        for hook in session.exec(
+            select(Webhook).where(
+                col(Webhook.project_id) == project_id,
+                col(Webhook.environment_id) == environment_id,
+                col(Webhook.is_disabled).is_(False),
+            )
+        ).all()
+        if wants(hook, event) and paths.matches(hook.secret_path, secret_path)
+    ]
+    if not hooks:
+        return 0
+    body = payload(event, scope_of(session, project_id, environment_id, secret_path), fields)
+    event_id, timestamp_ms = new_id(), int(utcnow().timestamp() * 1000)
+    for hook in hooks:
+        queue(session, hook, event, body, event_id=event_id, timestamp_ms=timestamp_ms)
+    return len(hooks)
+
+
+def queue(
+    session: Session,
+    hook: Webhook,
+    event: Event,
+    body: dict[str, Any],
+    *,
+    event_id: str,
+    timestamp_ms: int,
+    window_seconds: float = RETRY_WINDOW_SECONDS,
+) -> str:
+    """One delivery row, due now (by the database's clock); returns its id."""
+    delivery_id = new_id()
+    session.execute(
+        insert(WEBHOOK_DELIVERIES).values(
+            id=delivery_id,
+            webhook_id=hook.id,
+            event_id=event_id,
+            event=event.value,
+            body=bodies.render(hook.type, body, event_id=event_id, timestamp_ms=timestamp_ms),
+            occurred_at_ms=timestamp_ms,
+            status=DeliveryStatus.PENDING,
+            attempts=0,
+            next_attempt_at=db.now(),
+            give_up_at=db.now(window_seconds),
+            created_at=utcnow(),
+        )
+    )
+    return delivery_id
+
+
+def emit_for_rotation(session: Session, event: Event, rotation: Any, **fields: Any) -> int:
+    """`emit` in a rotation's scope (a SecretRotation): its environment and path, its id, name and type first."""
+    return emit(
+        session,
+        event,
+        project_id=rotation.project_id,
+        environment_id=rotation.environment_id,
+        secret_path=rotation.secret_path,
+        fields=rotation_fields(rotation, **fields),
+    )
