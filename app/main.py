@@ -12,6 +12,7 @@ from app.api import (
     connections,
     identities,
     memberships,
+    metrics,
     organization,
     projects,
     rotations,
@@ -31,6 +32,7 @@ log = logging.getLogger("keyturn")
 DIRECT_ROUTERS = [secrets.router]
 ROUTERS = [
     status.router,
+    metrics.router,
     organization.router,
     projects.router,
     connections.router,
@@ -53,6 +55,11 @@ def create_app(settings: Settings | None = None, *, configure: bool = True) -> F
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         worker = None
+        if configure:
+            from app import db
+            from app.reads.cache import cache_for
+
+            cache_for(db.engine())  # its change feed starts listening now, not at the first read or readiness probe
         if configure and settings.worker == "embedded":
             from app.rotation.worker import Worker
 

@@ -9,6 +9,7 @@ from app.models.identity import AccessToken, ClientSecret, Identity, IdentityMem
 from app.models.project import Environment, Organization, Project
 from app.models.rotation import SecretRotation
 from app.models.secret import Secret
+from app.models.worker import WorkerHeartbeat
 
 __all__ = [
     "AccessToken",
@@ -27,4 +28,5 @@ __all__ = [
     "SecretConsumer",
     "SecretRotation",
     "UniversalAuth",
+    "WorkerHeartbeat",
 ]

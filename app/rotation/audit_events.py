@@ -36,6 +36,11 @@ def triggered(trigger: str) -> Iterator[None]:
         _trigger.reset(token)
 
 
+def trigger(*, manual: bool) -> str:
+    """What set off the rotation in progress: the trigger `triggered` set, else manual or scheduled."""
+    return _trigger.get() or ("manual" if manual else "scheduled")
+
+
 def record(session: Session, actor: Principal | str, event: str, rotation: SecretRotation, **metadata: Any) -> None:
     trigger = _trigger.get()
     if trigger is not None and event == ROTATE_EVENT:

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Update, bindparam, or_, update
 from sqlmodel import Session, col, select
 
-from app import db
+from app import db, metrics
 from app.config import get_settings
 from app.models import RotationCredential, SecretRotation
 from app.models.credential import CredentialState
@@ -49,6 +49,7 @@ class Claimed:
     key_name: str
     key_id: str | None
     connection_id: str
+    provider: str
     credential_fingerprint: str | None
     revoke_attempts: int
 
@@ -200,6 +201,7 @@ def revoke_claimed(
 
 def _record_failure(session: Session, cred: Claimed, message: str, retry_after: float | None) -> bool:
     """In the attempt's transaction: count the failure and back off."""
+    metrics.REVOCATION_FAILURES.labels(cred.provider).inc()
     settings = get_settings()
     attempts = cred.revoke_attempts + 1
     delay = backoff_seconds(
