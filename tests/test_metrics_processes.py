@@ -37,7 +37,7 @@ from tests.factories import (
     token_for,
     wait_until,
 )
-from tests.test_serve import kinds, started
+from tests.test_serve import started
 
 pytestmark = pytest.mark.slow
 
@@ -178,7 +178,11 @@ def test_readiness_follows_a_separate_worker_killed_and_restarted(settings, tmp_
 
 def test_json_logs_are_one_object_per_line_and_carry_no_secret(settings, openrouter, tmp_path):
     env = _env(
-        settings, KEYTURN_WEB_WORKERS="2", KEYTURN_WORKER="embedded", KEYTURN_LOG_FORMAT="json", KEYTURN_LOG_LEVEL="DEBUG"
+        settings,
+        KEYTURN_WEB_WORKERS="2",
+        KEYTURN_WORKER="embedded",
+        KEYTURN_LOG_FORMAT="json",
+        KEYTURN_LOG_LEVEL="DEBUG",
     )
     log = tmp_path / "serve.log"
     with keyturn_server(env, tmp_path, log=log) as (url, server):

@@ -24,7 +24,10 @@ _STATE = StateCollector()
     operation_id="getMetrics",
     response_class=Response,
     responses={
-        200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus' text exposition format."},
+        200: {
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+            "description": "Prometheus' text exposition format.",
+        },
         401: {"description": "A bearer token is needed, and this is not KEYTURN_METRICS_TOKEN."},
     },
 )
