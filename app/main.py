@@ -55,11 +55,6 @@ def create_app(settings: Settings | None = None, *, configure: bool = True) -> F
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         worker = None
-        if configure:
-            from app import db
-            from app.reads.cache import cache_for
-
-            cache_for(db.engine())  # its change feed starts listening now, not at the first read or readiness probe
         if configure and settings.worker == "embedded":
             from app.rotation.worker import Worker
 

@@ -12,12 +12,14 @@ goes down. Nothing here is a per-process gauge, so a dead process leaves nothing
 
 The consumer read path counts through `LocalCounter`: in process memory, added to the real counter every second
 and before each scrape, since a multiprocess-mode increment (a lock and a write to a memory-mapped file, about
-1 µs) would cost several per cent of a cached read.
+1 µs each, three per read) would cost several per cent of a cached read.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
+import itertools
 import os
 import threading
 import time
@@ -81,29 +83,37 @@ LOGIN_FAILURES = Counter("keyturn_login_failures", "Refused logins, by reason.",
 
 
 class LocalCounter:
-    """Counts for `counter` kept in this process's memory until `flush()` adds them to it (about 0.1 µs a count)."""
+    """Counts for `counter` kept in this process's memory until `flush()` adds them to it.
+
+    `incrementer(*labels)` hands out a callable that counts one for those labels: an `itertools.count` advanced
+    by `next`, which the interpreter does atomically, so any thread may count without a lock (about 0.1 µs)."""
 
     def __init__(self, counter: Counter) -> None:
         self._counter = counter
         self._lock = threading.Lock()
-        self._pending: dict[tuple[str, ...], int] = {}
+        self._counts: dict[tuple[str, ...], tuple[itertools.count, list[int]]] = {}  # labels -> (count, [flushed])
         _local.append(self)
 
-    def inc(self, *labels: str) -> None:
+    def incrementer(self, *labels: str) -> Callable[[], object]:
         with self._lock:
-            self._pending[labels] = self._pending.get(labels, 0) + 1
+            if labels not in self._counts:
+                self._counts[labels] = (itertools.count(1), [0])
+            return functools.partial(next, self._counts[labels][0])
 
     def flush(self) -> None:
         with self._lock:
-            pending, self._pending = self._pending, {}
-        for labels, count in pending.items():
-            (self._counter.labels(*labels) if labels else self._counter).inc(count)
+            counts = list(self._counts.items())
+        for labels, (count, flushed) in counts:
+            reached = int(repr(count)[len("count(") : -1]) - 1  # what the count shows, without advancing it
+            if reached > flushed[0]:
+                (self._counter.labels(*labels) if labels else self._counter).inc(reached - flushed[0])
+                flushed[0] = reached
 
 
 _local: list[LocalCounter] = []
 SECRET_READS_LOCAL = LocalCounter(SECRET_READS)
-READ_CACHE_HITS_LOCAL = LocalCounter(READ_CACHE_HITS)
-READ_CACHE_MISSES_LOCAL = LocalCounter(READ_CACHE_MISSES)
+READ_CACHE_HIT = LocalCounter(READ_CACHE_HITS).incrementer()
+READ_CACHE_MISS = LocalCounter(READ_CACHE_MISSES).incrementer()
 
 
 def flush() -> None:

@@ -24,8 +24,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from app.db import PerEngine
-from app.metrics import READ_CACHE_HITS_LOCAL as HITS
-from app.metrics import READ_CACHE_MISSES_LOCAL as MISSES
+from app.metrics import READ_CACHE_HIT, READ_CACHE_MISS
 from app.reads.change_feed import feed_for
 
 MAX_AGE_SECONDS = 5.0
@@ -69,16 +68,16 @@ class ReadCache:
         `fill()` run in the threadpool, which returns (value, max age in seconds; <= 0 means do not keep)."""
         value = self.get(key, stamp)
         if value is not None:
-            HITS.inc()
+            READ_CACHE_HIT()
             return value, False
         if stamp is None:  # nothing is known about freshness: every request reads for itself
-            MISSES.inc()
+            READ_CACHE_MISS()
             return (await run_in_threadpool(fill))[0], True
         pending = self._fills.get((key, stamp))
         if pending is not None:  # another request's fill answers this one: no database read of its own
-            HITS.inc()
+            READ_CACHE_HIT()
             return await asyncio.shield(pending), False
-        MISSES.inc()
+        READ_CACHE_MISS()
         future = asyncio.get_running_loop().create_future()
         self._fills[(key, stamp)] = future
         try:

@@ -7,6 +7,7 @@ names no secret:
 - `clock-skew`: this process's clock is within the limit of the database's.
 
 /api/status needs no token, so a report serves every caller for a second: polling it cannot load the database.
+The first check of a process starts its change feed (if no read has yet) and gives it a moment to connect.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from app.store import worker_heartbeats
 
 REPORT_MAX_AGE_SECONDS = 1.0
 HEARTBEAT_POLLS = 3  # a worker is alive while its last beat is younger than this many poll intervals
+FEED_START_SECONDS = 2.0  # how long a change feed started by the first check may take to connect
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,16 @@ def _database_and_worker() -> tuple[Check, Check]:
 
 
 def _change_feed() -> Check:
+    global _feed_seen
     try:
-        listening = cache_for(db.engine()).stamp() is not None
+        cache = cache_for(db.engine())
+        listening = cache.stamp() is not None
+        if not listening and cache is not _feed_seen:  # a feed started by this check: let it connect first
+            deadline = time.monotonic() + FEED_START_SECONDS
+            while not listening and time.monotonic() < deadline:
+                time.sleep(0.05)
+                listening = cache.stamp() is not None
+        _feed_seen = cache
     except Exception as exc:  # noqa: BLE001 - a feed that cannot even say is not listening
         return Check("change-feed", False, f"the change feed failed ({type(exc).__name__})")
     if listening:
@@ -104,6 +114,7 @@ class Health:
 
 
 _lock = threading.Lock()
+_feed_seen: object | None = None  # the read cache whose feed a check has already waited for
 _latest: tuple[object, float, Health] | None = None  # (engine, monotonic time, health)
 
 

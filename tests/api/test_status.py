@@ -12,6 +12,7 @@ from sqlalchemy import text
 from app import clock_skew, db, timeutil
 from app.services import health
 from app.store import worker_heartbeats
+from tests.api.test_secrets_read import _drop_change_triggers
 
 CHECKS = {"database", "worker", "change-feed", "clock-skew"}
 
@@ -127,3 +128,20 @@ def test_worker_heartbeats_show_in_the_metrics(anon_client, worker_beat):
     assert value(found, "keyturn_worker_last_heartbeat_timestamp_seconds", worker_id=worker_beat) == pytest.approx(
         timeutil.utcnow().timestamp(), abs=5
     )
+
+
+def test_a_change_feed_that_cannot_listen_fails_readiness(anon_client, worker_beat):
+    writer = db.engine()
+    with writer.begin() as conn:
+        restore = _drop_change_triggers(conn)
+    try:
+        body = anon_client.get("/readyz").json()
+        assert body["status"] == "change-feed"
+        assert body["checks"]["change-feed"] == {
+            "ok": False,
+            "message": "not listening: reads are not cached until it is",
+        }
+    finally:  # the migrated schema is shared by later tests on PostgreSQL
+        with writer.begin() as conn:
+            for statement in restore:
+                conn.exec_driver_sql(statement)
