@@ -39,6 +39,10 @@ def _worker(_args) -> None:
     _check_database(settings.database_url)
     configure(settings)
     worker = Worker(settings)
+    if settings.worker_metrics_port is not None:
+        from app import metrics_server
+
+        metrics_server.start(settings, settings.worker_metrics_port)
 
     def _on_signal(signum, _frame):
         logging.getLogger("keyturn.worker").info("signal %s: stopping", signum)

@@ -39,6 +39,8 @@ class ConfigError(Exception):
 
 
 ENV_PREFIX = "KEYTURN_"
+# prometheus-client's multiprocess mode counts in this directory (app.metrics); `keyturn serve` sets it (app.serve).
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class ProviderSettings(PydanticBaseSettingsSource):
@@ -115,6 +117,12 @@ class Settings(BaseSettings):
     login_ip_burst: int = Field(20, ge=1, le=100_000)
     login_ip_per_second: float = Field(0.5, ge=0)
     log_level: str = "INFO"
+    # `json`: one JSON object per log line, for log shippers (app.logformat); `text` stays readable by people.
+    log_format: Literal["text", "json"] = "text"
+    # GET /metrics is open without it only while keyturn listens on loopback alone (app.metrics_access).
+    metrics_token: SecretStr | None = None
+    # A separate `keyturn worker` serves its own work metrics on this port (on KEYTURN_HOST); unset: it does not.
+    worker_metrics_port: int | None = Field(None, ge=1, le=65535)
     # Request bodies over these sizes are refused with 413 before they are read whole (login and token
     # routes under /api/v1/auth/ take the smaller limit: they are reachable without a token).
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
@@ -158,6 +166,13 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("metrics_token")
+    @classmethod
+    def _random_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not is_random_token(value.get_secret_value()):
+            raise ValueError("must be a random string of at least 32 characters")
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -193,6 +208,11 @@ class Settings(BaseSettings):
         if self.login_hash_workers is not None:
             return self.login_hash_workers
         return min(2, os.cpu_count() or 1)
+
+
+def is_random_token(token: str) -> bool:
+    """Long enough, and not a placeholder: what a bearer token set by an operator must be."""
+    return len(token) >= 32 and token.lower() not in PLACEHOLDER_TOKENS
 
 
 def parse_root_keys(raw: str) -> list[tuple[str, bytes]]:
@@ -250,7 +270,7 @@ def load_admin_token(settings: Settings) -> str:
         token = settings.admin_token.get_secret_value().strip()
     else:
         token = _read_or_generate(settings.data_dir / "admin-token", lambda: secrets.token_hex(32), "admin token")
-    if len(token) < 32 or token.lower() in PLACEHOLDER_TOKENS:
+    if not is_random_token(token):
         raise ConfigError("KEYTURN_ADMIN_TOKEN must be a random string of at least 32 characters")
     return token
 

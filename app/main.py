@@ -13,6 +13,7 @@ from app.api import (
     events,
     identities,
     memberships,
+    metrics,
     organization,
     projects,
     rotations,
@@ -33,6 +34,7 @@ log = logging.getLogger("keyturn")
 DIRECT_ROUTERS = [secrets.router]
 ROUTERS = [
     status.router,
+    metrics.router,
     organization.router,
     projects.router,
     connections.router,

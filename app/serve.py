@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -133,10 +135,19 @@ SHUTDOWN_GRACE_SECONDS = 5
 
 
 def run_web(
-    app: str, *, factory: bool, workers: int, host: str, port: int, log_level: str, forwarded_allow_ips: str | None
+    app: str,
+    *,
+    factory: bool,
+    workers: int,
+    host: str,
+    port: int,
+    log_level: str,
+    forwarded_allow_ips: str | None,
+    json_logs: bool = False,
 ) -> None:
     """uvicorn as keyturn's web processes run in it: `workers` processes, uvloop and httptools, no access log.
-    The read benchmark serves its bare FastAPI baseline through this too, so both sides run the same server."""
+    The read benchmark serves its bare FastAPI baseline through this too, so both sides run the same server.
+    `json_logs`: uvicorn leaves logging alone, so its lines reach keyturn's JSON handler."""
     import uvicorn
 
     options: dict[str, Any] = {
@@ -156,6 +167,8 @@ def run_web(
         "proxy_headers": forwarded_allow_ips is not None,
         "forwarded_allow_ips": forwarded_allow_ips or "",
     }
+    if json_logs:
+        options["log_config"] = None
     if workers == 1:
         uvicorn.run(app, **options)
         return
@@ -177,13 +190,28 @@ def run_web(
 
 def serve(settings: Settings, workers: int | None = None) -> None:
     """Serve the API from `workers` processes (else KEYTURN_WEB_WORKERS, else every available CPU); with the
-    embedded worker, run it once, as a supervised child, rather than once per web process."""
+    embedded worker, run it once, as a supervised child, rather than once per web process. Every one of them
+    counts its metrics in one directory, which serve creates and removes (app.metrics)."""
+    from app.config import METRICS_DIR_VARIABLE
+
+    # First: each process decides at its first import of prometheus-client whether it counts in this directory.
+    metrics_dir = tempfile.mkdtemp(prefix="keyturn-metrics-")
+    os.environ[METRICS_DIR_VARIABLE] = metrics_dir
+    try:
+        _serve(settings, workers)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(settings: Settings, workers: int | None) -> None:
     # Here, not at the top: every web process imports this module (to bind its socket), and needs none of it.
     from app.bootstrap import configure
 
     supervisor = None
     if settings.worker == "embedded":
-        supervisor = WorkerSupervisor(WORKER_COMMAND, dict(os.environ))
+        # Its counters reach the web processes' /metrics through the shared directory: no port of its own.
+        env = {name: value for name, value in os.environ.items() if name != "KEYTURN_WORKER_METRICS_PORT"}
+        supervisor = WorkerSupervisor(WORKER_COMMAND, env)
         # The web processes (spawned ones read the environment, an in-process one the installed settings).
         os.environ["KEYTURN_WORKER"] = "off"
         settings = settings.model_copy(update={"worker": "off"})
@@ -204,6 +232,7 @@ def serve(settings: Settings, workers: int | None = None) -> None:
             port=settings.port,
             log_level=settings.log_level,
             forwarded_allow_ips=settings.forwarded_allow_ips,
+            json_logs=settings.log_format == "json",
         )
     finally:
         if supervisor is not None:

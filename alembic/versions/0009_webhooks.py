@@ -2,7 +2,7 @@
 
 Revision ID: 0009
 Revises: 0008
-Create Date: 2026-12-01
+Create Date: 2026-11-30
 
 - `webhook`: Infisical's webhooks (W1–W5), scoped to a project, an environment and a path glob; the URL and the
   signing key are sealed (keyring tokens bound to the row).

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from app.api.deps import bearer_token, client_ip
 from app.api.plain_route import PlainRoute
+from app.api.read_metrics import counts_reads
 from app.reads import service
 from app.reads.schemas import SecretListResponse, SecretResponse
 
@@ -52,6 +53,7 @@ _QUERY_DOC: list[dict[str, Any]] = [
         304: {"description": "The copy named by If-None-Match is current."},
     },
 )
+@counts_reads("v3")
 async def get_secret_by_name(request: Request) -> Response:
     """Read one secret's current value (Python `get_secret_by_name`, Node `getSecret`, Go `Retrieve`)."""
     read = await service.read_secret(
@@ -74,6 +76,7 @@ async def get_secret_by_name(request: Request) -> Response:
     response_class=Response,
     responses={200: {"model": SecretListResponse, "description": "The secrets at the path."}},
 )
+@counts_reads("v3")
 async def list_secrets(request: Request) -> Response:
     """List the secrets at one path (Python `list_secrets`, Node `listSecrets`, Go `List`); `imports` is always []."""
     body = await service.list_secrets(

@@ -10,11 +10,11 @@ import anyio.to_thread
 from sqlalchemy import CursorResult, or_, update
 from sqlmodel import Session, col, select
 
-from app import clock
+from app import clock, metrics
 from app.auth import client_secrets, hash_pool, lockout, login_rate, tokens, trusted_ips
 from app.auth.admin import is_admin_token
 from app.db import unit_of_work
-from app.errors import AppError, BadRequest, ForbiddenIp, Unauthorized
+from app.errors import AppError, BadRequest, ForbiddenIp, TooManyRequests, Unauthorized
 from app.models import AccessToken, ClientSecret, Identity, UniversalAuth
 from app.store import audit
 
@@ -36,7 +36,9 @@ def _fail(
     ip: str | None,
     error: type[AppError] = Unauthorized,
 ) -> AppError:
-    """Record the failed login (its audit row) and return the error for `login` to raise after its commit."""
+    """Record the failed login (its audit row, its count) and return the error for `login` to raise after its
+    commit."""
+    metrics.LOGIN_FAILURES.labels(reason).inc()
     audit.record(
         session,
         actor=actor,
@@ -77,7 +79,11 @@ async def login(*, client_id: str, client_secret: str, client_ip: str | None) ->
     the threads reads use; (3) a second unit of work records the outcome. Each unit of work is the attempt's own,
     not the request's: a refused login must keep what it recorded (failure counter, lockout, revoked secret, audit
     row) while the client gets its 401, so each commits, then the refusal is raised."""
-    login_rate.check(client_id=client_id, client_ip=client_ip)
+    try:
+        login_rate.check(client_id=client_id, client_ip=client_ip)
+    except TooManyRequests:
+        metrics.LOGIN_FAILURES.labels("rate-limited").inc()
+        raise
     begun = await anyio.to_thread.run_sync(_begin, client_id, client_secret, client_ip)
     if isinstance(begun, _Refused):
         if begun.burn:

@@ -11,18 +11,21 @@ the process's shared HTTP client: providers get their base URL and client from h
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel
 
+from app import metrics
 from app.catalogue.parameters import ARouterParameters, OpenRouterParameters
 from app.config import ConfigError, Settings, get_settings
 from app.providers import arouter, openrouter
 from app.providers.base import KeyUsage, ListedKey, MintedKey, Provider
+
+T = TypeVar("T")
 
 # How Infisical names a connection method in messages ("... with method API Key").
 METHOD_NAMES = {"api-key": "API Key"}
@@ -193,12 +196,17 @@ def rotation_type(slug: str) -> RotationType | None:
 class Wire:
     """A provider's wire client with its base URL and the shared HTTP client, ready to call."""
 
+    app: str  # the app's slug: the `provider` label of the request metrics
     provider: Provider
     base_url: str
     client: httpx.Client = field(repr=False)
 
+    def _call(self, operation: str, call: Callable[[], T]) -> T:
+        """Every call to the provider, counted and timed as `operation` (create, get, list, delete, verify)."""
+        return metrics.provider_call(self.app, operation, call)
+
     def validate_connection(self, credentials: dict[str, Any]) -> None:
-        self.provider.validate_connection(self.client, self.base_url, credentials)
+        self._call("verify", lambda: self.provider.validate_connection(self.client, self.base_url, credentials))
 
     def mint(
         self,
@@ -208,24 +216,27 @@ class Wire:
         parameters: dict[str, Any],
         expires_at: datetime | None = None,
     ) -> MintedKey:
-        return self.provider.mint(
-            self.client, self.base_url, credentials, name=name, parameters=parameters, expires_at=expires_at
+        return self._call(
+            "create",
+            lambda: self.provider.mint(
+                self.client, self.base_url, credentials, name=name, parameters=parameters, expires_at=expires_at
+            ),
         )
 
     def verify(self, api_key: str) -> None:
-        self.provider.verify(self.client, self.base_url, api_key)
+        self._call("verify", lambda: self.provider.verify(self.client, self.base_url, api_key))
 
     def revoke(self, credentials: dict[str, Any], key_id: str) -> bool:
-        return self.provider.revoke(self.client, self.base_url, credentials, key_id)
+        return self._call("delete", lambda: self.provider.revoke(self.client, self.base_url, credentials, key_id))
 
     def sees_key(self, credentials: dict[str, Any], key_id: str) -> bool:
-        return self.provider.sees_key(self.client, self.base_url, credentials, key_id)
+        return self._call("get", lambda: self.provider.sees_key(self.client, self.base_url, credentials, key_id))
 
     def list_keys(self, credentials: dict[str, Any]) -> list[ListedKey]:
-        return self.provider.list_keys(self.client, self.base_url, credentials)
+        return self._call("list", lambda: self.provider.list_keys(self.client, self.base_url, credentials))
 
     def key_usage(self, credentials: dict[str, Any], key_id: str) -> KeyUsage | None:
-        return self.provider.key_usage(self.client, self.base_url, credentials, key_id)
+        return self._call("get", lambda: self.provider.key_usage(self.client, self.base_url, credentials, key_id))
 
 
 def wire(app_slug: str, settings: Settings | None = None) -> Wire | None:
@@ -235,6 +246,7 @@ def wire(app_slug: str, settings: Settings | None = None) -> Wire | None:
         return None
     settings = settings or get_settings()
     return Wire(
+        app=app_slug,
         provider=entry.provider(settings),
         base_url=entry.base_url.value(settings).rstrip("/"),
         client=http_client(settings),

@@ -10,6 +10,7 @@ from app.models.project import Environment, Organization, Project
 from app.models.rotation import SecretRotation
 from app.models.secret import Secret
 from app.models.webhook import Webhook, WebhookDelivery
+from app.models.worker import WorkerHeartbeat
 
 __all__ = [
     "AccessToken",
@@ -30,4 +31,5 @@ __all__ = [
     "UniversalAuth",
     "Webhook",
     "WebhookDelivery",
+    "WorkerHeartbeat",
 ]

@@ -6,6 +6,9 @@ database change, from any process, drops it (app.reads.change_feed), (2) it is y
 *before* reading the database: a change that lands during the fill leaves the entry already stale.
 Same-process invalidation hooks (app.auth.tokens.invalidate) also clear it at once.
 
+Lookups are counted (keyturn_read_cache_hits_total / _misses_total); one that waits for another request's fill
+counts as a hit, since it reads nothing itself.
+
 Misses are single-flight: concurrent requests for one key under one stamp share one database fill, so an
 expiry under load costs one fill, not one per connection.
 """
@@ -21,6 +24,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from app.db import PerEngine
+from app.metrics import READ_CACHE_HIT, READ_CACHE_MISS
 from app.reads.change_feed import feed_for
 
 MAX_AGE_SECONDS = 5.0
@@ -64,12 +68,16 @@ class ReadCache:
         `fill()` run in the threadpool, which returns (value, max age in seconds; <= 0 means do not keep)."""
         value = self.get(key, stamp)
         if value is not None:
+            READ_CACHE_HIT()
             return value, False
         if stamp is None:  # nothing is known about freshness: every request reads for itself
+            READ_CACHE_MISS()
             return (await run_in_threadpool(fill))[0], True
         pending = self._fills.get((key, stamp))
-        if pending is not None:
+        if pending is not None:  # another request's fill answers this one: no database read of its own
+            READ_CACHE_HIT()
             return await asyncio.shield(pending), False
+        READ_CACHE_MISS()
         future = asyncio.get_running_loop().create_future()
         self._fills[(key, stamp)] = future
         try:

@@ -41,6 +41,11 @@ def current_trigger() -> str | None:
     return _trigger.get()
 
 
+def trigger(*, manual: bool) -> str:
+    """What set off the rotation in progress: the trigger `triggered` set, else manual or scheduled."""
+    return current_trigger() or ("manual" if manual else "scheduled")
+
+
 def record(session: Session, actor: Principal | str, event: str, rotation: SecretRotation, **metadata: Any) -> None:
     trigger = _trigger.get()
     if trigger is not None and event == ROTATE_EVENT:

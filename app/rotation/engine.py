@@ -8,12 +8,13 @@ the engine cannot share the caller's transaction.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import cast
 
 from sqlmodel import Session, col, select
 
-from app import db
+from app import db, logcontext, metrics
 from app.auth.principal import Principal
 from app.config import get_settings
 from app.errors import BadRequest, NotFound, ProviderFailure
@@ -161,19 +162,20 @@ def rotate(
     Every attempt's outcome is audited as `actor` (the caller of a manual rotation, else the platform).
     `lease_owner`: the token of a lease the caller already holds (the worker's batch claim), re-taken here.
     The lease is given back before this returns or raises, whenever it was taken."""
-    owner = lease_owner or lease.new_owner()
-    begun = attempt.begin(rotation_id, owner, manual=manual)
-    if begun.rotation is None:
-        rotation = _row(rotation_id)
-        if manual:
-            raise BadRequest(lease.BUSY_MESSAGE)
-        return rotation  # another worker claimed it first
-    held = [True]  # cleared by the write that gives the lease back
-    try:
-        return _rotate_leased(begun, owner, held, manual=manual, job_id=job_id, actor=actor)
-    finally:
-        if held[0]:
-            lease.release(rotation_id, owner)
+    with logcontext.about_rotation(rotation_id):  # its log lines name the rotation
+        owner = lease_owner or lease.new_owner()
+        begun = attempt.begin(rotation_id, owner, manual=manual)
+        if begun.rotation is None:
+            rotation = _row(rotation_id)
+            if manual:
+                raise BadRequest(lease.BUSY_MESSAGE)
+            return rotation  # another worker claimed it first
+        held = [True]  # cleared by the write that gives the lease back
+        try:
+            return _rotate_leased(begun, owner, held, manual=manual, job_id=job_id, actor=actor)
+        finally:
+            if held[0]:
+                lease.release(rotation_id, owner)
 
 
 def _rotate_leased(
@@ -197,12 +199,21 @@ def _rotate_leased(
                 raise lease.LeaseLost(f"lost the lease of rotation {rotation_id}")
             rotation = begun.rotation
         generation = begun.cred.generation if begun.cred is not None else None  # for the audit row
+        started = time.monotonic()
+
+        def counted(outcome: str) -> None:
+            seconds = time.monotonic() - started
+            metrics.rotation_attempt(
+                rotation.type, outcome=outcome, trigger=audit_events.trigger(manual=manual), seconds=seconds
+            )
+
         try:
             if begun.unavailable is not None:
                 raise MintFailed(begun.unavailable, FailureCategory.CONNECTION_UNAVAILABLE)
             cred, upstream = cast(Intent, begun.cred), cast(Upstream, begun.upstream)
             api_key = mint_and_verify(upstream, cred.id, cred.key_name, rotation.parameters, expires_at=cred.expires_at)
         except MintFailed as exc:
+            counted("failed")
             text = failure_text(exc.message)
             failed = failures.record_failed_attempt(
                 rotation_id,
@@ -221,6 +232,7 @@ def _rotate_leased(
         try:
             due_now = publish.new_key(rotation, owner, cred, api_key, manual=manual, job_id=job_id, actor=actor)
         except Exception:  # the original error is the one worth raising
+            counted("failed")
             log.exception("rotation %s: publishing generation %s failed", rotation_id, cred.generation)
             discard(cred.id, "not published: the publish transaction failed")
             try:
@@ -237,6 +249,7 @@ def _rotate_leased(
             except Exception:
                 log.warning("rotation %s: could not record the failed attempt", rotation_id, exc_info=True)
             raise
+        counted("success")
     if not due_now:
         held[0] = False  # the publish gave the lease back: nothing is left to do under it
     killpoint.reached("after_publish")

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Update, bindparam, or_, update
 from sqlmodel import Session, col, select
 
-from app import db
+from app import db, metrics
 from app.backoff import backoff_seconds
 from app.config import get_settings
 from app.models import RotationCredential, SecretRotation
@@ -50,6 +50,7 @@ class Claimed:
     key_name: str
     key_id: str | None
     connection_id: str
+    provider: str
     credential_fingerprint: str | None
     revoke_attempts: int
 
@@ -208,6 +209,7 @@ def _record_failure(
     session: Session, cred: Claimed, message: str, category: FailureCategory, retry_after: float | None
 ) -> bool:
     """In the attempt's transaction: count the failure, back off, and tell webhooks (the first time, then hourly)."""
+    metrics.REVOCATION_FAILURES.labels(cred.provider).inc()
     settings = get_settings()
     attempts = cred.revoke_attempts + 1
     delay = backoff_seconds(

@@ -13,19 +13,29 @@ Nothing lives only in memory: a killed worker loses no work, its leases lapse an
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from app import db
 from app.auth.token_purge import purge_dead_tokens
 from app.config import Settings
 from app.rotation import engine, expiry_notices, lease, reconcile, revocations
+from app.store import worker_heartbeats
 from app.timeutil import utcnow
 from app.webhooks import sender as webhook_sender
 from app.webhooks.delivery import TIMEOUT_SECONDS as WEBHOOK_TIMEOUT_SECONDS
 
 log = logging.getLogger("keyturn.worker")
+
+
+def new_worker_id() -> str:
+    """Says where the worker runs; the suffix tells apart processes that reuse a pid (pid 1 in every container)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 class Worker:
@@ -39,6 +49,7 @@ class Worker:
         self._lock = threading.Lock()
         self._more_due = False  # the last claim filled every slot it asked for
         self._failed: set[str] = set()  # runs that raised: not claimed again before the next poll
+        self.worker_id = new_worker_id()
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -63,6 +74,8 @@ class Worker:
         next_poll = time.monotonic()
         webhooks = threading.Thread(target=self._send_webhooks, name="keyturn-webhooks", daemon=True)
         webhooks.start()
+        beats = threading.Thread(target=self._beat_until_stopped, name="keyturn-worker-heartbeat", daemon=True)
+        beats.start()
         try:
             while not self._stop.is_set():
                 self._wake.clear()  # before claiming, so a run that ends meanwhile still wakes the wait below
@@ -75,7 +88,26 @@ class Worker:
         finally:
             self._pool.shutdown(wait=True)
             webhooks.join(timeout=2 * WEBHOOK_TIMEOUT_SECONDS)  # a post in flight ends by its timeout
+            beats.join()
+            self._step(self._forget)
             log.info("worker stopped")
+
+    # --- heartbeat -------------------------------------------------------------------------------
+
+    def _beat_until_stopped(self) -> None:
+        """Beat every poll interval in a thread of its own: a long revocation drain in the loop must not make the
+        worker look dead (readiness allows three intervals)."""
+        while not self._stop.is_set():
+            self._step(self._beat)
+            self._stop.wait(self.settings.worker_poll_seconds)
+
+    def _beat(self) -> None:
+        with db.unit_of_work() as session:
+            worker_heartbeats.beat(session, self.worker_id)
+
+    def _forget(self) -> None:
+        with db.unit_of_work() as session:
+            worker_heartbeats.forget(session, self.worker_id)
 
     # --- one poll --------------------------------------------------------------------------------
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Executable, Table, and_, or_
+from sqlalchemy import ColumnElement, Executable, Table, and_, distinct, func, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, select
 
-from app.models import Identity, Secret, SecretConsumer
+from app.models import Identity, RotationCredential, Secret, SecretConsumer
+from app.models.credential import CredentialState
 
 MAX_IP_LENGTH = 64  # secret_consumer.ip_address
 # Rows per statement: SQLite caps bound parameters (32766), and one huge statement holds its locks longer.
@@ -81,6 +83,9 @@ class ConsumerRecord:
             return f"{self.identity_name} last read generation {self.last_read_generation}"
         return f"{self.identity_name} last read version {self.last_read_version}"
 
+
+# A superseded key that may still work: a lagging consumer keeps it in use.
+SUPERSEDED_LIVE = (CredentialState.INACTIVE, CredentialState.REVOKING)
 
 _TABLE: Table = SQLModel.metadata.tables["secret_consumer"]
 
@@ -187,14 +192,41 @@ def lagging_identities(
 
     The answer is conservative: an identity whose last read returned an even older key also holds this one in
     use. Reads not yet flushed are not seen (see the module docstring)."""
-    old_generation = or_(
+    read_since = col(SecretConsumer.last_read_at) >= since
+    if generation is not None:
+        read_since = or_(read_since, col(SecretConsumer.last_read_generation) >= generation)
+    return _records(session, *_of_rotation(rotation_id), _read_older_than(active_generation), read_since)
+
+
+def _read_older_than(active_generation: Any) -> ColumnElement[bool]:
+    """The last read returned a generation older than `active_generation` (or, unrecorded, an older version)."""
+    return or_(
         col(SecretConsumer.last_read_generation) < active_generation,
         and_(
             col(SecretConsumer.last_read_generation).is_(None),
             col(SecretConsumer.last_read_version) < col(Secret.version),
         ),
     )
-    read_since = col(SecretConsumer.last_read_at) >= since
-    if generation is not None:
-        read_since = or_(read_since, col(SecretConsumer.last_read_generation) >= generation)
-    return _records(session, *_of_rotation(rotation_id), old_generation, read_since)
+
+
+def lagging_counts(session: Session) -> dict[str, int]:
+    """For every rotation with a lagging consumer: how many identities lag, by `lagging_identities`' rule applied
+    to each of its superseded keys that may still work (one statement for all rotations)."""
+    cred = RotationCredential
+    statement = (
+        select(SecretConsumer.rotation_id, func.count(distinct(col(SecretConsumer.identity_id))))
+        .join(Secret, col(Secret.id) == SecretConsumer.secret_id)
+        .join(cred, col(cred.rotation_id) == SecretConsumer.rotation_id)
+        .where(
+            col(Secret.rotation_id) == SecretConsumer.rotation_id,
+            col(cred.state).in_(SUPERSEDED_LIVE),
+            col(cred.published_at).is_not(None),
+            _read_older_than(col(Secret.rotation_generation)),
+            or_(
+                col(SecretConsumer.last_read_at) >= cred.published_at,
+                col(SecretConsumer.last_read_generation) >= cred.generation,
+            ),
+        )
+        .group_by(SecretConsumer.rotation_id)
+    )
+    return {rotation_id: count for rotation_id, count in session.exec(statement).all() if rotation_id is not None}

@@ -1,4 +1,5 @@
-"""Every endpoint in the OpenAPI document needs a bearer token, except the status probe and A1–A3."""
+"""Every endpoint in the OpenAPI document needs a bearer token, except the health probes, A1–A3 and /metrics (its own
+token, or none on loopback: tests/api/test_metrics.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from app.main import create_app
 
 PUBLIC = {
     ("GET", "/api/status"),
+    ("GET", "/readyz"),
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
     ("POST", "/api/v1/auth/universal-auth/login"),
     ("POST", "/api/v1/auth/token/renew"),
     ("POST", "/api/v1/auth/token/revoke"),

@@ -15,6 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from app import db
+from app.store import worker_heartbeats
 from tests.factories import ADMIN_TOKEN
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -23,8 +25,12 @@ FUZZ = settings(max_examples=8, deadline=None, suppress_health_check=list(Health
 
 
 @pytest.fixture
-def api_schema(app, client):
-    """The app's own OpenAPI document, served in-process (the `client` fixture has entered the lifespan)."""
+def api_schema(app, client, settings):
+    """The app's own OpenAPI document, served in-process (the `client` fixture has entered the lifespan), with a
+    worker alive for the whole run: without one, /readyz answers 503 by design."""
+    settings.worker_poll_seconds = 3600
+    with db.unit_of_work() as session:
+        worker_heartbeats.beat(session, "fuzz-worker")
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
