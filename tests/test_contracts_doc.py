@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SPECS = "rotation|identity|consumer|OpenRouter|ARouter"
+SPECS = "rotation|identity|consumer|clients|OpenRouter|ARouter"
 CITATION = re.compile(rf"\b({SPECS}) §(\d+[a-z]?(?:\.\d+)*)(?:[–-]§?(\d+[a-z]?(?:\.\d+)*))?")
 ANY_SECTION = re.compile(r"§\d")
 
