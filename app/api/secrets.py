@@ -24,7 +24,8 @@ from app.reads.service import V3, V4, ReadApi, SecretResult
 
 router = APIRouter(tags=["secrets"], route_class=PlainRoute)
 
-_NO_STORE = "no-store"
+_NO_STORE = (b"cache-control", b"no-store")
+_JSON = (b"content-type", b"application/json")
 _NAME = {"name": "secretName", "in": "path", "required": True, "schema": {"type": "string"}}
 _PROJECT = ("workspaceId", "projectId", "workspaceSlug", "projectSlug", "environment", "secretPath")
 _FLAGS = ("viewSecretValue", "expandSecretReferences", "include_imports", "includeImports")
@@ -48,17 +49,25 @@ _LIST_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _response(read: SecretResult) -> Response:
-    headers = {"ETag": read.etag, "Cache-Control": _NO_STORE}
-    if read.body is None:
-        return Response(status_code=304, headers=headers)
-    return Response(read.body, media_type="application/json", headers=headers)
+class _ReadResponse(Response):
+    """A read's answer, its raw headers written directly: Response's own constructor encodes each header again on
+    every request. A 304 carries the ETag and Cache-Control only."""
+
+    def __init__(self, read: SecretResult):
+        self.background = None
+        etag = (b"etag", read.etag.encode())
+        if read.body is None:
+            self.status_code, self.body = 304, b""
+            self.raw_headers = [etag, _NO_STORE]
+        else:
+            self.status_code, self.body = 200, read.body
+            self.raw_headers = [(b"content-length", str(len(read.body)).encode()), _JSON, etag, _NO_STORE]
 
 
 # Endpoints made per API version: each awaits the service itself, with its version bound, one frame fewer per read.
 def _get_endpoint(api: ReadApi) -> Endpoint:
     async def get_secret(request: Request) -> Response:
-        return _response(
+        return _ReadResponse(
             await service.read_secret(
                 token=bearer_token(request),
                 client_ip=client_ip(request),
@@ -74,7 +83,7 @@ def _get_endpoint(api: ReadApi) -> Endpoint:
 
 def _list_endpoint(api: ReadApi) -> Endpoint:
     async def list_secrets(request: Request) -> Response:
-        return _response(
+        return _ReadResponse(
             await service.list_secrets(
                 token=bearer_token(request),
                 client_ip=client_ip(request),
