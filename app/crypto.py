@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -30,12 +31,18 @@ class Keyring:
         if not keys:
             raise ValueError("a keyring needs at least one key")
         self._primary_kid = keys[0][0]
+        self._primary_material = keys[0][1]
         self._ciphers = {kid: AESGCM(material) for kid, material in keys}
 
     def encrypt(self, plaintext: str, *, table: str, column: str, row_id: str) -> str:
         nonce = os.urandom(12)
         sealed = self._ciphers[self._primary_kid].encrypt(nonce, plaintext.encode(), _aad(table, column, row_id))
         return f"{VERSION}:{self._primary_kid}:{base64.b64encode(nonce + sealed).decode()}"
+
+    def derive(self, purpose: str) -> bytes:
+        """A MAC key for one purpose, derived from the primary root key: the same in every process that shares
+        the keyring, and never an encryption key."""
+        return hmac.new(self._primary_material, f"keyturn/derive/{purpose}".encode(), hashlib.sha256).digest()
 
     def decrypt(self, token: str, *, table: str, column: str, row_id: str) -> str:
         try:

@@ -213,6 +213,32 @@ def post_rotation(client, project, connection, **overrides) -> dict:
     return response.json()["secretRotation"]
 
 
+# --- secrets written straight to the store, for the read API's tests ------------------------
+
+
+def put_secret(project_id: str, key: str, value: str, *, environment: str = "prod", path: str = "/") -> str:
+    """A secret no rotation owns, at (environment slug, path); its id."""
+    with db.unit_of_work() as session:
+        env_id = session.exec(
+            select(Environment.id).where(Environment.project_id == project_id, Environment.slug == environment)
+        ).one()
+        row = secrets_store.create_secret(
+            session, project_id=project_id, environment_id=env_id, path=path, key=key, value=value
+        )
+        return row.id
+
+
+def set_secret_value(secret_id: str, value: str) -> None:
+    """Publish a new value, as a rotation does: a new version and updatedAt."""
+    with db.unit_of_work() as session:
+        secrets_store.set_value(session, session.get(Secret, secret_id), value)
+
+
+def delete_secret(secret_id: str) -> None:
+    with db.unit_of_work() as session:
+        session.delete(session.get(Secret, secret_id))
+
+
 # --- one provider as the engine tests see it -------------------------------------------------
 # Its emulator, a connection made through the API, its rotation type and parameters, and where its faults
 # go. The `provider_case` fixture (tests/conftest.py) runs a test once per provider, so a provider

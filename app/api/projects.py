@@ -1,14 +1,16 @@
-"""P1–P6 and E1: projects and environments (identity §4). Structure is admin-only; P3/P4 are readable."""
+"""P1–P6 and E1: projects and environments (identity §4). Structure is admin-only; P3/P4 are readable, and so
+are the look-ups by slug that the agent, the operator and External Secrets call (clients §6)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
 
 from app.api.deps import CurrentPrincipal, SessionDep
 from app.api.visibility import projects_allowing
 from app.auth.permissions import require, require_admin
+from app.schemas.fields import slug_rule
 from app.schemas.projects import (
     EnvironmentCreate,
     EnvironmentCreated,
@@ -27,6 +29,8 @@ from app.services import organization
 from app.services import projects as service
 
 router = APIRouter(tags=["projects"])
+
+ProjectSlug = Annotated[str, Path(description="The project's slug."), slug_rule("Slug", max_len=64)]
 
 
 def _create(session, principal, body: ProjectCreate) -> ProjectWithEnvironments:
@@ -73,6 +77,32 @@ def get_project(
     require(principal, "read", "project", project_id=project.id)
     environments = service.environments_of(session, project.id)
     return ProjectEnvelope[ProjectWithEnvironments](project=project_with_environments(project, org_id, environments))
+
+
+def _by_slug(session, principal, slug: str) -> ProjectWithEnvironments:
+    project = service.get_visible_project_by_slug(session, principal, slug)
+    environments = service.environments_of(session, project.id)
+    return project_with_environments(project, organization.org_id(session), environments)
+
+
+@router.get("/api/v1/projects/slug/{slug}", operation_id="getProjectBySlug")
+def get_project_by_slug(slug: ProjectSlug, session: SessionDep, principal: CurrentPrincipal) -> ProjectWithEnvironments:
+    """The project, unwrapped (the CLI agent's `listSecretsByProjectSlug`, the operator, External Secrets)."""
+    return _by_slug(session, principal, slug)
+
+
+@router.get("/api/v1/workspace/slug/{slug}", operation_id="getWorkspaceBySlugLegacy")
+def get_workspace_by_slug(
+    slug: ProjectSlug, session: SessionDep, principal: CurrentPrincipal
+) -> ProjectWithEnvironments:
+    """The same as getProjectBySlug (External Secrets tries it after a 404 there)."""
+    return _by_slug(session, principal, slug)
+
+
+@router.get("/api/v2/workspace/{slug}", operation_id="getWorkspaceBySlugV2")
+def get_workspace_v2(slug: ProjectSlug, session: SessionDep, principal: CurrentPrincipal) -> WorkspaceProject:
+    """The project, unwrapped, with the v2 route's constant (the operator's `InfisicalSecret` by `projectSlug`)."""
+    return WorkspaceProject(**_by_slug(session, principal, slug).model_dump(by_alias=True))
 
 
 @router.patch("/api/v1/projects/{projectId}", operation_id="updateProject")

@@ -1,7 +1,10 @@
-"""The read API's query string as the SDKs send it (consumer §2.2, consumer §5.1, consumer §6).
+"""The read API's query string as the SDKs and clients send it (consumer §2.2, consumer §5.1, consumer §6,
+clients §3.1, clients §5.1), for the v3 and v4 reads alike.
 
-Read by hand rather than by a strict schema: the SDKs send unknown parameters, and empty ones for what
-they leave unset (Go sends `version=` and `workspaceSlug=`), which count as absent.
+Read by hand rather than by a strict schema: clients send unknown parameters, and empty ones for what they
+leave unset (Go sends `version=`, `workspaceId=` and `workspaceSlug=`), which count as absent. Leniency where
+clients differ: both spellings of the imports flag, `projectSlug` beside `workspaceSlug`, and booleans as
+`true`/`false`/`1`/`0` in any case. A bad value of a parameter keyturn knows is still a 422.
 
 A consumer sends the same query string on every read, so parsed queries are kept, keyed by the raw bytes
 (short ones only, so the cache stays small whatever clients send). A refused query is not kept.
@@ -34,6 +37,10 @@ class SecretQuery:
     secret_type: str = "shared"
     version: int | None = None
     recursive: bool = False
+    tag_slugs: tuple[str, ...] = ()  # keyturn secrets carry no tags: a list filtered by tags is empty
+
+
+_FLAGS = {"true": True, "1": True, "false": False, "0": False}
 
 
 def _param(params: Mapping[str, str], name: str) -> str | None:
@@ -45,11 +52,15 @@ def _flag(params: Mapping[str, str], name: str, default: bool) -> bool:
     value = _param(params, name)
     if value is None:
         return default
-    if value == "true":
-        return True
-    if value == "false":
-        return False
-    raise ValidationFailure.one([name], "Expected 'true' or 'false'", code="invalid_enum_value")
+    flag = _FLAGS.get(value.lower())
+    if flag is None:
+        raise ValidationFailure.one([name], "Expected 'true', 'false', '1' or '0'", code="invalid_enum_value")
+    return flag
+
+
+def _tag_slugs(params: Mapping[str, str]) -> tuple[str, ...]:
+    value = _param(params, "tagSlugs")
+    return () if value is None else tuple(slug for slug in (s.strip() for s in value.split(",")) if slug)
 
 
 def _version(params: Mapping[str, str]) -> int | None:
@@ -64,8 +75,9 @@ def _version(params: Mapping[str, str]) -> int | None:
 
 
 def parse_query(params: Mapping[str, str], *, missing_project: str, missing_environment: str) -> SecretQuery:
+    # An id wins over a slug (clients §5.1); Go sends both keys, one of them empty.
     project_id = _param(params, "workspaceId") or _param(params, "projectId")
-    project_slug = _param(params, "workspaceSlug")
+    project_slug = _param(params, "workspaceSlug") or _param(params, "projectSlug")
     if project_id is None and project_slug is None:
         raise BadRequest(missing_project)
     environment = _param(params, "environment")
@@ -79,9 +91,9 @@ def parse_query(params: Mapping[str, str], *, missing_project: str, missing_envi
     if secret_type not in ("shared", "personal"):
         raise ValidationFailure.one(["type"], "Expected 'shared' or 'personal'", code="invalid_enum_value")
     version = _version(params)
-    # expandSecretReferences and include_imports are accepted and ignored: keyturn has neither.
-    _flag(params, "expandSecretReferences", True)
-    _flag(params, "include_imports", False)
+    # Checked, then ignored: keyturn has no references, no imports, and identities no personal overrides.
+    for inert in ("expandSecretReferences", "include_imports", "includeImports", "includePersonalOverrides"):
+        _flag(params, inert, True)
     return SecretQuery(
         project_id=project_id,
         project_slug=project_slug if project_id is None else None,
@@ -91,6 +103,7 @@ def parse_query(params: Mapping[str, str], *, missing_project: str, missing_envi
         secret_type=secret_type,
         version=version,
         recursive=_flag(params, "recursive", False),
+        tag_slugs=_tag_slugs(params),
     )
 
 

@@ -1,4 +1,5 @@
-"""Find and render secrets for a caller (consumer §5–§6): resolve the project, check, find, render.
+"""Find and render secrets for a caller (consumer §5–§6, clients §3–§5): resolve the project, check, find,
+render. The v3 and v4 reads share all of it: their items have the same fields.
 
 Order (identity §9.3): project 404, then the permission check on the requested environment and
 path, so a 403 never reveals whether a secret exists; then the environment and the secret.
@@ -6,7 +7,6 @@ path, so a 403 never reveals whether a secret exists; then the environment and t
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from sqlmodel import Session, select
@@ -16,6 +16,7 @@ from app.auth.principal import Principal
 from app.errors import NotFound
 from app.models import Environment, Project, Secret
 from app.reads.query import SecretQuery
+from app.store import projects
 from app.store.consumers import RotatedRead
 from app.store.secrets import decrypt_value
 from app.timeutil import iso
@@ -25,24 +26,21 @@ HIDDEN_VALUE = "<hidden-by-infisical>"
 
 @dataclass(frozen=True)
 class SecretRead:
-    """One rendered secret, and what the audit log, the consumer record and ETag need."""
+    """One rendered secret, and what the audit log and the consumer record need."""
 
     view: dict
-    etag: str
     project_id: str
     secret_id: str
     rotated: RotatedRead | None = None  # set when a rotation owns the secret
 
 
 def resolve_project(session: Session, query: SecretQuery) -> Project:
-    if query.project_id is not None:
-        project = session.get(Project, query.project_id)
-        if project is None:
-            raise NotFound(f"Project with ID '{query.project_id}' not found")
-        return project
-    project = session.exec(select(Project).where(Project.slug == query.project_slug)).first()
+    """By id when one is given, else by slug (clients §5.1); the one organisation holds every project."""
+    if query.project_slug is not None:  # set only when no id is (app.reads.query)
+        return projects.by_slug(session, query.project_slug)
+    project = session.get(Project, query.project_id)
     if project is None:
-        raise NotFound(f"Project with slug '{query.project_slug}' not found")
+        raise NotFound(f"Project with ID '{query.project_id}' not found")
     return project
 
 
@@ -59,12 +57,6 @@ def _environment(session: Session, project_id: str, slug: str, path: str) -> Env
     if env is None:
         raise NotFound(f"Folder with path '{path}' in environment with slug '{slug}' not found")
     return env
-
-
-def etag_for(secret: Secret, hidden: bool) -> str:
-    """A strong validator: changes with the secret's version (every rotation) and any rename or edit."""
-    basis = f"{secret.id}\n{secret.version}\n{iso(secret.updated_at)}\n{secret.key}\n{int(hidden)}"
-    return '"' + hashlib.sha256(basis.encode()).hexdigest()[:32] + '"'
 
 
 def secret_view(secret: Secret, environment_slug: str, *, hidden: bool) -> dict:
@@ -109,9 +101,8 @@ def read_secret(session: Session, principal: Principal, query: SecretQuery, name
     # Only the current value is kept: an older version is not found.
     if secret is None or (query.version is not None and query.version != secret.version):
         raise NotFound(f"Secret with name '{name}' not found")
-    hidden = not query.view_value
-    view = secret_view(secret, env.slug, hidden=hidden)
-    return SecretRead(view, etag_for(secret, hidden), project.id, secret.id, RotatedRead.of(secret))
+    view = secret_view(secret, env.slug, hidden=not query.view_value)
+    return SecretRead(view, project.id, secret.id, RotatedRead.of(secret))
 
 
 def _under(prefix: str, path: str) -> bool:
@@ -122,18 +113,19 @@ def list_secrets(
     session: Session, principal: Principal, query: SecretQuery
 ) -> tuple[str, list[dict], list[RotatedRead]]:
     """(project id, rendered secrets, the rotation-owned ones among them) at the path, or under it with
-    `recursive`; out-of-scope sub-paths left out."""
+    `recursive`; out-of-scope sub-paths left out. Sorted by path, then name, in code rather than by the
+    database's collation, so the body, and so its ETag, is the same on every database (clients §5.3)."""
     project = resolve_project(session, query)
     _require(principal, "describeSecret", project.id, query.environment, query.secret_path)
     if query.view_value:
         _require(principal, "readValue", project.id, query.environment, query.secret_path)
     env = _environment(session, project.id, query.environment, query.secret_path)
-    if query.secret_type != "shared":
+    if query.secret_type != "shared" or query.tag_slugs:  # identities have no personal secrets; none has tags
         return project.id, [], []
     statement = select(Secret).where(Secret.environment_id == env.id)
     if not query.recursive:
         statement = statement.where(Secret.secret_path == query.secret_path)
-    rows = session.exec(statement.order_by(Secret.secret_path, Secret.key)).all()
+    rows = sorted(session.exec(statement).all(), key=lambda secret: (secret.secret_path, secret.key))
     action = "readValue" if query.view_value else "describeSecret"
     views = []
     rotated = []

@@ -10,12 +10,15 @@ from collections.abc import Collection
 from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
+from app.auth.permissions import can
+from app.auth.principal import Principal
 from app.errors import BadRequest, NotFound
 from app.models import AppConnection, Environment, Project, RotationCredential, Secret, SecretRotation
 from app.models.credential import OPEN_STATES
 from app.schemas.paging import LIST_CAP
 from app.schemas.projects import EnvironmentCreate, ProjectCreate, ProjectUpdate
 from app.services.constraints import violation_as
+from app.store import projects as projects_store
 from app.timeutil import utcnow
 
 DEFAULT_ENVIRONMENTS = (("Development", "dev"), ("Staging", "staging"), ("Production", "prod"))
@@ -51,6 +54,14 @@ def get_project(session: Session, project_id: str, *, for_update: bool = False) 
     project = session.exec(query).first()
     if project is None:
         raise NotFound(f"Project with ID '{project_id}' not found")
+    return project
+
+
+def get_visible_project_by_slug(session: Session, principal: Principal, slug: str) -> Project:
+    """A project by slug (clients §6); one the caller may not read answers as an unknown one, a 404."""
+    project = projects_store.by_slug(session, slug)
+    if not can(principal, "read", "project", project_id=project.id):
+        raise projects_store.slug_not_found(slug)
     return project
 
 

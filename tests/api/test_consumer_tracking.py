@@ -132,13 +132,19 @@ def test_listing_the_path_counts_as_reading_the_secret(client, project, rotation
     assert [(r.identity_name, r.last_read_generation) for r in _records(rotation["id"])] == [("billing-api", 1)]
 
 
-def test_hidden_values_and_unchanged_copies_are_not_reads_of_the_key(client, project, rotation):
+def test_hidden_values_are_not_reads_of_the_key_but_a_current_copy_is(client, project, rotation):
     billing = as_identity(client, project, "viewer", name="billing-api")
-    assert client.get(_one(project) + "&viewSecretValue=false", headers=billing).status_code == 200
+    hidden = _one(project) + "&viewSecretValue=false"
+    assert client.get(hidden, headers=billing).status_code == 200
+    hidden_etag = client.get(hidden).headers["etag"]
+    assert client.get(hidden, headers={**billing, "If-None-Match": hidden_etag}).status_code == 304
+    read_audit.flush_pending()
+    assert _records(rotation["id"]) == []
+    # A 304 to the value's own ETag: the client holds the current key (clients §5.3).
     etag = client.get(_one(project)).headers["etag"]
     assert client.get(_one(project), headers={**billing, "If-None-Match": etag}).status_code == 304
     read_audit.flush_pending()
-    assert _records(rotation["id"]) == []
+    assert [(r.identity_name, r.last_read_version) for r in _records(rotation["id"])] == [("billing-api", 1)]
 
 
 def test_a_read_writes_nothing_to_the_database_on_the_request_path(client, project, rotation):

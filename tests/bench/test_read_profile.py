@@ -1,4 +1,4 @@
-"""The in-process read profile runs and reports each layer of a cached read."""
+"""The in-process read profile runs and reports each layer of a cached read, and a 304 against a 200."""
 
 from __future__ import annotations
 
@@ -20,3 +20,6 @@ def test_the_profile_reports_every_layer_in_microseconds():
     assert done.returncode == 0, done.stdout + done.stderr
     for layer in ("keyturn app (middleware", "the read route alone", "service.read_secret alone", "bare FastAPI app"):
         assert layer in done.stdout and " us" in done.stdout, done.stdout
+    for read in ("v3 get", "v4 list"):
+        assert f"{read}, 200 " in done.stdout and f"{read}, 304 (If-None-Match)" in done.stdout, done.stdout
+        assert f"304 / 200 CPU, {read}: " in done.stdout, done.stdout

@@ -48,3 +48,46 @@ def test_a_long_query_is_read_but_not_kept():
     size = read_query._parse_raw_cached.cache_info().currsize
     assert parse_query_string(raw, **MESSAGES).project_id == "p"
     assert read_query._parse_raw_cached.cache_info().currsize == size
+
+
+# --- leniency the clients need (clients §2.3, clients §3.1, clients §5.1) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("true", True), ("false", False), ("1", True), ("0", False), ("TRUE", True), ("False", False), ("", False)],
+)
+def test_booleans_are_true_false_1_or_0_in_any_case_and_empty_is_absent(raw, expected):
+    parsed = parse_query_string(f"workspaceId=p&environment=prod&recursive={raw}".encode(), **MESSAGES)
+    assert parsed.recursive is expected
+
+
+@pytest.mark.parametrize(
+    "name", ["recursive", "viewSecretValue", "include_imports", "includeImports", "includePersonalOverrides"]
+)
+def test_a_bad_boolean_of_a_known_parameter_is_422_naming_it(name):
+    with pytest.raises(ValidationFailure) as refused:
+        parse_query_string(f"workspaceId=p&environment=prod&{name}=yes".encode(), **MESSAGES)
+    assert refused.value.message[0]["path"] == [name]
+
+
+def test_both_spellings_of_the_imports_flag_and_unknown_parameters_read_the_same():
+    plain = parse_query_string(b"workspaceId=p&environment=prod", **MESSAGES)
+    for extra in (b"&include_imports=true", b"&includeImports=false", b"&metadataFilter=key%3Da", b"&whatever=1"):
+        assert parse_query_string(b"workspaceId=p&environment=prod" + extra, **MESSAGES) == plain
+
+
+def test_an_id_wins_over_a_slug_and_either_slug_spelling_is_read():
+    assert parse_query_string(b"workspaceId=p&workspaceSlug=s&environment=e", **MESSAGES).project_slug is None
+    assert parse_query_string(b"projectId=p&projectSlug=s&environment=e", **MESSAGES).project_id == "p"
+    for raw in (b"workspaceId=&workspaceSlug=s&environment=e", b"projectId=&projectSlug=s&environment=e"):
+        parsed = parse_query_string(raw, **MESSAGES)
+        assert (parsed.project_id, parsed.project_slug) == (None, "s")
+    with pytest.raises(BadRequest, match="no project"):
+        parse_query_string(b"workspaceId=&workspaceSlug=&projectId=&projectSlug=&environment=e", **MESSAGES)
+
+
+def test_tag_slugs_are_split_and_trimmed_and_empty_means_none():
+    parsed = parse_query_string(b"workspaceId=p&environment=e&tagSlugs=%20a%20,,b", **MESSAGES)
+    assert parsed.tag_slugs == ("a", "b")
+    assert parse_query_string(b"workspaceId=p&environment=e&tagSlugs=", **MESSAGES).tag_slugs == ()
