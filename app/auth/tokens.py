@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, event, update
+from sqlalchemy import ColumnElement, CursorResult, event, update
 from sqlmodel import Session, col, select
 
 from app import clock
@@ -50,12 +50,22 @@ def authenticate(token: str) -> Principal:
     """The caller for a bearer token, or Unauthorized with the identity §2.2 message. IPs are checked by the caller."""
     if is_admin_token(token):
         return ADMIN
+    return _authenticate(col(AccessToken.token_hash) == hash_token(token))
+
+
+def authenticate_id(token_id: str) -> Principal:
+    """As `authenticate`, for the access token a console session holds by id (app.auth.console_sessions): the
+    same expiry, revocation and use-limit rules, so a session never outlives or outreaches its token."""
+    return _authenticate(col(AccessToken.id) == token_id)
+
+
+def _authenticate(which: ColumnElement[bool]) -> Principal:
     with unit_of_work() as session:
         found = session.exec(
             select(AccessToken, UniversalAuth.access_token_trusted_ips, Identity.org_role)
             .join(UniversalAuth, col(UniversalAuth.id) == AccessToken.ua_id)
             .join(Identity, col(Identity.id) == AccessToken.identity_id)
-            .where(AccessToken.token_hash == hash_token(token))
+            .where(which)
         ).first()
         if found is None or found[0].is_revoked:
             raise Unauthorized(NOT_FOUND)

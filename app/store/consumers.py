@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Executable, Table, and_, or_
+from sqlalchemy import ColumnElement, Executable, Table, and_, func, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, select
 
@@ -198,3 +198,20 @@ def lagging_identities(
     if generation is not None:
         read_since = or_(read_since, col(SecretConsumer.last_read_generation) >= generation)
     return _records(session, *_of_rotation(rotation_id), old_generation, read_since)
+
+
+def unmigrated_counts(session: Session, rotation_ids: Sequence[str] | None = None) -> dict[str, int]:
+    """Per rotation, the consumers whose last read is older than the secret's current version (the negation of
+    ConsumerRecord.migrated), in one grouped query; rotations with none are absent."""
+    statement = (
+        select(SecretConsumer.rotation_id, func.count())
+        .join(Secret, col(Secret.id) == SecretConsumer.secret_id)
+        .where(
+            col(Secret.rotation_id) == col(SecretConsumer.rotation_id),
+            col(SecretConsumer.last_read_version) < col(Secret.version),
+        )
+        .group_by(col(SecretConsumer.rotation_id))
+    )
+    if rotation_ids is not None:
+        statement = statement.where(col(SecretConsumer.rotation_id).in_(rotation_ids))
+    return {rotation_id: count for rotation_id, count in session.exec(statement).all() if rotation_id is not None}
