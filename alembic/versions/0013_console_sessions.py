@@ -30,9 +30,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["access_token_id"], ["identity_access_token.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id_hash"),
     )
-    op.create_index(
-        op.f("ix_console_session_access_token_id"), "console_session", ["access_token_id"], unique=False
-    )
+    op.create_index(op.f("ix_console_session_access_token_id"), "console_session", ["access_token_id"], unique=False)
     op.create_index(op.f("ix_console_session_last_seen_at"), "console_session", ["last_seen_at"], unique=False)
 
 

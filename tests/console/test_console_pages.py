@@ -12,7 +12,7 @@ from app.db import unit_of_work
 from app.models import AccessToken, ConsoleSession
 from app.timeutil import utcnow
 from tests.console.helpers import csrf_of, sign_in
-from tests.factories import grant, make_machine, post_rotation, row
+from tests.factories import ADMIN_TOKEN, OR, grant, make_machine, post_rotation, row
 
 
 @pytest.fixture
@@ -196,3 +196,36 @@ def test_actions_rotate_pause_and_emergency(client, browser, project, connection
     response = browser.post(f"{url}/pause", data={"csrf": csrf})
     assert "Auto-rotation paused." in response.text and "not scheduled" in response.text
     assert row(rotation["id"]).next_rotation_at is None
+
+
+def test_no_page_shows_key_material(client, browser, project, openrouter):
+    management_key = openrouter.create_management_key()
+    connection = client.post(
+        "/api/v1/app-connections/open-router",
+        json={
+            "name": "leak-check",
+            "method": "api-key",
+            "projectId": project["id"],
+            "credentials": {"apiKey": management_key},
+        },
+    ).json()["appConnection"]
+    rotation = post_rotation(client, project, connection)
+    client.post(f"{OR}/{rotation['id']}/rotate-secrets").raise_for_status()
+    machine = make_machine(client, "reader")
+    generated = client.get(f"{OR}/{rotation['id']}/generated-credentials").json()["generatedCredentials"]
+    secrets = {management_key, machine.client_secret, ADMIN_TOKEN, *(c["apiKey"] for c in generated)}
+    assert all(secrets)
+    sign_in(browser)
+    pages = [
+        "/console",
+        f"/console/rotations/{rotation['id']}",
+        "/console/rotations/new",
+        "/console/connections",
+        "/console/audit",
+        "/console/sign-in",
+    ]
+    for path in pages:
+        response = browser.get(path)
+        assert response.status_code == 200, path
+        assert not [s for s in secrets if s in response.text], f"key material in {path}"
+        assert response.headers["cache-control"] == "no-store"
