@@ -7,7 +7,8 @@ PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 UV_VERSION := 0.13.9
 LINTED := app emulators tests bench alembic
 
-.PHONY: run test lint install install-dev migrate openapi lock bench-read bench-rotation chaos clean
+.PHONY: run test lint install install-dev migrate openapi lock bench-read bench-rotation bench-console chaos clean \
+	console-screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +58,14 @@ bench-read: install-dev
 
 bench-rotation: install-dev
 	$(BIN)/python -m bench.rotation_throughput
+
+bench-console: install-dev
+	$(BIN)/python -m bench.console_render
+
+# The README's console screenshots, from the browser test's flow on SQLite (needs chromium and chromium-driver).
+console-screenshots: install-dev
+	KEYTURN_CONSOLE_SCREENSHOTS=docs/console KEYTURN_TEST_BROWSER_REQUIRED=1 \
+		$(BIN)/pytest -q -p no:cacheprovider tests/console/test_browser.py -k sqlite
 
 chaos: install-dev
 	$(BIN)/python -m bench.chaos

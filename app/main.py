@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app import console
 from app.api import (
     audit,
     connections,
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, *, configure: bool = True) -> F
     app.router.routes[0:0] = [route for router in DIRECT_ROUTERS for route in router.routes]
     for router in ROUTERS:
         app.include_router(router)
+    console.install(app)
     # Added last runs first: the request id is set before the input is checked.
     app.add_middleware(
         InputGuardMiddleware, max_bytes=settings.max_body_bytes, max_auth_bytes=settings.max_auth_body_bytes

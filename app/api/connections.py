@@ -51,7 +51,7 @@ def may(principal: Principal, action: str, connection: AppConnection, *, project
     return can(principal, action, SUBJECT, project_id=scope, connectionId=connection.id)
 
 
-def _readable(session, principal, *, app, project_id):
+def readable_connections(session, principal, *, app, project_id):
     if project_id is not None:
         get_project(session, project_id)  # 404 for an unknown project
     only = projects_allowing(principal, "read", SUBJECT)
@@ -71,7 +71,7 @@ def app_router(app: ConnectionApp) -> APIRouter:
         session: SessionDep, principal: CurrentPrincipal, projectId: str | None = Query(None)
     ) -> ConnectionList[ConnectionPublic]:
         org_id = organization.org_id(session)
-        items = _readable(session, principal, app=app, project_id=projectId)
+        items = readable_connections(session, principal, app=app, project_id=projectId)
         return ConnectionList[ConnectionPublic](appConnections=[connection_public(c, org_id) for c in items])
 
     @router.get("/available", operation_id=f"listAvailable{name}Connections")
@@ -157,7 +157,7 @@ def list_all(
     session: SessionDep, principal: CurrentPrincipal, projectId: str | None = Query(None)
 ) -> ConnectionList[ConnectionPublic]:
     org_id = organization.org_id(session)
-    items = _readable(session, principal, app=None, project_id=projectId)
+    items = readable_connections(session, principal, app=None, project_id=projectId)
     return ConnectionList[ConnectionPublic](appConnections=[connection_public(c, org_id) for c in items])
 
 

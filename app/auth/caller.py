@@ -23,7 +23,15 @@ IP_NOT_ALLOWED = "You are not allowed to access this resource from the current I
 def authenticate(token: str, client_ip: str | None) -> Principal:
     """The admin token or an identity access token, checked in the order of identity §2.2: the token
     (401), then the UA config's trusted IPs (403)."""
-    principal = tokens.authenticate(token)
+    return _from_ip(tokens.authenticate(token), client_ip)
+
+
+def authenticate_token_id(token_id: str, client_ip: str | None) -> Principal:
+    """As `authenticate`, for a console session's access token (held by id, never by value)."""
+    return _from_ip(tokens.authenticate_id(token_id), client_ip)
+
+
+def _from_ip(principal: Principal, client_ip: str | None) -> Principal:
     if principal.identity_id is None:
         return principal
     if not trusted_ips.allows(list(principal.trusted_ips), client_ip):

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, event, update
+from sqlalchemy import ColumnElement, CursorResult, event, update
 from sqlmodel import Session, col, select
 
 from app import clock
@@ -76,8 +76,18 @@ def authenticate(token: str) -> Principal:
     """The caller for a bearer token, or Unauthorized with the identity §2.2 message. IPs are checked by the caller."""
     if is_admin_token(token):
         return ADMIN
+    return _authenticate(col(AccessToken.token_hash) == hash_token(token))
+
+
+def authenticate_id(token_id: str) -> Principal:
+    """As `authenticate`, for the access token a console session holds by id (app.auth.console_sessions): the
+    same expiry, revocation and use-limit rules, so a session never outlives or outreaches its token."""
+    return _authenticate(col(AccessToken.id) == token_id)
+
+
+def _authenticate(which: ColumnElement[bool]) -> Principal:
     with unit_of_work() as session:
-        found = session.exec(_joined().where(AccessToken.token_hash == hash_token(token))).first()
+        found = session.exec(_joined().where(which)).first()
         if found is None:
             raise Unauthorized(NOT_FOUND)
         principal = _principal(*found)

@@ -3,6 +3,7 @@
 from app.models.audit import AuditLog
 from app.models.change_counter import ChangeCounter
 from app.models.connection import AppConnection
+from app.models.console_session import ConsoleSession
 from app.models.consumer import SecretConsumer
 from app.models.credential import CredentialState, RotationCredential
 from app.models.identity import AccessToken, ClientSecret, Identity, IdentityMembership, UniversalAuth
@@ -18,6 +19,7 @@ __all__ = [
     "AuditLog",
     "ChangeCounter",
     "ClientSecret",
+    "ConsoleSession",
     "CredentialState",
     "Environment",
     "Identity",

@@ -17,6 +17,7 @@ def list_entries(
     event: str | None = None,
     actor: str | None = None,
     project_id: str | None = None,
+    resource_id: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
     offset: int = 0,
@@ -30,6 +31,8 @@ def list_entries(
         query = query.where(AuditLog.actor == actor)
     if project_id:
         query = query.where(AuditLog.project_id == project_id)
+    if resource_id:
+        query = query.where(AuditLog.resource_id == resource_id)
     if start is not None:
         query = query.where(AuditLog.created_at >= start)
     if end is not None:

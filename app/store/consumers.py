@@ -230,3 +230,20 @@ def lagging_counts(session: Session) -> dict[str, int]:
         .group_by(SecretConsumer.rotation_id)
     )
     return {rotation_id: count for rotation_id, count in session.exec(statement).all() if rotation_id is not None}
+
+
+def unmigrated_counts(session: Session, rotation_ids: Sequence[str] | None = None) -> dict[str, int]:
+    """Per rotation, the consumers whose last read is older than the secret's current version (the negation of
+    ConsumerRecord.migrated), in one grouped query; rotations with none are absent."""
+    statement = (
+        select(SecretConsumer.rotation_id, func.count())
+        .join(Secret, col(Secret.id) == SecretConsumer.secret_id)
+        .where(
+            col(Secret.rotation_id) == col(SecretConsumer.rotation_id),
+            col(SecretConsumer.last_read_version) < col(Secret.version),
+        )
+        .group_by(col(SecretConsumer.rotation_id))
+    )
+    if rotation_ids is not None:
+        statement = statement.where(col(SecretConsumer.rotation_id).in_(rotation_ids))
+    return {rotation_id: count for rotation_id, count in session.exec(statement).all() if rotation_id is not None}
