@@ -167,8 +167,8 @@ def settings(db_url, openrouter, arouter, tmp_path) -> Settings:
         rotation_interval_unit="days",
         client_secret_hash_cost="low",
         # Tests log in many times from one address ("testclient"); tests of the limits set their own.
-        login_client_id_burst=100_000,
-        login_ip_burst=100_000,
+        rate_limit_login_client_id_burst=100_000,
+        rate_limit_login_ip_burst=100_000,
         # Rotations here follow each other within seconds; tests/rotation/test_min_overlap.py sets the overlap.
         revocation_min_overlap_seconds=0,
         # Nor are superseded keys held while in use (a usage-reporting provider holds each for a quiet window);
