@@ -155,7 +155,10 @@ def arouter(arouter_server) -> ARouterEmulator:
 
 
 @pytest.fixture
-def settings(db_url, openrouter, arouter, tmp_path) -> Settings:
+def settings(request, db_url, openrouter, arouter, tmp_path) -> Settings:
+    """The suite's settings; a test parametrized indirectly with a dict of settings gets those on top
+    (`@pytest.mark.parametrize("settings", [{...}], indirect=True)`)."""
+    overrides = getattr(request, "param", {})
     return Settings(
         database_url=db_url,
         root_key=ROOT_KEY,
@@ -174,7 +177,7 @@ def settings(db_url, openrouter, arouter, tmp_path) -> Settings:
         # Nor are superseded keys held while in use (a usage-reporting provider holds each for a quiet window);
         # tests/rotation/test_holds.py turns holds on per rotation.
         revocation_hold_while_in_use=False,
-    )
+    ).model_copy(update=overrides)
 
 
 @pytest.fixture

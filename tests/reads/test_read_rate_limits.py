@@ -37,17 +37,10 @@ def _list(project_id: str) -> str:
     return f"/api/v3/secrets/raw?workspaceId={project_id}&environment=prod&secretPath=%2F"
 
 
-@pytest.fixture
-def settings(settings, request):
-    """The suite's settings; a test parametrized with (burst, per second) gets that read budget."""
-    if not hasattr(request, "param"):
-        return settings
-    burst, per_second = request.param
-    return settings.model_copy(update={"rate_limit_reads_burst": burst, "rate_limit_reads_per_second": per_second})
-
-
 def budget(burst: int, per_second: float):
-    return pytest.mark.parametrize("settings", [(burst, per_second)], indirect=True, ids=[f"budget-{burst}"])
+    """Run the test with this read budget."""
+    overrides = {"rate_limit_reads_burst": burst, "rate_limit_reads_per_second": per_second}
+    return pytest.mark.parametrize("settings", [overrides], indirect=True, ids=[f"budget-{burst}"])
 
 
 def test_reads_are_not_limited_by_default(client, project, secret, settings):
