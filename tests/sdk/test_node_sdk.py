@@ -10,9 +10,7 @@ unless KEYTURN_TEST_NODE_REQUIRED=1 (set by .ci/run), in which case they fail.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
-import select
 import shutil
 import subprocess
 import tempfile
@@ -21,11 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.sdk.live import Service, read_until
+from tests.sdk.live import ClientProcess, client_env, read_until
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 REQUIRED = os.environ.get("KEYTURN_TEST_NODE_REQUIRED") == "1"
-ANSWER_SECONDS = 30  # the SDK's 429 retries alone may wait 1 + 2 + 4 + 8 s
 
 
 def _unavailable(reason: str) -> None:
@@ -63,60 +60,13 @@ def node() -> str:
     return node
 
 
-class NodeClient:
-    """One `node client.mjs` process: a service holding one logged-in SDK client."""
-
-    def __init__(self, node: str, server_url: str, service: Service, log: Path, client_secret: str | None = None):
-        env = {
-            **os.environ,
-            "INFISICAL_SITE_URL": server_url,
-            "INFISICAL_CLIENT_ID": service.client_id,
-            "INFISICAL_CLIENT_SECRET": service.client_secret if client_secret is None else client_secret,
-            "INFISICAL_PROJECT_ID": service.project_id,
-            "INFISICAL_ENVIRONMENT": service.environment,
-            "INFISICAL_SECRET_PATH": service.secret_path,
-            "INFISICAL_SECRET_NAME": service.secret_name,
-        }
-        self.log = log
-        self._stderr = open(log, "w")  # noqa: SIM115 - closed in close()
-        self.process = subprocess.Popen(
-            [node, "client.mjs"],
-            cwd=NODE_DIR,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-        )
-        self.started = self._answer()
-
-    def _answer(self) -> dict:
-        assert self.process.stdout is not None
-        readable, _, _ = select.select([self.process.stdout], [], [], ANSWER_SECONDS)
-        line = self.process.stdout.readline() if readable else ""
-        assert line, f"no answer from the Node SDK; its log: {self.log.read_text()[-2000:]}"
-        return json.loads(line)
-
-    def __call__(self, command: str) -> dict:
-        assert self.process.stdin is not None
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-        return self._answer()
-
-    def close(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._stderr.close()
+def _start(node: str, env: dict[str, str], log: Path) -> ClientProcess:
+    return ClientProcess([node, "client.mjs"], cwd=NODE_DIR, env=env, log=log)
 
 
 @pytest.fixture
-def node_client(node, server_url, service, tmp_path) -> Iterator[NodeClient]:
-    client = NodeClient(node, server_url, service, tmp_path / "node.log")
+def node_client(node, server_url, service, tmp_path) -> Iterator[ClientProcess]:
+    client = _start(node, client_env(server_url, service), tmp_path / "node.log")
     yield client
     client.close()
 
@@ -145,7 +95,7 @@ def test_node_sdk_logs_in_reads_lists_and_sees_a_rotation(node_client, service, 
 
 
 def test_node_sdk_login_with_a_wrong_secret_is_a_401(node, server_url, service, tmp_path):
-    client = NodeClient(node, server_url, service, tmp_path / "node.log", client_secret="not-the-secret")
+    client = _start(node, client_env(server_url, service, client_secret="not-the-secret"), tmp_path / "node.log")
     try:
         assert client.started["ok"] is False, client.started
         assert client.started["error"] == "InfisicalSDKRequestError"  # the SDK read keyturn's error body
