@@ -106,16 +106,21 @@ class Settings(BaseSettings):
     # Threads that run client-secret hash checks (logins), apart from the pool reads use. Each argon2id check
     # holds 64 MiB while it runs, so this also bounds login memory. Unset: 2, or 1 on a one-CPU machine.
     login_hash_workers: int | None = Field(None, ge=1, le=64)
-    # Login rate limits, per process, checked before any database or hash work: token buckets per client id
-    # and per client IP (the proxy's, unless KEYTURN_FORWARDED_ALLOW_IPS names it). A refusal is 429 with
-    # Retry-After. Per client id: a burst of 60 lets a 50-pod deployment sharing one client id start at once,
-    # and 1/s holds a login loop (a pod logs in once per token lifetime). Per IP: a burst of 20 covers the pods
-    # of one node behind its address; 0.5/s caps what one address can spend on hashes and failure audit rows.
-    # A rate of 0 turns that limit off.
-    login_client_id_burst: int = Field(60, ge=1, le=100_000)
-    login_client_id_per_second: float = Field(1.0, ge=0)
-    login_ip_burst: int = Field(20, ge=1, le=100_000)
-    login_ip_per_second: float = Field(0.5, ge=0)
+    # Rate limits (KEYTURN_RATE_LIMIT_*): token buckets per process, a burst refilled at a rate; a rate of 0
+    # turns that limit off. A refusal is Infisical's 429: Retry-After in whole seconds, x-ratelimit-* headers.
+    # Logins, checked before any database or hash work, per client id and per client IP (the proxy's, unless
+    # KEYTURN_FORWARDED_ALLOW_IPS names it). Per client id: a burst of 60 lets a 50-pod deployment sharing one
+    # client id start at once, and 1/s holds a login loop (a pod logs in once per token lifetime). Per IP: a burst
+    # of 20 covers the pods of one node behind its address; 0.5/s caps what one address can spend on hashes and
+    # failure audit rows.
+    rate_limit_login_client_id_burst: int = Field(60, ge=1, le=100_000)
+    rate_limit_login_client_id_per_second: float = Field(1.0, ge=0)
+    rate_limit_login_ip_burst: int = Field(20, ge=1, le=100_000)
+    rate_limit_login_ip_per_second: float = Field(0.5, ge=0)
+    # Secret reads (v3 and v4, one and list), per identity (the admin token is one more): off by default, since a
+    # fleet of services sharing one identity can rightly read thousands of times a second.
+    rate_limit_reads_burst: int = Field(100, ge=1, le=1_000_000)
+    rate_limit_reads_per_second: float = Field(0.0, ge=0)
     log_level: str = "INFO"
     # `json`: one JSON object per log line, for log shippers (app.logformat); `text` stays readable by people.
     log_format: Literal["text", "json"] = "text"
@@ -288,8 +293,18 @@ def get_settings() -> Settings:
     return _installed if _installed is not None else _from_environment()
 
 
+# Settings whose names changed: still set, they would be read as provider extras and silently do nothing.
+RENAMED = {
+    f"{ENV_PREFIX}LOGIN_{name}": f"{ENV_PREFIX}RATE_LIMIT_LOGIN_{name}"
+    for name in ("CLIENT_ID_BURST", "CLIENT_ID_PER_SECOND", "IP_BURST", "IP_PER_SECOND")
+}
+
+
 @lru_cache
 def _from_environment() -> Settings:
+    renamed = [f"{old} is now {new}" for old, new in RENAMED.items() if old in os.environ]
+    if renamed:
+        raise ConfigError("; ".join(renamed))
     try:
         return Settings()
     except ValidationError as exc:

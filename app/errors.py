@@ -65,18 +65,28 @@ class ValidationFailure(AppError):
 
 
 class TooManyRequests(AppError):
-    """A rate limit refused the request; the client may retry after `retry_after` whole seconds."""
+    """A rate limit refused the request; the client may retry after `retry_after` whole seconds.
+
+    With a `limit`, the x-ratelimit-* headers go too, as Infisical's limiter sends them on a refusal: the limit,
+    nothing remaining, and the reset (the same wait as Retry-After, as in Infisical's fixed window)."""
 
     status_code = 429
     error = "RateLimitExceeded"
 
-    def __init__(self, retry_after: int):
+    def __init__(self, retry_after: int, *, limit: int | None = None):
         self.retry_after = max(1, retry_after)
-        unit = "second" if self.retry_after == 1 else "seconds"
-        super().__init__(f"Rate limit exceeded. Please try again in {self.retry_after} {unit}")
+        self.limit = limit
+        super().__init__(f"Rate limit exceeded. Please try again in {self.retry_after} seconds")
 
     def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+        headers = {"Retry-After": str(self.retry_after)}
+        if self.limit is not None:
+            headers |= {
+                "x-ratelimit-limit": str(self.limit),
+                "x-ratelimit-remaining": "0",
+                "x-ratelimit-reset": str(self.retry_after),
+            }
+        return headers
 
 
 class TooManyStreams(AppError):

@@ -346,7 +346,7 @@ def main() -> None:
         ("default limits", pool),
         (
             f"per-address limit raised: all {args.logins} logins reach a hash check",
-            {"login_ip_burst": "100000", **pool},
+            {"rate_limit_login_ip_burst": "100000", **pool},
         ),
     ):
         if postgres_url:

@@ -256,12 +256,33 @@ async def _parts(scope: dict, token: str, params, n: int) -> list[tuple[str, flo
     rows.append(("  parse_query", await _time_call(query_only, n)))
     rows.append(("  secret cache get", await _time_call(secret_lookup, n)))
     rows.append(("  audit add", await _time_call(audit_add, n)))
+    rows += await _read_budget(await found(cache, stamp, token, "127.0.0.1"), n)
 
     async def nothing():
         pass
 
     rows.append(("  (an empty coroutine: the loop's own cost)", await _time_call(nothing, n)))
     return rows
+
+
+async def _read_budget(principal, n: int) -> list[tuple[str, float]]:
+    """The read budget's check as each read pays it: off (the default), and on with room to spare."""
+    from app.config import get_settings
+    from app.reads import rate_limit
+
+    generous = get_settings().model_copy(update={"rate_limit_reads_burst": 10**6, "rate_limit_reads_per_second": 1e6})
+    limit = rate_limit.ReadRateLimit(generous)
+
+    async def off():
+        rate_limit.check(principal)
+
+    async def on():
+        limit.check(principal)
+
+    return [
+        ("  read budget check, off (the default)", await _time_call(off, n)),
+        ("  read budget check, on", await _time_call(on, n)),
+    ]
 
 
 if __name__ == "__main__":

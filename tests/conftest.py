@@ -155,7 +155,10 @@ def arouter(arouter_server) -> ARouterEmulator:
 
 
 @pytest.fixture
-def settings(db_url, openrouter, arouter, tmp_path) -> Settings:
+def settings(request, db_url, openrouter, arouter, tmp_path) -> Settings:
+    """The suite's settings; a test parametrized indirectly with a dict of settings gets those on top
+    (`@pytest.mark.parametrize("settings", [{...}], indirect=True)`)."""
+    overrides = getattr(request, "param", {})
     return Settings(
         database_url=db_url,
         root_key=ROOT_KEY,
@@ -167,14 +170,14 @@ def settings(db_url, openrouter, arouter, tmp_path) -> Settings:
         rotation_interval_unit="days",
         client_secret_hash_cost="low",
         # Tests log in many times from one address ("testclient"); tests of the limits set their own.
-        login_client_id_burst=100_000,
-        login_ip_burst=100_000,
+        rate_limit_login_client_id_burst=100_000,
+        rate_limit_login_ip_burst=100_000,
         # Rotations here follow each other within seconds; tests/rotation/test_min_overlap.py sets the overlap.
         revocation_min_overlap_seconds=0,
         # Nor are superseded keys held while in use (a usage-reporting provider holds each for a quiet window);
         # tests/rotation/test_holds.py turns holds on per rotation.
         revocation_hold_while_in_use=False,
-    )
+    ).model_copy(update=overrides)
 
 
 @pytest.fixture

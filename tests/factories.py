@@ -106,6 +106,22 @@ def grant(
     return response.json()["identityMembership"]
 
 
+def assert_rate_limited(response, *, limit: int, longest: int) -> int:
+    """Infisical's refusal, exactly as clients parse it (docs/contracts.md, consumer §8); returns Retry-After."""
+    assert response.status_code == 429, response.text
+    assert response.headers["content-type"] == "application/json"
+    retry_after = int(response.headers["Retry-After"])  # whole seconds: the operator parses an integer
+    assert 1 <= retry_after <= longest
+    assert response.headers["x-ratelimit-limit"] == str(limit)
+    assert response.headers["x-ratelimit-remaining"] == "0"
+    assert response.headers["x-ratelimit-reset"] == str(retry_after)
+    body = response.json()
+    assert body.keys() == {"reqId", "statusCode", "message", "error"} and body["reqId"].startswith("req-")
+    assert (body["statusCode"], body["error"]) == (429, "RateLimitExceeded")
+    assert body["message"] == f"Rate limit exceeded. Please try again in {retry_after} seconds"
+    return retry_after
+
+
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 

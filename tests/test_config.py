@@ -42,3 +42,19 @@ def test_malformed_root_key_stops_startup_with_one_line(tmp_path):
     assert result.stderr.strip().count("\n") == 0
     assert "root key 'k1' must decode to 32 bytes" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_login_limit_under_its_old_name_stops_startup_naming_the_new_one(tmp_path):
+    """Read as a provider extra, the old name would silently leave the default limit in place."""
+    env = {
+        **os.environ,
+        "KEYTURN_LOGIN_IP_BURST": "5",
+        "KEYTURN_DATABASE_URL": f"sqlite:///{tmp_path}/k.db",
+        "KEYTURN_ADMIN_TOKEN": "x" * 40,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "worker"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "KEYTURN_LOGIN_IP_BURST is now KEYTURN_RATE_LIMIT_LOGIN_IP_BURST" in result.stderr

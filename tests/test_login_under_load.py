@@ -14,7 +14,7 @@ HASH_MEMORY = 64 * MIB  # argon2id's default memory cost
 
 
 def test_bad_login_flood_is_rate_limited_and_reads_stay_answered(tmp_path):
-    server = start_server(f"sqlite:///{tmp_path}/keyturn.db", login_hash_workers="2", login_ip_burst="10")
+    server = start_server(f"sqlite:///{tmp_path}/keyturn.db", login_hash_workers="2", rate_limit_login_ip_burst="10")
     try:
         timed_phase(server, readers=2, seconds=0.5)
         rss_before, _ = server.rss()

@@ -20,7 +20,7 @@ from app import db
 from app.auth import caller
 from app.auth.principal import Principal
 from app.errors import ValidationFailure
-from app.reads import secrets
+from app.reads import rate_limit, secrets
 from app.reads.audit import writer_for
 from app.reads.cache import MAX_AGE_SECONDS, ReadCache, Stamp, cache_for
 from app.reads.etag import etag_of, not_modified
@@ -87,6 +87,7 @@ async def _principal(cache: ReadCache, stamp: Stamp | None, token: str, client_i
     if principal.uses_limited and not computed:
         # Shared from another request's fill: this request's use must be counted too.
         principal = await run_in_threadpool(caller.authenticate, token, client_ip)
+    rate_limit.check(principal)  # every read authenticates here: the one place its budget is spent
     return principal
 
 

@@ -1,10 +1,10 @@
-"""The token buckets behind the login rate limits: burst, refill, a bounded table, and off at rate 0."""
+"""The token buckets behind the login and read rate limits: burst, refill, a bounded table, and off at rate 0."""
 
 from __future__ import annotations
 
 import pytest
 
-from app.auth.login_rate import Buckets
+from app.auth.rate_limit import Buckets
 
 
 class Ticks:
@@ -45,9 +45,22 @@ def test_bucket_table_is_bounded_and_forgets_the_least_recently_used():
     assert buckets.wait("a") > 0 and buckets.wait("c") > 0 and buckets.wait("d") > 0
 
 
+def test_try_take_takes_a_token_or_says_how_long_to_wait():
+    ticks = Ticks()
+    buckets = Buckets(burst=2, per_second=4, now=ticks)
+    assert buckets.try_take("a") == 0
+    assert buckets.try_take("a") == 0
+    assert buckets.try_take("a") == pytest.approx(0.25)  # one token at 4/s
+    assert buckets.try_take("a") == pytest.approx(0.25)  # a refusal takes nothing
+    ticks.now = 0.25
+    assert buckets.try_take("a") == 0
+
+
 def test_rate_zero_turns_the_limit_off():
     buckets = Buckets(burst=1, per_second=0)
+    assert not buckets.enabled
     for _ in range(5):
         assert buckets.wait("a") == 0
         buckets.take("a")
+        assert buckets.try_take("a") == 0
     assert not buckets._tokens
