@@ -98,6 +98,7 @@ class PostgresFeed:
         self._url = url
         self._counter = 0
         self._connected = False
+        self._down = False  # an outage already logged
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="keyturn-change-feed", daemon=True)
         self._thread.start()
@@ -124,12 +125,17 @@ class PostgresFeed:
                     conn.execute(f"LISTEN {schema.CHANNEL}")
                     self._counter += 1  # anything cached before this connection is suspect
                     self._connected = True
+                    if self._down:
+                        log.info("change feed reconnected; read cache on")
+                        self._down = False
                     while not self._stopping.is_set():
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
                             self._counter += 1
             except Exception as exc:  # noqa: BLE001 - any failure: stop serving from cache, retry
-                if not self._stopping.is_set():
+                # Said once per outage, not at every retry (one a second while the database is away).
+                if not self._stopping.is_set() and not self._down:
                     log.warning("change feed disconnected (%s); read cache off until it reconnects", type(exc).__name__)
+                    self._down = True
             finally:
                 self._connected = False
                 self._counter += 1
