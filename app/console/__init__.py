@@ -10,7 +10,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.console import audit_log, connections, create, edit_connection, edit_rotation, rotations, signin
+from app.console import (
+    audit_log,
+    connections,
+    create,
+    edit_connection,
+    edit_rotation,
+    identities,
+    identity_access,
+    rotations,
+    signin,
+)
 from app.console.templating import TEMPLATES
 from app.console.web import PREFIX, CsrfRefused, SignInRequired, redirect, render
 
@@ -22,6 +32,8 @@ ROUTERS = [
     edit_rotation.router,
     connections.router,
     edit_connection.router,
+    identities.router,
+    identity_access.router,
     audit_log.router,
 ]
 STATIC = TEMPLATES.parent / "static"

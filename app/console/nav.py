@@ -19,6 +19,7 @@ ENTRIES = (
     NavEntry("Rotations", "/console"),
     NavEntry("New rotation", "/console/rotations/new"),
     NavEntry("Connections", "/console/connections"),
+    NavEntry("Identities", "/console/identities", admin_only=True),
     NavEntry("Audit log", "/console/audit", admin_only=True),
 )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from app.console.web import number
 from app.schemas.rotations import RotationPublic
 
 # The policy's numbers: form field (its snake_case name in RevocationPolicy) -> the API's `revocation` key.
@@ -17,11 +18,6 @@ REVOCATION_FIELDS = {
     "quiet_seconds": "quietSeconds",
     "max_hold_seconds": "maxHoldSeconds",
 }
-
-
-def number(value: str | None) -> Any:
-    value = (value or "").strip()
-    return int(value) if value.isdigit() else value or 0
 
 
 def _parameters(form: dict[str, str]) -> Any:

@@ -162,6 +162,13 @@ def message_of(exc: Exception) -> str:
     return str(message)
 
 
+def number(value: str | None) -> Any:
+    """A number field as the API would receive it: an int when it is one, else the text as typed (so the model
+    refuses it in its own words), 0 when empty."""
+    value = (value or "").strip()
+    return int(value) if value.removeprefix("-").isdigit() else value or 0
+
+
 def field_errors(issues: list[dict]) -> dict[str, str]:
     """Issues by dotted path ("parameters.name"), the first per field; a path-less issue goes under ""."""
     errors: dict[str, str] = {}

@@ -23,7 +23,7 @@ def browser(app):
 
 
 def test_pages_need_a_session(browser):
-    for path in ("/console", "/console/rotations/new", "/console/connections", "/console/audit"):
+    for path in ("/console", "/console/rotations/new", "/console/connections", "/console/identities", "/console/audit"):
         response = browser.get(path, follow_redirects=False)
         assert response.status_code == 303 and response.headers["location"] == "/console/sign-in", path
 
@@ -212,15 +212,24 @@ def test_no_page_shows_key_material(client, browser, project, openrouter):
     rotation = post_rotation(client, project, connection)
     client.post(f"{OR}/{rotation['id']}/rotate-secrets").raise_for_status()
     machine = make_machine(client, "reader")
+    grant(client, project["id"], machine.identity_id, "viewer")
     generated = client.get(f"{OR}/{rotation['id']}/generated-credentials").json()["generatedCredentials"]
     secrets = {management_key, machine.client_secret, ADMIN_TOKEN, *(c["apiKey"] for c in generated)}
+    csrf = sign_in(browser)
+    # A client secret made in the console is in the response that shows it once, and in no page after it.
+    shown = browser.post(f"/console/identities/{machine.identity_id}/client-secrets", data={"csrf": csrf}).text
+    console_secret = shown.split('id="new-secret" class="secret" value="', 1)[1].split('"', 1)[0]
+    secrets.add(console_secret)
     assert all(secrets)
-    sign_in(browser)
     pages = [
         "/console",
         f"/console/rotations/{rotation['id']}",
+        f"/console/rotations/{rotation['id']}/edit",
         "/console/rotations/new",
         "/console/connections",
+        f"/console/connections/{connection['id']}/edit",
+        "/console/identities",
+        f"/console/identities/{machine.identity_id}",
         "/console/audit",
         "/console/sign-in",
     ]
