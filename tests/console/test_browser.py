@@ -3,7 +3,7 @@
 database so the whole file stays well under a minute or two.
 
 No browser: the tests skip and say why, except where KEYTURN_TEST_BROWSER_REQUIRED=1 (CI), where they fail.
-KEYTURN_CONSOLE_SCREENSHOTS=<dir> also saves the overview, detail and create-form screenshots
+KEYTURN_CONSOLE_SCREENSHOTS=<dir> also saves the overview, detail, create-form and identity screenshots
 (`make console-screenshots`).
 """
 
@@ -275,6 +275,7 @@ def test_console_flows_in_a_browser(driver, server, db_url, openrouter):
     client_secret = driver.find_element(By.ID, "new-secret").get_attribute("value")
     console.open(identity_path)
     assert client_secret and client_secret not in driver.page_source and "Copy this client secret" not in console.text
+    console.shot("identity")
 
     # Sign out; the viewer scoped to dev sees dev's rotation only, and no action.
     console.press(".signout button")
