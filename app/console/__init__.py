@@ -20,6 +20,7 @@ from app.console import (
     identity_access,
     rotations,
     signin,
+    webhooks,
 )
 from app.console.templating import TEMPLATES
 from app.console.web import PREFIX, CsrfRefused, SignInRequired, redirect, render
@@ -34,6 +35,7 @@ ROUTERS = [
     edit_connection.router,
     identities.router,
     identity_access.router,
+    webhooks.router,
     audit_log.router,
 ]
 STATIC = TEMPLATES.parent / "static"
