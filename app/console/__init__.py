@@ -10,12 +10,34 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.console import audit_log, connections, create, rotations, signin
+from app.console import (
+    audit_log,
+    connections,
+    create,
+    edit_connection,
+    edit_rotation,
+    identities,
+    identity_access,
+    rotations,
+    signin,
+    webhooks,
+)
 from app.console.templating import TEMPLATES
 from app.console.web import PREFIX, CsrfRefused, SignInRequired, redirect, render
 
 # create before rotations: /console/rotations/new must not be read as a rotation id.
-ROUTERS = [signin.router, create.router, rotations.router, connections.router, audit_log.router]
+ROUTERS = [
+    signin.router,
+    create.router,
+    rotations.router,
+    edit_rotation.router,
+    connections.router,
+    edit_connection.router,
+    identities.router,
+    identity_access.router,
+    webhooks.router,
+    audit_log.router,
+]
 STATIC = TEMPLATES.parent / "static"
 
 

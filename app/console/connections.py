@@ -1,5 +1,6 @@
-"""App connections: the list, and a create form whose management key field is write-only (never rendered
-back, not even masked, not even after a refusal)."""
+"""App connections: the list (each with its edit page, app.console.edit_connection, where the caller may edit
+it), and a create form whose management key field is write-only (never rendered back, not even masked, not
+even after a refusal)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,11 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from app import catalogue
-from app.api.connections import SUBJECT, readable_connections
+from app.api.connections import SUBJECT, may, readable_connections
 from app.api.deps import SessionDep
-from app.api.errors import validation_issues
 from app.api.visibility import projects_allowing
 from app.auth.permissions import require
-from app.console.create import field_errors
-from app.console.web import PREFIX, Caller, CheckedForm, ConsoleCaller, message_of, redirect, render, rolled_back
+from app.console.web import PREFIX, Caller, CheckedForm, ConsoleCaller, errors_of, redirect, render, rolled_back
 from app.errors import AppError
 from app.schemas.connections import create_schema
 from app.services import connections as service
@@ -28,12 +27,14 @@ WRITE_ONLY = ("api_key", "csrf")
 def _page(request: Request, session: Session, caller: ConsoleCaller, form: dict, errors: dict, status: int = 200):
     principal = caller.principal
     only = projects_allowing(principal, "read", "project")
+    listed = readable_connections(session, principal, app=None, project_id=None)
     return render(
         request,
         "connections.html",
         title="Connections",
         caller=caller,
-        connections=readable_connections(session, principal, app=None, project_id=None),
+        connections=listed,
+        editable={c.id for c in listed if may(principal, "edit", c)},
         projects=[p for p, _envs in projects.list_projects(session, type_filter=None, only=only)],
         apps=catalogue.apps(),
         form={k: v for k, v in form.items() if k not in WRITE_ONLY},
@@ -68,10 +69,10 @@ def create_connection(
         require(caller.principal, "create", SUBJECT, project_id=project_id)
         connection = service.create_connection(session, app, body=body, actor=caller.principal)
     except ValidationError as exc:
-        return _page(request, session, caller, form, field_errors(validation_issues(exc.errors())), 422)
+        return _page(request, session, caller, form, errors_of(exc), 422)
     except AppError as exc:  # name taken, permission, the provider refusing the key (401)
         rolled_back(session)
-        return _page(request, session, caller, form, {"": message_of(exc)}, exc.status_code)
+        return _page(request, session, caller, form, errors_of(exc), exc.status_code)
     return redirect(
         f"{PREFIX}/connections", flash=f"Connection {connection.name} created; the provider accepted its key."
     )

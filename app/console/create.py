@@ -5,7 +5,6 @@ minted and verified generation 1 (the service's promise); a refusal comes back b
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,11 +15,11 @@ from sqlmodel import Session
 from app import catalogue
 from app.api.connections import readable_connections
 from app.api.deps import SessionDep
-from app.api.errors import validation_issues
 from app.api.visibility import projects_allowing
 from app.config import REVOCATION_MODES
-from app.console.web import PREFIX, Caller, CheckedForm, ConsoleCaller, message_of, redirect, render, rolled_back
-from app.errors import AppError, ValidationFailure
+from app.console.rotation_form import create_body
+from app.console.web import PREFIX, Caller, CheckedForm, ConsoleCaller, errors_of, redirect, render, rolled_back
+from app.errors import AppError
 from app.schemas.rotations import RotationCreate
 from app.services import projects
 from app.services import rotations as service
@@ -28,50 +27,6 @@ from app.services import rotations as service
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 DEFAULTS = {"environment": "dev", "secret_path": "/", "interval": "30", "hours": "0", "minutes": "0", "auto": "true"}
-
-
-def body_of(form: dict[str, str]) -> dict[str, Any]:
-    """R6's JSON body from the form's fields; empty optional fields are left out, as a client would."""
-    parameters: Any = {}
-    extra = form.get("parameters_json", "").strip()
-    if extra:
-        try:
-            parameters = json.loads(extra)
-        except ValueError:
-            parameters = extra  # the model refuses it in its own words ("Expected object")
-    if isinstance(parameters, dict) and form.get("key_name", "").strip():
-        parameters = {**parameters, "name": form["key_name"]}
-    body: dict[str, Any] = {
-        "name": form.get("name", ""),
-        "projectId": form.get("project_id", ""),
-        "connectionId": form.get("connection_id", ""),
-        "environment": form.get("environment", ""),
-        "secretPath": form.get("secret_path", ""),
-        "isAutoRotationEnabled": form.get("auto") == "true",
-        "rotationInterval": form.get("interval", ""),
-        "rotateAtUtc": {"hours": _number(form.get("hours")), "minutes": _number(form.get("minutes"))},
-        "parameters": parameters,
-        "secretsMapping": {"apiKey": form.get("secret_name", "")},
-    }
-    if form.get("description", "").strip():
-        body["description"] = form["description"]
-    if form.get("revocation_mode"):
-        body["revocation"] = {"mode": form["revocation_mode"]}
-    return body
-
-
-def _number(value: str | None) -> Any:
-    value = (value or "").strip()
-    return int(value) if value.isdigit() else value or 0
-
-
-def field_errors(issues: list[dict]) -> dict[str, str]:
-    """Issues by dotted path ("parameters.name"), the first per field; a path-less issue goes under ""."""
-    errors: dict[str, str] = {}
-    for issue in issues:
-        key = ".".join(str(part) for part in issue.get("path", []))
-        errors.setdefault(key, str(issue.get("message", "")))
-    return errors
 
 
 def _choices(session: Session, caller: ConsoleCaller) -> dict[str, Any]:
@@ -112,15 +67,11 @@ def create_rotation(
     if rtype is None:
         return _page(request, session, caller, shown, {"type": "Choose a rotation type"}, 422)
     try:
-        body = RotationCreate[rtype.parameters_model].model_validate(body_of(form))  # type: ignore[name-defined]
+        body = RotationCreate[rtype.parameters_model].model_validate(create_body(form))  # type: ignore[name-defined]
         created = service.create_rotation(session, caller.principal, rtype, body)
     except ValidationError as exc:
-        return _page(request, session, caller, shown, field_errors(validation_issues(exc.errors())), 422)
-    except ValidationFailure as exc:
+        return _page(request, session, caller, shown, errors_of(exc), 422)
+    except AppError as exc:  # invalid, not found, forbidden, name taken, the provider's refusal (502)
         rolled_back(session)
-        issues = exc.message if isinstance(exc.message, list) else [{"message": str(exc.message), "path": []}]
-        return _page(request, session, caller, shown, field_errors(issues), 422)
-    except AppError as exc:  # not found, forbidden, name taken, the provider's refusal (502)
-        rolled_back(session)
-        return _page(request, session, caller, shown, {"": message_of(exc)}, exc.status_code)
+        return _page(request, session, caller, shown, errors_of(exc), exc.status_code)
     return redirect(f"{PREFIX}/rotations/{created.id}", flash=f"Created {created.name}: generation 1 is live.")

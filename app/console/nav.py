@@ -1,5 +1,5 @@
-"""The console's navigation: one entry per page, and who sees it. A new page (webhooks, say) is one entry
-here and one router in app.console.routers."""
+"""The console's navigation: one entry per page, and who sees it. A new page is one entry here and one
+router in app.console.ROUTERS."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ ENTRIES = (
     NavEntry("Rotations", "/console"),
     NavEntry("New rotation", "/console/rotations/new"),
     NavEntry("Connections", "/console/connections"),
+    NavEntry("Identities", "/console/identities", admin_only=True),
+    NavEntry("Webhooks", "/console/webhooks", admin_only=True),
     NavEntry("Audit log", "/console/audit", admin_only=True),
 )
 

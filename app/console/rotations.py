@@ -63,7 +63,7 @@ def overview(request: Request, caller: Caller, session: SessionDep) -> HTMLRespo
     )
 
 
-def _rotation_type(session: Session, rotation_id: str) -> RotationType:
+def rotation_type(session: Session, rotation_id: str) -> RotationType:
     """The type the API's URL would name; the service then applies its own 404, 400 and 403."""
     row = session.get(SecretRotation, rotation_id)
     rtype = catalogue.rotation_type(row.type) if row is not None else None
@@ -86,7 +86,7 @@ def allowed_actions(principal: Principal, rotation: RotationPublic) -> set[str]:
 def detail(rotation_id: str, request: Request, caller: Caller, session: SessionDep) -> HTMLResponse:
     principal = caller.principal
     try:
-        rtype = _rotation_type(session, rotation_id)
+        rtype = rotation_type(session, rotation_id)
         rotation = service.read_rotation(session, principal, rtype, rotation_id)
         history = service.credential_history(session, principal, rtype, rotation_id)
         consumers = consumers_view.consumers_view(session, principal, rtype, rotation_id)
@@ -114,7 +114,7 @@ def _act(session: Session, rotation_id: str, done: str, action) -> RedirectRespo
     """Run one action; back to the rotation's page with its outcome as the flash message."""
     url = f"{PREFIX}/rotations/{rotation_id}"
     try:
-        rtype = _rotation_type(session, rotation_id)
+        rtype = rotation_type(session, rotation_id)
         outcome = action(rtype)
     except AppError as exc:
         rolled_back(session)

@@ -15,13 +15,16 @@ from urllib.parse import parse_qsl
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from app.api.deps import client_ip
+from app.api.errors import validation_issues
 from app.auth import console_sessions
 from app.auth.principal import Principal
 from app.console import nav
 from app.console.templating import templates
+from app.errors import AppError, ValidationFailure
 
 PREFIX = "/console"
 COOKIE = "keyturn_console"
@@ -157,6 +160,32 @@ def message_of(exc: Exception) -> str:
     if isinstance(message, list):
         return "; ".join(str(issue.get("message", issue)) for issue in message if isinstance(issue, dict))
     return str(message)
+
+
+def number(value: str | None) -> Any:
+    """A number field as the API would receive it: an int when it is one, else the text as typed (so the model
+    refuses it in its own words), 0 when empty."""
+    value = (value or "").strip()
+    return int(value) if value.removeprefix("-").isdigit() else value or 0
+
+
+def field_errors(issues: list[dict]) -> dict[str, str]:
+    """Issues by dotted path ("parameters.name"), the first per field; a path-less issue goes under ""."""
+    errors: dict[str, str] = {}
+    for issue in issues:
+        key = ".".join(str(part) for part in issue.get("path", []))
+        errors.setdefault(key, str(issue.get("message", "")))
+    return errors
+
+
+def errors_of(exc: ValidationError | AppError) -> dict[str, str]:
+    """A refused form's messages in the API's words: the model's and the service's issues beside their
+    fields, any other refusal (not found, forbidden, name taken, the provider's answer) above the form."""
+    if isinstance(exc, ValidationError):
+        return field_errors(validation_issues(exc.errors()))
+    if isinstance(exc, ValidationFailure) and isinstance(exc.message, list):
+        return field_errors(exc.message)
+    return {"": message_of(exc)}
 
 
 def rolled_back(session: Session) -> None:

@@ -11,7 +11,7 @@ from app import clock
 from app.auth import tokens
 from app.auth.principal import Principal
 from app.errors import BadRequest, NotFound, ValidationFailure
-from app.models import Identity, IdentityMembership
+from app.models import Identity, IdentityMembership, Project
 from app.models.base import new_id
 from app.schemas.identities import MembershipCreate, MembershipUpdate
 from app.services.constraints import violation_as
@@ -105,6 +105,18 @@ def list_memberships(
     page = query.order_by(col(Identity.name), col(IdentityMembership.created_at), col(IdentityMembership.id))
     rows = session.exec(page.offset(offset).limit(limit)).all()
     return [(membership, identity) for membership, identity in rows], total
+
+
+def memberships_of(session: Session, identity_id: str) -> list[tuple[IdentityMembership, Project]]:
+    """The identity's memberships in every project, by project name (the console's page of one identity)."""
+    get_identity(session, identity_id)
+    rows = session.exec(
+        select(IdentityMembership, Project)
+        .join(Project, col(Project.id) == IdentityMembership.project_id)
+        .where(IdentityMembership.identity_id == identity_id)
+        .order_by(col(Project.name), col(Project.id))
+    ).all()
+    return [(membership, project) for membership, project in rows]
 
 
 def update(

@@ -3,7 +3,7 @@
 database so the whole file stays well under a minute or two.
 
 No browser: the tests skip and say why, except where KEYTURN_TEST_BROWSER_REQUIRED=1 (CI), where they fail.
-KEYTURN_CONSOLE_SCREENSHOTS=<dir> also saves the overview, detail and create-form screenshots
+KEYTURN_CONSOLE_SCREENSHOTS=<dir> also saves the overview, detail, create-form and identity screenshots
 (`make console-screenshots`).
 """
 
@@ -22,11 +22,12 @@ from sqlalchemy import create_engine, update
 from app.db import normalise_url
 from app.models import ConsoleSession
 from app.timeutil import utcnow
-from tests.factories import ADMIN_TOKEN, ROOT_KEY, bearer, grant, keyturn_server, make_machine
+from tests.factories import ADMIN_TOKEN, ROOT_KEY, bearer, keyturn_server
 
 CHROMIUM = os.environ.get("KEYTURN_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("KEYTURN_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
 SCREENSHOTS = os.environ.get("KEYTURN_CONSOLE_SCREENSHOTS")
+WAIT_SECONDS = 20  # for a page to load or show something: generous, for a loaded CI machine
 
 
 def _browser_missing() -> str | None:
@@ -101,9 +102,28 @@ class Console:
             element.send_keys(value)
 
     def press(self, css: str) -> None:
+        """Click a button or link that loads a page, and return once that page has loaded.
+
+        click() returns before the navigation it starts, so the old page marks its window first and the wait
+        ends when a complete document without the mark is in place. No element of the old page is touched
+        after the click: chromedriver answers for such an element either "stale element" or, at times, an
+        "inspector error: Node with given id does not belong to the document" (the flake seen once in three
+        runs, from reading the old page's body while the new one loaded)."""
         from selenium.webdriver.common.by import By
 
+        self.driver.execute_script("window.keyturnLeaving = true")
         self.driver.find_element(By.CSS_SELECTOR, css).click()
+        self._wait().until(
+            lambda d: d.execute_script("return document.readyState === 'complete' && !window.keyturnLeaving")
+        )
+
+    def _wait(self):
+        """Polls that ride over a page being replaced: chromedriver may answer a poll made mid-navigation with
+        any of several errors, all of them WebDriverException; the timeout still bounds the wait."""
+        from selenium.common.exceptions import WebDriverException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        return WebDriverWait(self.driver, WAIT_SECONDS, poll_frequency=0.05, ignored_exceptions=[WebDriverException])
 
     def expand(self, summary: str) -> None:
         from selenium.webdriver.common.by import By
@@ -112,22 +132,23 @@ class Console:
 
     @property
     def text(self) -> str:
-        from selenium.webdriver.common.by import By
+        """The page's visible text, read in one call (no element handle to go stale)."""
+        return self.driver.execute_script("return document.body ? document.body.innerText : ''")
 
-        return self.driver.find_element(By.TAG_NAME, "body").text
+    def shows(self, words: str) -> bool:
+        """Whether the page shows `words` (within WAIT_SECONDS, should it still be rendering)."""
+        from selenium.common.exceptions import TimeoutException
 
-    def shows(self, words: str, timeout: float = 20) -> bool:
-        """Whether the page shows `words` within `timeout` s: a form post navigates after click() returns."""
-        from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
-        from selenium.webdriver.support.ui import WebDriverWait
-
-        try:  # the page may be replaced between finding its body and reading it
-            WebDriverWait(
-                self.driver, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
-            ).until(lambda _d: words in self.text)
+        try:
+            self._wait().until(lambda _d: words in self.text)
         except TimeoutException:
             return False
         return True
+
+    def resize(self, width: int, height: int) -> None:
+        """Resize, and wait until the viewport has the new width, so the next page lays out at it."""
+        self.driver.set_window_size(width, height)
+        self._wait().until(lambda d: d.execute_script("return window.innerWidth") <= width)
 
     def path(self) -> str:
         return self.driver.current_url.removeprefix(self.url).split("?")[0]
@@ -230,17 +251,41 @@ def test_console_flows_in_a_browser(driver, server, db_url, openrouter):
     console.open(detail_path)
     assert driver.find_element(By.CSS_SELECTOR, "dd.next-due").text == "not scheduled"
 
-    # Sign out; a viewer scoped to dev sees dev's rotation only, and no action.
+    # Edit: a new interval through the form; only it is sent, so the rotation stays paused.
+    console.press("#edit-rotation")
+    console.fill("interval", "45")
+    console.press("#save-rotation")
+    assert console.shows("Saved checkout-key: rotationInterval.") and console.path() == detail_path
+    stored = api.get(f"/api/v2/secret-rotations/open-router-api-key/{rotation_id}").json()["secretRotation"]
+    assert (stored["rotationInterval"], stored["isAutoRotationEnabled"]) == (45, False)
+
+    # An identity through the forms: created, granted viewer in dev only, given a client secret shown once.
+    console.open("/console/identities")
+    console.fill("i-name", "dev-viewer")
+    console.press("#create-identity")
+    assert console.shows("Identity dev-viewer created")
+    identity_path = console.path()
+    client_id = driver.find_element(By.ID, "client-id").text
+    console.fill("g-project", project["id"])
+    console.fill("g-environments", "dev")
+    console.press("#grant-membership")
+    assert console.shows("Granted viewer") and "only environments dev" in console.text
+    console.press("#create-secret")
+    assert console.shows("shown only this once")
+    client_secret = driver.find_element(By.ID, "new-secret").get_attribute("value")
+    console.open(identity_path)
+    assert client_secret and client_secret not in driver.page_source and "Copy this client secret" not in console.text
+    console.shot("identity")
+
+    # Sign out; the viewer scoped to dev sees dev's rotation only, and no action.
     console.press(".signout button")
     assert console.shows("Signed out.") and console.path() == "/console/sign-in"
-    machine = make_machine(api, "dev-viewer")
-    grant(api, project["id"], machine.identity_id, "viewer", {"environments": ["dev"]})
-    console.fill("client_id", machine.client_id)
-    console.fill("client_secret", machine.client_secret)
+    console.fill("client_id", client_id)
+    console.fill("client_secret", client_secret)
     console.press("form:nth-of-type(2) button[type=submit]")
-    assert console.shows("Sign out")
-    assert console.path() == "/console"
+    assert console.shows("Sign out") and console.path() == "/console"
     assert "checkout-key" in console.text and "prod-key" not in console.text
+    assert "Identities" not in console.text
     console.open(detail_path)
     assert "checkout-key" in console.text
     assert not driver.find_elements(By.CSS_SELECTOR, ".actions") and "Emergency" not in console.text
@@ -255,8 +300,16 @@ def test_console_flows_in_a_browser(driver, server, db_url, openrouter):
 
     # At 390 px the overview still shows each rotation's name and status.
     console.sign_in_admin()
-    driver.set_window_size(390, 844)
+    console.resize(390, 844)
     console.open("/console")
     row = driver.find_element(By.CSS_SELECTOR, "table.rotations tbody tr")
     assert row.is_displayed() and row.size["width"] <= 390
+
+    # Revoking the client secret ends its sign-ins.
+    console.open(identity_path)
+    console.expand("Revoke")
+    console.press("button[id^=revoke-]")
+    assert console.shows("revoked: it signs in no more")
+    login = {"clientId": client_id, "clientSecret": client_secret}
+    assert httpx.post(f"{server}/api/v1/auth/universal-auth/login", json=login).status_code == 401
     api.close()

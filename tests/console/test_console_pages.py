@@ -23,7 +23,8 @@ def browser(app):
 
 
 def test_pages_need_a_session(browser):
-    for path in ("/console", "/console/rotations/new", "/console/connections", "/console/audit"):
+    pages = ("/console", "/console/rotations/new", "/console/connections", "/console/identities", "/console/webhooks")
+    for path in (*pages, "/console/audit"):
         response = browser.get(path, follow_redirects=False)
         assert response.status_code == 303 and response.headers["location"] == "/console/sign-in", path
 
@@ -198,7 +199,8 @@ def test_actions_rotate_pause_and_emergency(client, browser, project, connection
     assert row(rotation["id"]).next_rotation_at is None
 
 
-def test_no_page_shows_key_material(client, browser, project, openrouter):
+def test_no_page_shows_key_material(client, browser, project, openrouter, settings):
+    settings.webhook_allow_private = True  # a loopback webhook target
     management_key = openrouter.create_management_key()
     connection = client.post(
         "/api/v1/app-connections/open-router",
@@ -212,15 +214,37 @@ def test_no_page_shows_key_material(client, browser, project, openrouter):
     rotation = post_rotation(client, project, connection)
     client.post(f"{OR}/{rotation['id']}/rotate-secrets").raise_for_status()
     machine = make_machine(client, "reader")
+    grant(client, project["id"], machine.identity_id, "viewer")
     generated = client.get(f"{OR}/{rotation['id']}/generated-credentials").json()["generatedCredentials"]
-    secrets = {management_key, machine.client_secret, ADMIN_TOKEN, *(c["apiKey"] for c in generated)}
+    hook_url_secret, hook_key = "hook-path-credential", "whsec-never-shown"
+    webhook = client.post(
+        "/api/v1/webhooks",
+        json={
+            "projectId": project["id"],
+            "environment": "dev",
+            "webhookUrl": f"http://127.0.0.1:9/{hook_url_secret}",
+            "webhookSecretKey": hook_key,
+        },
+    ).json()["webhook"]
+    secrets = {management_key, machine.client_secret, ADMIN_TOKEN, hook_url_secret, hook_key}
+    secrets |= {c["apiKey"] for c in generated}
+    csrf = sign_in(browser)
+    # A client secret made in the console is in the response that shows it once, and in no page after it.
+    shown = browser.post(f"/console/identities/{machine.identity_id}/client-secrets", data={"csrf": csrf}).text
+    console_secret = shown.split('id="new-secret" class="secret" value="', 1)[1].split('"', 1)[0]
+    secrets.add(console_secret)
     assert all(secrets)
-    sign_in(browser)
     pages = [
         "/console",
         f"/console/rotations/{rotation['id']}",
+        f"/console/rotations/{rotation['id']}/edit",
         "/console/rotations/new",
         "/console/connections",
+        f"/console/connections/{connection['id']}/edit",
+        "/console/identities",
+        f"/console/identities/{machine.identity_id}",
+        f"/console/webhooks?project={project['id']}",
+        f"/console/webhooks/{webhook['id']}",
         "/console/audit",
         "/console/sign-in",
     ]
