@@ -35,7 +35,7 @@ def _admin(principal: Principal, action: str) -> None:
 @router.post("", operation_id="createWebhook")
 def create_webhook(body: WebhookCreate, session: SessionDep, principal: CurrentPrincipal) -> WebhookEnvelope:
     _admin(principal, "create")
-    webhook, environment = service.create_webhook(session, body)
+    webhook, environment = service.create_webhook(session, body, actor=principal)
     return WebhookEnvelope(message="Successfully created webhook", webhook=webhook_public(webhook, environment))
 
 
@@ -60,7 +60,7 @@ def update_webhook(
     webhookId: uuid.UUID, body: WebhookUpdate, session: SessionDep, principal: CurrentPrincipal
 ) -> WebhookEnvelope:
     _admin(principal, "edit")
-    webhook = service.update_webhook(session, service.get_webhook(session, str(webhookId)), body)
+    webhook = service.update_webhook(session, service.get_webhook(session, str(webhookId)), body, actor=principal)
     environment = service.environment_of(session, webhook)
     return WebhookEnvelope(message="Successfully updated webhook", webhook=webhook_public(webhook, environment))
 
@@ -70,7 +70,7 @@ def delete_webhook(webhookId: uuid.UUID, session: SessionDep, principal: Current
     _admin(principal, "delete")
     webhook = service.get_webhook(session, str(webhookId))
     environment = service.environment_of(session, webhook)
-    service.delete_webhook(session, webhook)
+    service.delete_webhook(session, webhook, actor=principal)
     return WebhookEnvelope(message="Successfully deleted webhook", webhook=webhook_public(webhook, environment))
 
 

@@ -29,6 +29,7 @@ from app.console.web import (
     rolled_back,
 )
 from app.errors import AppError
+from app.models import Webhook
 from app.schemas.webhooks import WebhookCreate, WebhookUpdate
 from app.services import projects
 from app.services import webhooks as service
@@ -111,7 +112,8 @@ def create_webhook(
     }
     try:
         require_admin(caller.principal, "create", SUBJECT)
-        webhook, environment = service.create_webhook(session, WebhookCreate.model_validate(fields))
+        body = WebhookCreate.model_validate(fields)
+        webhook, environment = service.create_webhook(session, body, actor=caller.principal)
     except (ValidationError, AppError) as exc:
         rolled_back(session)
         status = exc.status_code if isinstance(exc, AppError) else 422
@@ -135,19 +137,21 @@ def _act(caller: ConsoleCaller, session: Session, webhook_id: str, action: str, 
     return redirect(f"{PREFIX}/webhooks?project={project_id}", flash=done)
 
 
-def _set_disabled(session: Session, disabled: bool):
-    return lambda webhook: service.update_webhook(session, webhook, WebhookUpdate(isDisabled=disabled))
+def _set_disabled(caller: ConsoleCaller, session: Session, disabled: bool):
+    return lambda webhook: service.update_webhook(
+        session, webhook, WebhookUpdate(isDisabled=disabled), actor=caller.principal
+    )
 
 
 @router.post("/webhooks/{webhook_id}/disable")
 def disable(webhook_id: str, caller: Caller, _form: CheckedForm, session: SessionDep) -> RedirectResponse:
     done = "Webhook disabled: nothing is sent to it, and what was waiting is cancelled."
-    return _act(caller, session, webhook_id, "edit", _set_disabled(session, True), done)
+    return _act(caller, session, webhook_id, "edit", _set_disabled(caller, session, True), done)
 
 
 @router.post("/webhooks/{webhook_id}/enable")
 def enable(webhook_id: str, caller: Caller, _form: CheckedForm, session: SessionDep) -> RedirectResponse:
-    return _act(caller, session, webhook_id, "edit", _set_disabled(session, False), "Webhook enabled.")
+    return _act(caller, session, webhook_id, "edit", _set_disabled(caller, session, False), "Webhook enabled.")
 
 
 @router.post("/webhooks/{webhook_id}/test")
@@ -168,7 +172,11 @@ def send_test(webhook_id: str, caller: Caller, _form: CheckedForm, session: Sess
 @router.post("/webhooks/{webhook_id}/delete")
 def delete(webhook_id: str, caller: Caller, _form: CheckedForm, session: SessionDep) -> RedirectResponse:
     done = "Webhook deleted, with its delivery log."
-    return _act(caller, session, webhook_id, "delete", lambda webhook: service.delete_webhook(session, webhook), done)
+
+    def remove(webhook: Webhook) -> None:
+        service.delete_webhook(session, webhook, actor=caller.principal)
+
+    return _act(caller, session, webhook_id, "delete", remove, done)
 
 
 @router.get("/webhooks/{webhook_id}")

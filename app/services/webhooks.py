@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
+from app.auth.principal import Principal
 from app.config import get_settings
 from app.errors import NotFound, ValidationFailure
 from app.models import Environment, Webhook, WebhookDelivery
@@ -17,6 +18,7 @@ from app.schemas.paging import LIST_CAP
 from app.schemas.webhooks import WebhookCreate, WebhookUpdate
 from app.services.projects import get_project
 from app.services.rotations import get_environment
+from app.store import audit
 from app.timeutil import utcnow
 from app.webhooks import bodies, delivery, targets
 from app.webhooks.events import Event, Scope, payload
@@ -35,6 +37,19 @@ def environment_of(session: Session, webhook: Webhook) -> Environment:
     return session.get_one(Environment, webhook.environment_id)  # the foreign key cascades: it exists
 
 
+def _audit(session: Session, actor: Principal, event: str, webhook: Webhook, **extra: object) -> None:
+    """One audit row in the change's transaction. Never the URL: a Slack URL is a credential."""
+    audit.record(
+        session,
+        actor=actor,
+        event=event,
+        project_id=webhook.project_id,
+        resource_type="webhook",
+        resource_id=webhook.id,
+        metadata={"environmentId": webhook.environment_id, "secretPath": webhook.secret_path, **extra},
+    )
+
+
 def check_url(url: str, webhook_type: str) -> None:
     """422 on `webhookUrl` for a Slack hook that is not Slack's, or a target that may not be sent to."""
     if webhook_type == "slack" and bodies.SLACK_HOST not in url:
@@ -45,7 +60,7 @@ def check_url(url: str, webhook_type: str) -> None:
         raise exc.as_422() from None
 
 
-def create_webhook(session: Session, body: WebhookCreate) -> tuple[Webhook, Environment]:
+def create_webhook(session: Session, body: WebhookCreate, *, actor: Principal) -> tuple[Webhook, Environment]:
     project = get_project(session, body.projectId)
     environment = get_environment(session, project.id, body.environment)
     check_url(body.webhookUrl, body.type)
@@ -64,6 +79,7 @@ def create_webhook(session: Session, body: WebhookCreate) -> tuple[Webhook, Envi
         webhook.encrypted_secret_key = WEBHOOK_SECRET_KEY.seal(webhook.id, secret_key)
     session.add(webhook)
     session.flush()
+    _audit(session, actor, "create-webhook", webhook, webhookType=webhook.type, signed=bool(secret_key))
     return webhook, environment
 
 
@@ -86,7 +102,7 @@ def list_webhooks(
     return [(hook, env, WEBHOOK_URL.open(hook.id, hook.encrypted_url)) for hook, env in session.exec(query).all()]
 
 
-def update_webhook(session: Session, webhook: Webhook, body: WebhookUpdate) -> Webhook:
+def update_webhook(session: Session, webhook: Webhook, body: WebhookUpdate, *, actor: Principal) -> Webhook:
     """W3: `isDisabled` and `eventsFilter`; 422 when neither is given."""
     if body.isDisabled is None and body.eventsFilter is None:
         raise ValidationFailure.one([], "At least one field is required")
@@ -97,11 +113,13 @@ def update_webhook(session: Session, webhook: Webhook, body: WebhookUpdate) -> W
     webhook.updated_at = utcnow()
     session.add(webhook)
     session.flush()
+    _audit(session, actor, "update-webhook", webhook, changedFields=sorted(body.model_fields_set))
     return webhook
 
 
-def delete_webhook(session: Session, webhook: Webhook) -> Webhook:
+def delete_webhook(session: Session, webhook: Webhook, *, actor: Principal) -> Webhook:
     """W4: its deliveries go with it (the foreign key cascades), sent or not."""
+    _audit(session, actor, "delete-webhook", webhook)
     session.delete(webhook)
     session.flush()
     return webhook

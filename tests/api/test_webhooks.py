@@ -189,3 +189,15 @@ def test_a_rolled_back_change_queues_nothing(client, project, allow_private):
         assert queued == 1
         raise RuntimeError("the change fails after the event was written")
     assert _deliveries() == []
+
+
+def test_webhook_changes_are_audited_without_the_url_or_the_secret_key(client, project, allow_private):
+    created = create_webhook(client, project, "http://127.0.0.1:9/hook-path-is-a-credential")
+    client.patch(f"/api/v1/webhooks/{created['id']}", json={"isDisabled": True})
+    client.delete(f"/api/v1/webhooks/{created['id']}")
+    entries = client.get("/api/v1/audit-logs", params={"projectId": project["id"]}).json()["auditLogs"]
+    mine = [e for e in entries if e["resourceId"] == created["id"]]
+    assert sorted(e["eventType"] for e in mine) == ["create-webhook", "delete-webhook", "update-webhook"]
+    assert all(e["actor"] == "admin" and e["resourceType"] == "webhook" for e in mine)
+    assert next(e for e in mine if e["eventType"] == "update-webhook")["metadata"]["changedFields"] == ["isDisabled"]
+    assert "hook-path-is-a-credential" not in str(mine) and SECRET_KEY not in str(mine)
