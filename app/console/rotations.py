@@ -18,7 +18,7 @@ from app.auth.principal import Principal
 from app.catalogue import RotationType
 from app.console.web import PREFIX, Caller, CheckedForm, message_of, redirect, render, rolled_back
 from app.errors import AppError, NotFound
-from app.models import SecretRotation
+from app.models import Project, SecretRotation
 from app.schemas.rotations import RotationPublic, RotationUpdate
 from app.services import audit, consumers_view, rotation_overview
 from app.services import rotations as service
@@ -107,6 +107,7 @@ def detail(rotation_id: str, request: Request, caller: Caller, session: SessionD
         consumers=consumers,
         entries=entries,
         actions=allowed_actions(principal, rotation),
+        project=session.get(Project, rotation.project_id),
     )
 
 

@@ -190,6 +190,7 @@ def test_actions_rotate_pause_and_emergency(client, browser, project, connection
     url = f"/console/rotations/{rotation['id']}"
     response = browser.post(f"{url}/rotate", data={"csrf": csrf})
     assert "Rotated" in response.text and "Generation 2" in response.text
+    assert f"project {project['name']} <code>{project['slug']}</code>" in response.text  # a name, not an id
     response = browser.post(f"{url}/emergency", data={"csrf": csrf, "confirm_name": "wrong"})
     assert "to confirm" in response.text and "Generation 3" not in response.text
     response = browser.post(f"{url}/emergency", data={"csrf": csrf, "confirm_name": rotation["name"]})
