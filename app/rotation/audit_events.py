@@ -36,14 +36,9 @@ def triggered(trigger: str) -> Iterator[None]:
         _trigger.reset(token)
 
 
-def current_trigger() -> str | None:
-    """What set off the rotation being recorded (`triggered`), if not the plain manual or scheduled run."""
-    return _trigger.get()
-
-
 def trigger(*, manual: bool) -> str:
     """What set off the rotation in progress: the trigger `triggered` set, else manual or scheduled."""
-    return current_trigger() or ("manual" if manual else "scheduled")
+    return _trigger.get() or ("manual" if manual else "scheduled")
 
 
 def record(session: Session, actor: Principal | str, event: str, rotation: SecretRotation, **metadata: Any) -> None:

@@ -77,9 +77,7 @@ def record_failed_attempt(
             jobId=job_id,
         )
         if final:
-            notices.rotation_failed(
-                session, rotation, manual=manual, category=category, trigger=audit_events.current_trigger()
-            )
+            notices.rotation_failed(session, rotation, manual=manual, category=category)
     log.warning("rotation %s: attempt %s failed (%s)", rotation_id, attempts, "final" if final else "will retry")
     return rotation
 

@@ -14,6 +14,7 @@ from sqlmodel import Session
 from app import db
 from app.models import RotationCredential, SecretRotation
 from app.models.tables import CREDENTIALS
+from app.rotation import audit_events
 from app.timeutil import iso
 from app.webhooks import outbox
 from app.webhooks.events import Event, FailureCategory, failure_fields
@@ -31,13 +32,7 @@ def claimed(session: Session, statement: Update) -> bool:
     return cast(CursorResult[Any], session.execute(statement)).rowcount == 1
 
 
-def _trigger(manual: bool, trigger: str | None) -> str:
-    return trigger or ("manual" if manual else "scheduled")
-
-
-def rotation_succeeded(
-    session: Session, rotation: SecretRotation, *, generation: int, manual: bool, trigger: str | None
-) -> None:
+def rotation_succeeded(session: Session, rotation: SecretRotation, *, generation: int, manual: bool) -> None:
     """A new key is published: `secrets.rotation-succeeded`, and `secrets.modified` for the mapped secret."""
     outbox.emit_for_rotation(
         session,
@@ -45,7 +40,7 @@ def rotation_succeeded(
         rotation,
         generation=generation,
         triggeredManually=manual,
-        trigger=_trigger(manual, trigger),
+        trigger=audit_events.trigger(manual=manual),
     )
     secret_modified(session, rotation)
 
@@ -62,9 +57,7 @@ def secret_modified(session: Session, rotation: SecretRotation) -> None:
     )
 
 
-def rotation_failed(
-    session: Session, rotation: SecretRotation, *, manual: bool, category: FailureCategory, trigger: str | None
-) -> None:
+def rotation_failed(session: Session, rotation: SecretRotation, *, manual: bool, category: FailureCategory) -> None:
     """Infisical's `secrets.rotation-failed`: a manual rotation failed, or a scheduled one's final attempt did."""
     outbox.emit_for_rotation(
         session,
@@ -72,7 +65,7 @@ def rotation_failed(
         rotation,
         **failure_fields(category),
         triggeredManually=manual,
-        trigger=_trigger(manual, trigger),
+        trigger=audit_events.trigger(manual=manual),
     )
 
 

@@ -153,8 +153,6 @@ def new_key(
             generation=cred.generation,
             jobId=job_id,
         )
-        notices.rotation_succeeded(
-            session, rotation, generation=cred.generation, manual=manual, trigger=audit_events.current_trigger()
-        )
+        notices.rotation_succeeded(session, rotation, generation=cred.generation, manual=manual)
     log.info("rotation %s published generation %s (slot %s)", rotation_id, cred.generation, rotation.active_index)
     return due_now
