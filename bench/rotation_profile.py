@@ -5,7 +5,7 @@
 
 The rotations are created through the API (a `keyturn serve` process), against the emulator in a process of
 its own at latency 0. Then this process plays one worker, one rotation at a time, on the main thread: claim
-(`lease.claim_due`), `engine.rotate` under the claimed lease, the lease release, and a revocation drain and
+(`lease.claim_due`), `engine.rotate` under the claimed lease (which gives it back), and a revocation drain and
 intent reconcile after every batch, as `Worker.tick` does. Two rounds: the first publishes generation 2
 (nothing to revoke yet), the second is the steady state (the key from two generations back is revoked too).
 
@@ -180,8 +180,9 @@ def run_round(batch: int) -> int:
         for rotation_id in claimed:
             try:
                 engine.rotate(rotation_id, manual=False, job_id="profile", lease_owner=owner)
-            finally:
-                lease.release(rotation_id, owner)
+            except Exception:
+                lease.release(rotation_id, owner)  # as the worker does: a finished run gave its lease back itself
+                raise
             done += 1
         revocations.drain()
         reconcile.reconcile_abandoned()

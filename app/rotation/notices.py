@@ -17,11 +17,12 @@ from app.models.tables import CREDENTIALS
 from app.rotation import audit_events
 from app.timeutil import iso
 from app.webhooks import outbox
-from app.webhooks.events import Event, FailureCategory, failure_fields
+from app.webhooks.events import Event, FailureCategory, failure_fields, rotation_fields
 
 C = CREDENTIALS.c
 REVOCATION_FAILURE_REPEAT_SECONDS = 3600  # a revocation that keeps failing is reported again this often
 PLATFORM = "platform"  # changedByActorType of rotation-driven changes
+_MODIFIED_FIELDS = {"changedByActorType": PLATFORM}  # `secrets.modified` from the rotation core
 # Why a key was revoked before its time (`keys.revocation-forced`).
 EMERGENCY = "emergency"
 MAX_HOLD = "max-hold"
@@ -33,16 +34,18 @@ def claimed(session: Session, statement: Update) -> bool:
 
 
 def rotation_succeeded(session: Session, rotation: SecretRotation, *, generation: int, manual: bool) -> None:
-    """A new key is published: `secrets.rotation-succeeded`, and `secrets.modified` for the mapped secret."""
-    outbox.emit_for_rotation(
-        session,
-        Event.ROTATION_SUCCEEDED,
-        rotation,
-        generation=generation,
-        triggeredManually=manual,
-        trigger=audit_events.trigger(manual=manual),
+    """A new key is published: `secrets.rotation-succeeded`, and `secrets.modified` for the mapped secret (one
+    look-up of the webhooks for both: this runs on every publish)."""
+    succeeded = rotation_fields(
+        rotation, generation=generation, triggeredManually=manual, trigger=audit_events.trigger(manual=manual)
     )
-    secret_modified(session, rotation)
+    outbox.emit_many(
+        session,
+        [(Event.ROTATION_SUCCEEDED, succeeded), (Event.SECRETS_MODIFIED, _MODIFIED_FIELDS)],
+        project_id=rotation.project_id,
+        environment_id=rotation.environment_id,
+        secret_path=rotation.secret_path,
+    )
 
 
 def secret_modified(session: Session, rotation: SecretRotation) -> None:
@@ -53,7 +56,7 @@ def secret_modified(session: Session, rotation: SecretRotation) -> None:
         project_id=rotation.project_id,
         environment_id=rotation.environment_id,
         secret_path=rotation.secret_path,
-        fields={"changedByActorType": PLATFORM},
+        fields=_MODIFIED_FIELDS,
     )
 
 
