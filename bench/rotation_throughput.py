@@ -16,6 +16,16 @@ and peak RSS; and where the CPU went (the workers, PostgreSQL's processes, the e
 against what its cores could give in that wall time), so a reader sees what the limit was. The machine's CPU
 count, load average and the exact command of each side are printed with the table. It checks that the provider
 saw exactly N creates per round.
+
+Absolute milliseconds do not compare across runs on a virtual machine (the same code measured 7 and 13.5 ms of
+worker CPU per rotation a night apart), so each N also runs a baseline in the same run: bench/_bare_rotator.py, the
+least work any rotator must do for the same round (mint, verify and revoke through one httpx client, an AES-GCM
+seal, one UPDATE and commit per rotation, in as many threads as a worker's concurrency; no leases, intents, audit,
+webhooks or ORM). Its table is set up with a first key per row next to keyturn's rotations; right after the 1-worker
+round it runs twice against the same emulator, database and latency: a first round (mint and verify, 2 calls) and
+a steady round (3 calls), each checked at the emulator for exactly 2N or 3N calls and N creates. They print as
+'bare' rows, and each keyturn round gets the column "worker CPU / bare CPU": its worker CPU per rotation divided by
+the bare rotator's for the same kind of round.
 """
 
 from __future__ import annotations
@@ -34,12 +44,14 @@ if __package__ in (None, ""):  # run as `python bench/<name>.py`: make the repo 
 from sqlalchemy import create_engine, text
 
 from app.db import normalise_url
+from bench import _bare_round
 from bench._cpu import PostgresCpu, available_cpus, load_average, machine_busy_seconds
 from bench._harness import (
     DEFAULT_POSTGRES_URL,
     ApiServer,
     Emulator,
     FreshPostgres,
+    FreshSqlite,
     Keyturn,
     KeyturnConfig,
     WorkerPool,
@@ -50,6 +62,7 @@ from bench._harness import (
     migrate,
 )
 
+ROUNDS = {"first": "first: mint+verify", "steady": "steady: mint+verify+revoke"}
 NEVER = 3650  # the largest interval accepted; in seconds, about an hour: nothing falls due by itself
 PENDING_SQL = "SELECT count(*) FROM rotation_credential WHERE state IN ('pending', 'revoking', 'minted')"
 SHOWN_SETTINGS = (
@@ -90,7 +103,16 @@ class Probe:
 
 
 def run_round(
-    *, config: KeyturnConfig, emulator: Emulator, probe: Probe, db: object, log_dir: Path, n: int, workers: int, args
+    *,
+    config: KeyturnConfig,
+    emulator: Emulator,
+    probe: Probe,
+    db: object,
+    log_dir: Path,
+    n: int,
+    workers: int,
+    kind: str,
+    args,
 ) -> dict:
     pool = WorkerPool(config, log_dir, workers)
     pool.start()  # started first and idle, so the timing excludes interpreter start-up
@@ -144,6 +166,7 @@ def run_round(
     return {
         "n": n,
         "workers": workers,
+        "round": kind,
         "wall_s": round(wall, 1),
         "rotated_s": round(rotated_at, 1),
         "rotations_per_s": round(n / wall, 1),
@@ -152,6 +175,7 @@ def run_round(
         "ideal_s": round(ideal, 1),
         "ratio": round(wall / ideal, 2) if ideal else None,
         "peak_rss_mib": round(max(memory) / 1024, 1),
+        "cpu_s_per_rotation": cpu / n,
         "worker_cpu_ms_per_rotation": round(cpu * 1000 / n, 1),
         "worker_cpu_s": round(cpu, 1),
         "postgres_backends_s": round(pg["backends"], 1) if pg else None,
@@ -162,12 +186,13 @@ def run_round(
     }
 
 
-def commands(config: KeyturnConfig, emulator: Emulator) -> list[str]:
+def commands(config: KeyturnConfig, emulator: Emulator, db: FreshPostgres | FreshSqlite, concurrency: int) -> list[str]:
     env = config.env()
     settings = " ".join(f"{name}={env[name]}" for name in SHOWN_SETTINGS if name in env)
     return [
         f"workers:  {settings} keyturn worker   (KEYTURN_DATABASE_URL, root key and admin token set; one process each)",
         f"emulator: {' '.join(Path(a).name if a.endswith('python') else a for a in emulator.process.argv)}",
+        _bare_round.shown_command(db, emulator, concurrency),
     ]
 
 
@@ -212,9 +237,12 @@ def bench_database(kind: str, args, log_dir: Path) -> tuple[list[dict], list[str
             api.close()
             api_server.stop()  # the rounds measure the workers alone
             api_server = None
-            shown = commands(config, emulator)
+            _bare_round.setup(db, emulator, n=n, concurrency=args.concurrency)
+            shown = commands(config, emulator, db, args.concurrency)
             probe = Probe(db.url)
-            for workers in args.workers:
+            found: list[dict] = []
+            bare_after = 1 if 1 in args.workers else args.workers[0]
+            for index, workers in enumerate(args.workers):
                 row = run_round(
                     config=config,
                     emulator=emulator,
@@ -223,13 +251,32 @@ def bench_database(kind: str, args, log_dir: Path) -> tuple[list[dict], list[str
                     log_dir=size_dir,
                     n=n,
                     workers=workers,
+                    kind=_bare_round.FIRST if index == 0 else _bare_round.STEADY,
                     args=args,
                 )
-                row["database"] = kind
                 log(f"{kind} N={n} workers={workers}: {row}")
                 if row["creates"] != n:
                     row["note"] = f"provider saw {row['creates']} creates for {n} rotations"
-                rows.append(row)
+                found.append(row)
+                if workers == bare_after:  # the baseline right after the 1-worker round, both kinds of round
+                    for bare_kind in (_bare_round.FIRST, _bare_round.STEADY):
+                        bare = _bare_round.run_round(
+                            db=db,
+                            emulator=emulator,
+                            n=n,
+                            kind=bare_kind,
+                            latency=args.latency,
+                            concurrency=args.concurrency,
+                            exclude_backends={probe.backend_pid} if probe.backend_pid else None,
+                        )
+                        log(f"{kind} N={n} bare {bare_kind}: {bare}")
+                        found.append(bare)
+            baseline = {r["round"]: r["cpu_s_per_rotation"] for r in found if r["workers"] == "bare"}
+            for row in found:
+                row["database"] = kind
+                if row["workers"] != "bare" and baseline.get(row["round"]):
+                    row["vs_bare"] = round(row["cpu_s_per_rotation"] / baseline[row["round"]], 2)
+            rows += found
         finally:
             if probe is not None:
                 probe.close()
@@ -252,27 +299,33 @@ def print_table(rows: list[dict], args, shown: dict[str, list[str]], load_before
         for line in lines:
             print(f"  {line}")
     print(
-        "\n| database | N | workers | wall (s) | ideal (s) | wall / ideal | rotations/s | provider calls | "
-        "worker CPU per rotation (ms) | peak RSS per worker (MiB) | CPU s: workers | CPU s: PostgreSQL backends "
-        "+ background | CPU s: emulator | CPU s: whole machine / its capacity |"
+        "\n| database | N | workers | round | wall (s) | ideal (s) | wall / ideal | rotations/s | provider calls | "
+        "worker CPU per rotation (ms) | worker CPU / bare CPU | peak RSS per worker (MiB) | CPU s: workers | "
+        "CPU s: PostgreSQL backends + background | CPU s: emulator | CPU s: whole machine / its capacity |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         postgres = (
             f"{r['postgres_backends_s']} + {r['postgres_background_s']}"
             if r["postgres_backends_s"] is not None
             else "-"
         )
+        vs_bare = "1 (baseline)" if r["workers"] == "bare" else f"{r['vs_bare']}x" if r.get("vs_bare") else "-"
         print(
-            f"| {r['database']} | {r['n']} | {r['workers']} | {r['wall_s']} | {r['ideal_s']} | {r['ratio']} | "
-            f"{r['rotations_per_s']} | {r['calls']} | {r['worker_cpu_ms_per_rotation']} | {r['peak_rss_mib']} | "
+            f"| {r['database']} | {r['n']} | {r['workers']} | {ROUNDS[r['round']]} | {r['wall_s']} | {r['ideal_s']} | "
+            f"{r['ratio']} | {r['rotations_per_s']} | {r['calls']} | {r['worker_cpu_ms_per_rotation']} | {vs_bare} | "
+            f"{r['peak_rss_mib']} | "
             f"{r['worker_cpu_s']} | {postgres} | {r['emulator_cpu_s']} | "
             f"{r['machine_busy_s']} / {r['machine_capacity_s']} |"
         )
     print(
         "\nThe first round of each N publishes each rotation's second key (2 provider calls); later rounds also revoke "
-        "the key from two generations back (3 calls). 'Whole machine' counts every process on it, other users' too; "
-        "when it nears its capacity, the cores were the limit."
+        "the key from two generations back (3 calls). 'bare' rows are bench/_bare_rotator.py, the least work any "
+        "rotator must do for the same round (one process of as many threads as a worker's concurrency: mint, verify, "
+        "revoke, AES-GCM seal, one UPDATE and commit per rotation, nothing else), run right after the 1-worker round "
+        "with the same latency, emulator and database; 'worker CPU / bare CPU' divides keyturn's worker CPU per "
+        "rotation by the bare rotator's for the same kind of round (first with first, steady with steady). 'Whole "
+        "machine' counts every process on it, other users' too; when it nears its capacity, the cores were the limit."
     )
     for r in rows:
         if r.get("note"):
@@ -301,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if rows:
             print_table(rows, args, shown, load_before)
-    ok = all(r["creates"] == r["n"] for r in rows)
+    ok = all(r["creates"] == r["n"] and not r.get("note") for r in rows)
     if ok:
         shutil.rmtree(log_dir, ignore_errors=True)
     else:

@@ -1,4 +1,5 @@
-"""The rotation benchmark's own parts: where PostgreSQL's CPU is counted, and one short run per database (slow)."""
+"""The rotation benchmark's own parts: where PostgreSQL's CPU is counted, and one short run per database (slow),
+with the bare rotator's rounds as its baseline."""
 
 from __future__ import annotations
 
@@ -49,5 +50,9 @@ def test_a_short_round_rotates_every_rotation_once_per_worker_count(database, ca
 
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith(f"| {database} | 6 |")]
-    assert len(rows) == 2, out
+    assert len(rows) == 4, out  # the 1- and 2-worker rounds, and the bare rotator's first and steady rounds
     assert "CPUs available" in out and "keyturn worker" in out and "bench._emulator" in out
+    assert "bench._bare_rotator rotate" in out and "worker CPU / bare CPU" in out
+    bare = [line for line in rows if line.startswith(f"| {database} | 6 | bare |")]
+    assert len(bare) == 2 and all("| 1 (baseline) |" in line for line in bare), out
+    assert sum("x |" in line for line in rows) == 2, out  # each keyturn round has its multiple of the bare CPU
