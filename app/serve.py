@@ -200,10 +200,13 @@ def run_web(
             _web_process(config, host, port)
 
         processes = WebProcesses(serve_one, workers, WEB_STOP_SECONDS)
-        processes.start()
-        if worker is not None:
-            worker.start(watch_thread=False)  # after the forks, and no thread: a replacement is forked from here
-        processes.watch(also=worker.check if worker is not None else None)
+        try:
+            processes.start()
+            if worker is not None:
+                worker.start(watch_thread=False)  # after the forks, and no thread: a replacement is forked from here
+            processes.watch(also=worker.check if worker is not None else None)
+        finally:
+            processes.stop()
 
 
 def _web_process(config: uvicorn.Config, host: str, port: int) -> NoReturn:

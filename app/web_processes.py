@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import select
 import signal
 import time
 from collections.abc import Callable
@@ -28,6 +29,11 @@ STEADY_SECONDS = 60.0  # a web process that ran this long is replaced after the 
 TICK_SECONDS = 0.2  # how often the parent looks at its children (and how soon it notices a stop signal)
 
 
+def _pause(seconds: float) -> None:
+    # Not time.sleep: under libfaketime (the clock-skew tests run serve 3 minutes fast) it fails with EINVAL.
+    select.select([], [], [], seconds)
+
+
 def how_it_ended(status: int) -> str:
     code = os.waitstatus_to_exitcode(status)
     return f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
@@ -35,9 +41,9 @@ def how_it_ended(status: int) -> str:
 
 class WebProcesses:
     """`count` forks of this process, each running `serve_one` (which must end with os._exit, never return). A web
-    process that dies is replaced after a backoff, with a warning that names it; SIGTERM or SIGINT to this process
-    stops them all (SIGTERM to each, then SIGKILL to any still there after `stop_seconds`), and none is replaced
-    once stopping has begun."""
+    process that dies is replaced after a backoff, with a warning that names it, until SIGTERM or SIGINT reaches
+    this process; `stop` then stops them all (SIGTERM to each, then SIGKILL to any still there after
+    `stop_seconds`)."""
 
     def __init__(self, serve_one: Callable[[], NoReturn], count: int, stop_seconds: float) -> None:
         self._serve_one = serve_one
@@ -49,7 +55,7 @@ class WebProcesses:
         self._backoff = RESTART_BACKOFF_SECONDS[0]
 
     def start(self) -> None:
-        """Fork the web processes; from now on SIGTERM and SIGINT ask `watch` to stop them."""
+        """Fork the web processes; from now on SIGTERM and SIGINT end `watch`."""
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._stop)
         gc.freeze()
@@ -62,19 +68,21 @@ class WebProcesses:
     def _fork(self) -> int:
         # A stop signal that arrives while forking waits (blocked) until each side has its own handler in place.
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-        pid = os.fork()
-        if pid == 0:
-            for signum in STOP_SIGNALS:
-                signal.signal(signum, signal.SIG_DFL)  # until the server takes them over, a stop simply ends it
+        try:
+            pid = os.fork()
+            if pid == 0:
+                for signum in STOP_SIGNALS:
+                    signal.signal(signum, signal.SIG_DFL)  # until the server takes them over, a stop simply ends it
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+                self._serve_one()
+            self._started[pid] = time.monotonic()
+        finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-            self._serve_one()
-        self._started[pid] = time.monotonic()
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         return pid
 
     def watch(self, also: Callable[[], None] | None = None) -> None:
-        """Replace web processes that die until a stop signal, then stop them all. `also` runs at every tick
-        (the rotation worker's check: this process starts no thread, since it may fork again)."""
+        """Replace web processes that die, until a stop signal. `also` runs at every tick (the rotation worker's
+        check: this process starts no thread, since it may fork again)."""
         first, longest = RESTART_BACKOFF_SECONDS
         while not self._stopping:
             for pid, status in self._reap():
@@ -90,8 +98,7 @@ class WebProcesses:
                 log.info("web process started (pid %s)", self._fork())
             if also is not None:
                 also()
-            time.sleep(TICK_SECONDS)
-        self._stop_all()
+            _pause(TICK_SECONDS)
 
     def _reap(self) -> list[tuple[int, int]]:
         """(pid, wait status) of the web processes that ended; only ours: the rotation worker is its Popen's to reap."""
@@ -102,14 +109,16 @@ class WebProcesses:
                 ended.append((pid, status))
         return ended
 
-    def _stop_all(self) -> None:
+    def stop(self) -> None:
+        """Stop every web process (none is replaced from now on); returns once they are all gone."""
+        self._stopping = True
         for pid in self._started:
             os.kill(pid, signal.SIGTERM)  # each stops gracefully: uvicorn's shutdown, then the app's lifespan
         deadline = time.monotonic() + self._stop_seconds
         while self._started and time.monotonic() < deadline:
             for pid, _status in self._reap():
                 del self._started[pid]
-            time.sleep(0.05)
+            _pause(0.05)
         for pid in self._started:
             log.warning("web process (pid %s) did not stop in time: killed", pid)
             os.kill(pid, signal.SIGKILL)
