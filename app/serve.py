@@ -149,7 +149,7 @@ def run_web(
     """uvicorn as keyturn's web processes run in it: `workers` processes, uvloop and httptools, no access log.
     The read benchmark serves its bare FastAPI baseline through this too, so both sides run the same server.
     `json_logs`: uvicorn leaves logging alone, so its lines reach keyturn's JSON handler. `worker`: the rotation
-    worker, started once the web processes are, and left for the caller to stop."""
+    worker, started beside the web processes, and left for the caller to stop."""
     import uvicorn
 
     options: dict[str, Any] = {
@@ -188,6 +188,10 @@ def run_web(
         sys.exit(STARTUP_FAILURE)
     with reserved:
         port = reserved.getsockname()[1]  # port 0: every process binds the one the reservation got
+        if worker is not None:
+            # First, as before the web processes forked: it is a Python process of its own to start, and needs the
+            # head start. Watched with no thread (from `watch`), since this process forks, replacements included.
+            worker.start(watch_thread=False)
         config = uvicorn.Config(app, **{**options, "port": port})
         # Here, once: the app is imported and built (and the event loop's library imported), and every web process
         # shares those pages. No loop runs yet; each process starts its own.
@@ -202,8 +206,6 @@ def run_web(
         processes = WebProcesses(serve_one, workers, WEB_STOP_SECONDS)
         try:
             processes.start()
-            if worker is not None:
-                worker.start(watch_thread=False)  # after the forks, and no thread: a replacement is forked from here
             processes.watch(also=worker.check if worker is not None else None)
         finally:
             processes.stop()
