@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from app import catalogue, clock_skew, crypto, db, metrics
+from app import catalogue, clock_skew, crypto, db
 from app.auth.admin import install_admin_token
 from app.config import Settings, install_settings, load_admin_token, load_root_keys
 from app.logcontext import RequestIdFilter
@@ -32,6 +32,5 @@ def configure(settings: Settings) -> None:
     crypto.install_keyring(crypto.Keyring(load_root_keys(settings)))
     install_admin_token(load_admin_token(settings))
     db.install_engine(db.make_engine(settings.database_url))
-    metrics.start_flushing()
     # Leases follow the database's clock, but a far-off process clock still skews what it writes: say so.
     clock_skew.check_at_start()

@@ -32,12 +32,14 @@ def _positive(value: str) -> int:
 
 
 def _worker(_args) -> None:
+    from app import metrics
     from app.bootstrap import configure
     from app.rotation.worker import Worker
 
     settings = get_settings()
     _check_database(settings.database_url)
     configure(settings)
+    metrics.start_flushing()
     worker = Worker(settings)
     if settings.worker_metrics_port is not None:
         from app import metrics_server

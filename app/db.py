@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -51,8 +52,31 @@ def _create_private_file(path: Path) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
+# Every engine this process made, for `_close_pooled_connections`.
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _close_pooled_connections() -> None:
+    """Run just before this process forks (`keyturn serve` forks its web processes from a parent that built the
+    app): a connection shared by two processes mixes their conversations with the database, and a child that
+    closed its copy would end the parent's session. So every pool closes the connections it holds, and each
+    process opens its own afterwards. A connection checked out at that moment is not in the pool; serve's parent
+    holds none (it serves nothing)."""
+    for made in list(_engines):
+        made.dispose()
+
+
+os.register_at_fork(before=_close_pooled_connections)
+
+
 def make_engine(url: str) -> Engine:
     """`hide_parameters`: database errors reach logs, and their bound values must not (ciphertexts, hashes)."""
+    engine = _make_engine(url)
+    _engines.add(engine)
+    return engine
+
+
+def _make_engine(url: str) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":

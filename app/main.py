@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import console
+from app import metrics as work_metrics
 from app.api import (
     audit,
     connections,
@@ -59,6 +60,10 @@ def create_app(settings: Settings | None = None, *, configure: bool = True) -> F
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        # The metrics flusher, a thread, starts here rather than in `configure`: `keyturn serve` builds the app in
+        # a parent that then forks its web processes, and a process must hold no thread when it forks.
+        if configure:
+            work_metrics.start_flushing()
         worker = None
         if configure and settings.worker == "embedded":
             from app.rotation.worker import Worker
@@ -70,6 +75,8 @@ def create_app(settings: Settings | None = None, *, configure: bool = True) -> F
         finally:
             if worker is not None:
                 worker.stop()
+            if configure:
+                work_metrics.flush()  # a forked web process leaves by os._exit, which runs no atexit handler
 
     app = FastAPI(
         title="keyturn",

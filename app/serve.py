@@ -1,4 +1,5 @@
-"""`keyturn serve`: N web processes behind uvicorn, and beside them one supervised rotation worker."""
+"""`keyturn serve`: N web processes running uvicorn (forks of serve: app.web_processes), and beside them one
+supervised rotation worker."""
 
 from __future__ import annotations
 
@@ -14,20 +15,23 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from app.config import Settings
 
 log = logging.getLogger("keyturn.serve")
 
 CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
-# An import string and a factory: each web process builds its app from the environment's settings.
+# An import string and a factory: serve builds the app once, from the installed settings, before forking.
 APP_FACTORY = "app.main:create_app"
 WORKER_COMMAND = [sys.executable, "-m", "app.cli", "worker"]
 RESTART_BACKOFF_SECONDS = (1.0, 30.0)  # first and longest wait before restarting a dead worker
 STEADY_SECONDS = 60.0  # a worker that ran this long restarts after the first backoff again
 STOP_TIMEOUT_SECONDS = 30.0
+WATCH_SECONDS = 0.2  # how often the supervisor's thread looks at the worker
 
 
 def available_cpus(cpu_max: Path = CPU_MAX) -> int:
@@ -44,7 +48,8 @@ def available_cpus(cpu_max: Path = CPU_MAX) -> int:
 
 class WorkerSupervisor:
     """Runs `keyturn worker` as a child process, restarts it when it dies (after a backoff, with a log line),
-    and stops it when asked."""
+    and stops it when asked. Watched by a thread of its own, or, in a process that must not hold a thread because
+    it forks, by its caller calling `check()` often."""
 
     def __init__(self, command: list[str], env: dict[str, str]) -> None:
         self._command = command
@@ -53,6 +58,8 @@ class WorkerSupervisor:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._started_at = 0.0
+        self._backoff = RESTART_BACKOFF_SECONDS[0]
+        self._restart_at: float | None = None  # when a dead worker is started again
         self._thread = threading.Thread(target=self._watch, name="keyturn-worker-supervisor", daemon=True)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
@@ -62,30 +69,36 @@ class WorkerSupervisor:
         self._started_at = time.monotonic()
         return self._process
 
-    def start(self) -> None:
+    def start(self, *, watch_thread: bool = True) -> None:
         self._spawn()
-        self._thread.start()
+        if watch_thread:
+            self._thread.start()
 
     def _watch(self) -> None:
+        while not self._stopping.wait(WATCH_SECONDS):
+            self.check()
+
+    def check(self) -> None:
+        """Notice a worker that died (a warning, and its restart planned after the backoff), or restart it once
+        that time has come. Never blocks."""
         first, longest = RESTART_BACKOFF_SECONDS
-        backoff = first
-        while True:
+        with self._lock:
             process = self._process
-            assert process is not None
-            code = process.wait()
-            if self._stopping.is_set():
+            if self._stopping.is_set() or process is None:
                 return
-            if time.monotonic() - self._started_at >= STEADY_SECONDS:
-                backoff = first
-            how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-            log.warning("rotation worker (pid %s) %s; restarting it in %.0f s", process.pid, how, backoff)
-            if self._stopping.wait(backoff):
-                return
-            with self._lock:
-                if self._stopping.is_set():
+            if self._restart_at is None:
+                code = process.poll()
+                if code is None:
                     return
+                if time.monotonic() - self._started_at >= STEADY_SECONDS:
+                    self._backoff = first
+                how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+                log.warning("rotation worker (pid %s) %s; restarting it in %.0f s", process.pid, how, self._backoff)
+                self._restart_at = time.monotonic() + self._backoff
+            elif time.monotonic() >= self._restart_at:
+                self._restart_at = None
                 log.info("rotation worker restarted (pid %s)", self._spawn().pid)
-            backoff = min(backoff * 2, longest)
+                self._backoff = min(self._backoff * 2, longest)
 
     def stop(self) -> None:
         with self._lock:
@@ -116,22 +129,9 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-class SocketPerProcess:
-    """What uvicorn hands each web process in place of one shared listening socket: unpickled in the process
-    uvicorn spawns, it becomes that process's own socket, bound with SO_REUSEPORT to the same address, and
-    the kernel spreads new connections evenly over the processes. With one shared socket, whichever process
-    woke first took most of a burst of connections (wrk's 32 split 29/3), and the busier process set the tail
-    latency of every request it held."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host = host
-        self.port = port
-
-    def __reduce__(self) -> tuple[Any, tuple[str, int]]:
-        return listening_socket, (self.host, self.port)
-
-
 SHUTDOWN_GRACE_SECONDS = 5
+# A web process stops within the grace period plus its lifespan's shutdown; after this long it is killed.
+WEB_STOP_SECONDS = SHUTDOWN_GRACE_SECONDS + 10
 
 
 def run_web(
@@ -144,10 +144,12 @@ def run_web(
     log_level: str,
     forwarded_allow_ips: str | None,
     json_logs: bool = False,
+    worker: WorkerSupervisor | None = None,
 ) -> None:
     """uvicorn as keyturn's web processes run in it: `workers` processes, uvloop and httptools, no access log.
     The read benchmark serves its bare FastAPI baseline through this too, so both sides run the same server.
-    `json_logs`: uvicorn leaves logging alone, so its lines reach keyturn's JSON handler."""
+    `json_logs`: uvicorn leaves logging alone, so its lines reach keyturn's JSON handler. `worker`: the rotation
+    worker, started beside the web processes, and left for the caller to stop."""
     import uvicorn
 
     options: dict[str, Any] = {
@@ -170,10 +172,13 @@ def run_web(
     if json_logs:
         options["log_config"] = None
     if workers == 1:
+        if worker is not None:
+            worker.start()
         uvicorn.run(app, **options)
         return
     from uvicorn.config import STARTUP_FAILURE
-    from uvicorn.supervisors import Multiprocess
+
+    from app.web_processes import WebProcesses
 
     try:
         # Held, never listened on: the port is ours while web processes come and go, and a clash shows here.
@@ -183,9 +188,52 @@ def run_web(
         sys.exit(STARTUP_FAILURE)
     with reserved:
         port = reserved.getsockname()[1]  # port 0: every process binds the one the reservation got
-        log.info("serving on http://%s:%d from %d web processes", host, port, workers)
+        if worker is not None:
+            # First, as before the web processes forked: it is a Python process of its own to start, and needs the
+            # head start. Watched with no thread (from `watch`), since this process forks, replacements included.
+            worker.start(watch_thread=False)
         config = uvicorn.Config(app, **{**options, "port": port})
-        Multiprocess(config, sockets=[cast(socket.socket, SocketPerProcess(host, port))]).run()
+        # Here, once: the app is imported and built (and the event loop's library imported), and every web process
+        # shares those pages. No loop runs yet; each process starts its own.
+        config.load()
+        config.get_loop_factory()
+        log.info("serving on http://%s:%d from %d web processes", host, port, workers)
+
+        def serve_one() -> NoReturn:
+            reserved.close()
+            _web_process(config, host, port)
+
+        processes = WebProcesses(serve_one, workers, WEB_STOP_SECONDS)
+        try:
+            processes.start()
+            processes.watch(also=worker.check if worker is not None else None)
+        finally:
+            processes.stop()
+
+
+def _web_process(config: uvicorn.Config, host: str, port: int) -> NoReturn:
+    """A forked web process: uvicorn on a socket of its own, bound with SO_REUSEPORT to the reserved address, so
+    the kernel spreads new connections evenly over the processes. With one shared socket, whichever process woke
+    first took most of a burst of connections (wrk's 32 split 29/3), and the busier process set the tail latency
+    of every request it held. It leaves by os._exit: never back into serve's stack (whose `finally` blocks stop the
+    rotation worker and remove the metrics directory), nor through serve's atexit handlers."""
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+
+    code = 1
+    try:
+        server = uvicorn.Server(config)
+        with listening_socket(host, port) as own:
+            server.run(sockets=[own])
+        code = 0 if server.started else STARTUP_FAILURE
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    except BaseException:
+        log.exception("web process (pid %s) failed", os.getpid())
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def serve(settings: Settings, workers: int | None = None) -> None:
@@ -204,7 +252,7 @@ def serve(settings: Settings, workers: int | None = None) -> None:
 
 
 def _serve(settings: Settings, workers: int | None) -> None:
-    # Here, not at the top: every web process imports this module (to bind its socket), and needs none of it.
+    # Here, not at the top: the read benchmark serves its bare baseline through this module, without keyturn's app.
     from app.bootstrap import configure
 
     supervisor = None
@@ -212,17 +260,17 @@ def _serve(settings: Settings, workers: int | None) -> None:
         # Its counters reach the web processes' /metrics through the shared directory: no port of its own.
         env = {name: value for name, value in os.environ.items() if name != "KEYTURN_WORKER_METRICS_PORT"}
         supervisor = WorkerSupervisor(WORKER_COMMAND, env)
-        # The web processes (spawned ones read the environment, an in-process one the installed settings).
+        # The web processes: the app is built from the installed settings, and anything reading the environment
+        # agrees.
         os.environ["KEYTURN_WORKER"] = "off"
         settings = settings.model_copy(update={"worker": "off"})
     # Once, before the web processes start: a missing root key or admin token is generated by one process only.
     configure(settings)
-    # SIGTERM or SIGINT before uvicorn takes them over, or handed back by uvicorn after a graceful shutdown
-    # (it re-raises them when it served in this process): leave through `finally`, which stops the worker.
+    # SIGTERM or SIGINT before uvicorn (one web process) or the web processes' supervisor takes them over, or
+    # handed back by uvicorn after a graceful shutdown (it re-raises them when it served in this process): leave
+    # through `finally`, which stops the worker.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _leave)
-    if supervisor is not None:
-        supervisor.start()
     try:
         run_web(
             APP_FACTORY,
@@ -233,6 +281,7 @@ def _serve(settings: Settings, workers: int | None) -> None:
             log_level=settings.log_level,
             forwarded_allow_ips=settings.forwarded_allow_ips,
             json_logs=settings.log_format == "json",
+            worker=supervisor,
         )
     finally:
         if supervisor is not None:

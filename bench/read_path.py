@@ -38,7 +38,6 @@ from fastapi import FastAPI, Response
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_VALUE = "sk-or-v1-" + "0123456789abcdef" * 4
 SECRET_NAME = "OPENROUTER_API_KEY"
-WEB_PROCESS = "multiprocessing.spawn"  # how uvicorn starts each web process (its command line says so)
 
 # Targets (issue 11): keyturn at defaults against same-run baselines, median of the rounds.
 MIN_VS_BARE = 0.9
@@ -152,38 +151,49 @@ def wait_ready(url: str, process: subprocess.Popen, log: Path, headers: dict | N
     raise SystemExit(f"server not ready at {url}:\n{_tail(log)}")
 
 
+def _command_line(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
 def web_processes(pid: int) -> list[int]:
-    """The web processes uvicorn started under `pid` (its direct children that uvicorn spawned)."""
+    """The web processes of the server `pid`: its direct children that are forks of it (its command line), which
+    leaves out keyturn's rotation worker (`python -m app.cli worker`)."""
+    own = _command_line(pid)
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if ppid == pid and _command_line(int(entry.name)) == own:
+                found.append(int(entry.name))
         except (OSError, ValueError, IndexError):
             continue
-        if ppid == pid and WEB_PROCESS in cmdline:
-            found.append(int(entry.name))
     return sorted(found)
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+Memory = tuple[float, float, float]  # RSS, PSS, USS in MB
 
 
-def idle_rss(process: subprocess.Popen, count: int, log: Path, settle: float = 3.0) -> list[float]:
-    """RSS of each of the `count` web processes once they have all started and sat idle for `settle` seconds."""
+def memory_mb(pid: int) -> Memory:
+    """RSS (every page it maps), PSS (shared pages divided among their sharers) and USS (pages of its own) of
+    `pid`. Forked web processes share most of their pages with serve, so RSS alone overstates what each costs."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value = line.split(":")
+        fields[name] = int(value.split()[0]) / 1024
+    return fields["Rss"], fields["Pss"], fields["Private_Clean"] + fields["Private_Dirty"]
+
+
+def idle_memory(process: subprocess.Popen, count: int, log: Path, settle: float = 3.0) -> list[Memory]:
+    """Memory of each of the `count` web processes once they have all started and sat idle for `settle` seconds."""
     deadline = time.monotonic() + 60
     while len(web_processes(process.pid)) < count:
         if process.poll() is not None or time.monotonic() > deadline:
             raise SystemExit(f"expected {count} web processes:\n{_tail(log)}")
         time.sleep(0.2)
     time.sleep(settle)
-    return [rss_mb(pid) for pid in web_processes(process.pid)]
+    return [memory_mb(pid) for pid in web_processes(process.pid)]
 
 
 def available_cpus() -> int:
@@ -369,8 +379,14 @@ def _shown(cmd: list[str], env: dict | None = None) -> str:
     return (shown_env + " " if shown_env else "") + shlex.join(cmd)
 
 
-def _rss(values: list[float]) -> str:
-    return ", ".join(f"{value:.1f}" for value in values) + " MB"
+def _memory(values: list[Memory]) -> str:
+    """`RSS 90.1 / 91.0, PSS 44.2 / 45.0, USS 24.0 / 26.1 MB`: each figure for every process in turn."""
+    figures = [" / ".join(f"{value[column]:.1f}" for value in values) for column in range(3)]
+    return f"RSS {figures[0]}, PSS {figures[1]}, USS {figures[2]} MB"
+
+
+def _idle(memory: dict[str, list[Memory]]) -> str:
+    return f"idle memory per web process: keyturn {_memory(memory['keyturn'])}; bare {_memory(memory['bare FastAPI'])}"
 
 
 def main() -> None:
@@ -400,7 +416,7 @@ def main() -> None:
     processes: list[subprocess.Popen] = []
     rounds: dict[str, list[dict]] = {"keyturn": [], "bare FastAPI": [], "OpenBao KV v2": []}
     commands: dict[str, str] = {}
-    rss: dict[str, list[float]] = {}
+    memory: dict[str, list[Memory]] = {}
     try:
         project_id, token = seed_keyturn(db_url, root_key, admin_token)
         query = f"workspaceId={project_id}&environment=prod&secretPath=%2F&viewSecretValue=true"
@@ -423,7 +439,7 @@ def main() -> None:
         processes.append(keyturn)
         base = f"http://127.0.0.1:{port}"
         wait_answering(f"{base}/api/v3/secrets/raw", keyturn, log)
-        rss["keyturn"] = idle_rss(keyturn, cpus, log)
+        memory["keyturn"] = idle_memory(keyturn, cpus, log)
         targets = {"keyturn": (f"{base}{path}", {"Authorization": f"Bearer {token}"})}
         wait_ready(targets["keyturn"][0], keyturn, log, targets["keyturn"][1])
 
@@ -436,7 +452,7 @@ def main() -> None:
         processes.append(bare)
         base = f"http://127.0.0.1:{port}"
         wait_answering(f"{base}/", bare, log)
-        rss["bare FastAPI"] = idle_rss(bare, cpus, log)
+        memory["bare FastAPI"] = idle_memory(bare, cpus, log)
         targets["bare FastAPI"] = (f"{base}{path}", {})
         wait_ready(targets["bare FastAPI"][0], bare, log)
 
@@ -450,7 +466,7 @@ def main() -> None:
         for name, command in commands.items():
             print(f"  {name:<14} {command}")
         print(f"  {'wrk':<14} {shlex.join(wrk_command('URL', {'HEADER': 'VALUE'}, args))}")
-        print(f"idle RSS per web process: keyturn {_rss(rss['keyturn'])}; bare {_rss(rss['bare FastAPI'])}")
+        print(_idle(memory))
         # Each server first serves unmeasured load: caches, connections and the read audit's first write settle.
         if args.warmup > 0:
             print(f"warm-up: {args.warmup} s of the same load per server, not measured", flush=True)
@@ -467,7 +483,7 @@ def main() -> None:
                     f"p99 {result['p99']:.2f} ms  (load average {load})",
                     flush=True,
                 )
-        after = {name: [rss_mb(pid) for pid in web_processes(p.pid)] for name, p in (("keyturn", keyturn),)}
+        after = [memory_mb(pid) for pid in web_processes(keyturn.pid)]
     finally:
         for process in processes:
             stop(process)
@@ -496,8 +512,8 @@ def main() -> None:
     print()
     for text, target, ok in checks:
         print(f"{text:<32} target {target:<10} {'met' if ok else 'NOT MET'}")
-    print(f"idle RSS per web process: keyturn {_rss(rss['keyturn'])}; bare {_rss(rss['bare FastAPI'])}")
-    print(f"RSS per keyturn web process after the rounds: {_rss(after['keyturn'])}")
+    print(_idle(memory))
+    print(f"memory per keyturn web process after the rounds: {_memory(after)}")
     met = all(ok for _, _, ok in checks)
     print("targets met" if met else "TARGETS NOT MET")
     sys.exit(0 if met else 1)

@@ -91,10 +91,12 @@ def _scrape(base: str) -> dict:
 
 
 def _metrics_dir(web_pid: int) -> Path:
-    environ = Path(f"/proc/{web_pid}/environ").read_bytes().split(b"\0")
-    found = [item.partition(b"=")[2] for item in environ if item.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
-    assert found, "a web process of serve runs without a metrics directory"
-    return Path(found[0].decode())
+    """The directory where the web process counts, from the file of its own it maps there (a forked web process
+    has serve's environment as it was at exec, before serve set PROMETHEUS_MULTIPROC_DIR)."""
+    maps = Path(f"/proc/{web_pid}/maps").read_text().splitlines()
+    found = {Path(line.split()[-1]).parent for line in maps if line.endswith(f"/counter_{web_pid}.db")}
+    assert len(found) == 1, "a web process of serve does not count in a metrics directory of its own"
+    return found.pop()
 
 
 def _reads_of(directory: Path, pid: int) -> float:

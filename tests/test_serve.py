@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import os
-import pickle
 import signal
 import socket
 import subprocess
@@ -15,10 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.serve import SocketPerProcess, available_cpus, listening_socket
+from app.serve import available_cpus, listening_socket
 from tests.factories import ADMIN_TOKEN, ROOT_KEY, keyturn_server
 
-WEB = "multiprocessing.spawn"  # how uvicorn starts each web process
 WORKER = "app.cli worker"
 
 
@@ -39,10 +37,16 @@ def children(pid: int) -> dict[int, str]:
     return found
 
 
+def command_line(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+
+
 def kinds(pid: int) -> tuple[list[int], list[int]]:
-    """(web process pids, rotation worker pids) among the children of `pid`."""
+    """(web process pids, rotation worker pids) among the children of `pid`: web processes are forks of serve,
+    with its command line."""
     tree = children(pid)
-    return [p for p, c in tree.items() if WEB in c], [p for p, c in tree.items() if c.endswith(WORKER)]
+    own = command_line(pid)
+    return [p for p, c in tree.items() if c == own], [p for p, c in tree.items() if c.endswith(WORKER)]
 
 
 def started(pid: int, web: int, workers: int) -> tuple[list[int], list[int]]:
@@ -135,7 +139,7 @@ def test_each_web_process_listens_on_a_socket_of_its_own(tmp_path):
 def test_a_process_socket_shares_the_port_and_a_foreign_socket_cannot_take_it():
     with listening_socket("127.0.0.1", 0) as reserved:
         port = reserved.getsockname()[1]
-        with pickle.loads(pickle.dumps(SocketPerProcess("127.0.0.1", port))) as own:
+        with listening_socket("127.0.0.1", port) as own:  # what each web process binds
             own.listen()
             assert own.getsockname() == ("127.0.0.1", port)
         with socket.socket() as foreign, pytest.raises(OSError) as refused:
@@ -143,13 +147,16 @@ def test_a_process_socket_shares_the_port_and_a_foreign_socket_cannot_take_it():
         assert refused.value.errno == errno.EADDRINUSE
 
 
-def test_a_killed_rotation_worker_is_restarted(tmp_path):
-    env = serve_env(tmp_path, KEYTURN_WEB_WORKERS="2", KEYTURN_WORKER="embedded")
+# Two web processes: serve's own loop watches the worker (serve forks, so it holds no thread); one, served in
+# serve's own process: a thread does.
+@pytest.mark.parametrize(("web_workers", "expected_web"), [("2", 2), ("1", 0)])
+def test_a_killed_rotation_worker_is_restarted(tmp_path, web_workers, expected_web):
+    env = serve_env(tmp_path, KEYTURN_WEB_WORKERS=web_workers, KEYTURN_WORKER="embedded")
     with keyturn_server(env, tmp_path) as (url, server):
-        (first,) = started(server.pid, 2, 1)[1]
+        (first,) = started(server.pid, expected_web, 1)[1]
         os.kill(first, signal.SIGKILL)
         (second,) = wait_for(lambda: [p for p in kinds(server.pid)[1] if p != first], 15, "a new rotation worker")
-        web, workers = started(server.pid, 2, 1)
+        web, workers = started(server.pid, expected_web, 1)
         assert workers == [second]
         assert httpx.get(f"{url}/api/status").status_code == 200
         stop_and_check(server, web + workers)
@@ -165,6 +172,59 @@ def test_sigterm_stops_every_child_and_exits_0(tmp_path):
         stop_and_check(server, web + workers)
     log = server.stderr.read() if server.stderr else ""
     assert "restarting" not in log  # a worker stopped by serve is not mistaken for one that died
+    assert "starting another" not in log
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+    return {name: int(value.split()[0]) for name, value in (line.split(":") for line in lines)}
+
+
+def test_web_processes_are_forks_of_a_serve_that_holds_no_thread(tmp_path):
+    env = serve_env(tmp_path, KEYTURN_WEB_WORKERS="2", KEYTURN_WORKER="embedded")
+    with keyturn_server(env, tmp_path) as (url, server):
+        web, workers = started(server.pid, 2, 1)
+        assert all(httpx.get(f"{url}/api/status").status_code == 200 for _ in range(20))
+        # Forked after serve imported and built the app: most of each one's pages are still serve's. A spawned
+        # process imports it all again into pages of its own (its unique memory was 75 % of its RSS).
+        for pid in web:
+            memory = memory_kb(pid)
+            unique = memory["Private_Clean"] + memory["Private_Dirty"]
+            assert unique < memory["Rss"] / 2, (pid, memory)
+        # Forking is safe only from a process without threads: serve watches the rotation worker without one.
+        assert [task.name for task in Path(f"/proc/{server.pid}/task").iterdir()] == [str(server.pid)]
+        stop_and_check(server, web + workers)
+
+
+def test_a_killed_web_process_is_replaced_and_the_server_keeps_answering(tmp_path):
+    env = serve_env(tmp_path, KEYTURN_WEB_WORKERS="2", KEYTURN_WORKER="off")
+    with keyturn_server(env, tmp_path) as (url, server):
+        (killed, other), _ = started(server.pid, 2, 0)
+        os.kill(killed, signal.SIGKILL)
+        wait_for(lambda: not alive(killed), 10, "the killed web process to go")
+        assert all(httpx.get(f"{url}/api/status").status_code == 200 for _ in range(20))  # the other one answers
+        (new,) = wait_for(lambda: [p for p in kinds(server.pid)[0] if p not in (killed, other)], 15, "a replacement")
+        web, _ = started(server.pid, 2, 0)
+        assert sorted(web) == sorted([other, new])
+        with httpx.Client(base_url=url) as api:  # a connection each, so both processes take some
+            assert all(api.get("/api/status", headers={"Connection": "close"}).status_code == 200 for _ in range(20))
+        stop_and_check(server, web)
+    log = server.stderr.read() if server.stderr else ""
+    assert f"web process (pid {killed}) was killed by signal 9; starting another in" in log
+    assert f"web process started (pid {new})" in log
+
+
+def test_a_web_process_killed_while_serve_stops_is_not_replaced(tmp_path):
+    env = serve_env(tmp_path, KEYTURN_WEB_WORKERS="2", KEYTURN_WORKER="embedded")
+    with keyturn_server(env, tmp_path) as (_url, server):
+        web, workers = started(server.pid, 2, 1)
+        server.send_signal(signal.SIGTERM)
+        time.sleep(0.1)
+        os.kill(web[0], signal.SIGKILL)
+        assert server.wait(timeout=40) == 0
+        wait_for(lambda: not any(alive(p) for p in web + workers), 10, "every child to stop")
+    log = server.stderr.read() if server.stderr else ""
+    assert "starting another" not in log and "web process started" not in log
 
 
 @pytest.mark.parametrize(
