@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from app.web_processes import RESTART_BACKOFF_SECONDS, STEADY_SECONDS, WebProcesses, how_it_ended
+
 if TYPE_CHECKING:
     import uvicorn
 
@@ -28,8 +30,6 @@ CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 # An import string and a factory: serve builds the app once, from the installed settings, before forking.
 APP_FACTORY = "app.main:create_app"
 WORKER_COMMAND = [sys.executable, "-m", "app.cli", "worker"]
-RESTART_BACKOFF_SECONDS = (1.0, 30.0)  # first and longest wait before restarting a dead worker
-STEADY_SECONDS = 60.0  # a worker that ran this long restarts after the first backoff again
 STOP_TIMEOUT_SECONDS = 30.0
 WATCH_SECONDS = 0.2  # how often the supervisor's thread looks at the worker
 
@@ -92,7 +92,7 @@ class WorkerSupervisor:
                     return
                 if time.monotonic() - self._started_at >= STEADY_SECONDS:
                     self._backoff = first
-                how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+                how = how_it_ended(code)
                 log.warning("rotation worker (pid %s) %s; restarting it in %.0f s", process.pid, how, self._backoff)
                 self._restart_at = time.monotonic() + self._backoff
             elif time.monotonic() >= self._restart_at:
@@ -177,8 +177,6 @@ def run_web(
         uvicorn.run(app, **options)
         return
     from uvicorn.config import STARTUP_FAILURE
-
-    from app.web_processes import WebProcesses
 
     try:
         # Held, never listened on: the port is ours while web processes come and go, and a clash shows here.

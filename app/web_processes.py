@@ -24,8 +24,9 @@ from typing import NoReturn
 log = logging.getLogger("keyturn.serve")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-RESTART_BACKOFF_SECONDS = (1.0, 30.0)  # first and longest wait before replacing a web process that died
-STEADY_SECONDS = 60.0  # a web process that ran this long is replaced after the first backoff again
+# For every child serve restarts (web processes here, the rotation worker in app.serve):
+RESTART_BACKOFF_SECONDS = (1.0, 30.0)  # first and longest wait before restarting a child that died
+STEADY_SECONDS = 60.0  # a child that ran this long restarts after the first backoff again
 TICK_SECONDS = 0.2  # how often the parent looks at its children (and how soon it notices a stop signal)
 
 
@@ -34,8 +35,8 @@ def _pause(seconds: float) -> None:
     select.select([], [], [], seconds)
 
 
-def how_it_ended(status: int) -> str:
-    code = os.waitstatus_to_exitcode(status)
+def how_it_ended(code: int) -> str:
+    """A child's end in a log line, from its exit code (negative: the signal that killed it, as Popen has it)."""
     return f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
 
 
@@ -85,11 +86,11 @@ class WebProcesses:
         check: this process starts no thread, since it may fork again)."""
         first, longest = RESTART_BACKOFF_SECONDS
         while not self._stopping:
-            for pid, status in self._reap():
+            for pid, code in self._reap():
                 if time.monotonic() - self._started.pop(pid) >= STEADY_SECONDS:
                     self._backoff = first
                 log.warning(
-                    "web process (pid %s) %s; starting another in %.0f s", pid, how_it_ended(status), self._backoff
+                    "web process (pid %s) %s; starting another in %.0f s", pid, how_it_ended(code), self._backoff
                 )
                 self._due.append(time.monotonic() + self._backoff)
                 self._backoff = min(self._backoff * 2, longest)
@@ -101,12 +102,12 @@ class WebProcesses:
             _pause(TICK_SECONDS)
 
     def _reap(self) -> list[tuple[int, int]]:
-        """(pid, wait status) of the web processes that ended; only ours: the rotation worker is its Popen's to reap."""
+        """(pid, exit code) of the web processes that ended; only ours: the rotation worker is its Popen's to reap."""
         ended = []
         for pid in list(self._started):
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
-                ended.append((pid, status))
+                ended.append((pid, os.waitstatus_to_exitcode(status)))
         return ended
 
     def stop(self) -> None:
@@ -116,7 +117,7 @@ class WebProcesses:
             os.kill(pid, signal.SIGTERM)  # each stops gracefully: uvicorn's shutdown, then the app's lifespan
         deadline = time.monotonic() + self._stop_seconds
         while self._started and time.monotonic() < deadline:
-            for pid, _status in self._reap():
+            for pid, _code in self._reap():
                 del self._started[pid]
             _pause(0.05)
         for pid in self._started:
