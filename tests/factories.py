@@ -8,11 +8,14 @@ Fixtures live in conftest.py files; test modules import builders from here and n
 from __future__ import annotations
 
 import base64
+import collections
+import fcntl
 import json
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import httpx
 import pytest
@@ -521,10 +524,34 @@ class CannedServer:
 # --- real processes on loopback: the OpenRouter emulator and `keyturn serve` ---------------------
 
 
+# Ports for the servers the tests start. A port from bind(0) is free only until the server binds it, seconds later,
+# and another xdist worker (or another pytest run) could be handed the same one meanwhile: its server would then
+# answer our readiness probe, and our requests would go to another test's server until that test stopped it (the
+# CI failure of 2026-12-01). So each port is also claimed, with a lock file only one process can hold, and a
+# claim is kept for the next CLAIMS_KEPT picks: by then the test that used it, and its server, are long gone.
+PORT_CLAIMS = Path(tempfile.gettempdir()) / "keyturn-test-ports"
+CLAIMS_KEPT = 64
+_claims: collections.deque[IO[str]] = collections.deque()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port nobody listens on, which no other pytest process on this machine is handed meanwhile."""
+    PORT_CLAIMS.mkdir(exist_ok=True)
+    for _ in range(100):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        claim = open(PORT_CLAIMS / str(port), "w")  # noqa: SIM115 - held open: the lock lives as long as the file
+        try:
+            fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            claim.close()  # another process's server has it, or is about to
+            continue
+        _claims.append(claim)
+        if len(_claims) > CLAIMS_KEPT:
+            _claims.popleft().close()
+        return port
+    raise RuntimeError("no port could be claimed in 100 tries")
 
 
 @contextmanager
