@@ -21,7 +21,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Update, and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Select, Update, and_, bindparam, or_, select, union_all, update
 from sqlmodel import Session
 
 from app import db
@@ -102,8 +102,22 @@ def _due_and_free() -> tuple[ColumnElement[bool], ...]:
     )
 
 
+def _oldest_due(limit: int, exclude: Collection[str]) -> tuple[Select[tuple[str]], Select[tuple[str]]]:
+    """The due rotations with a free lease, as two choices of at most `limit` each, in the order they are taken:
+    keys about to expire first, longest due first (their consumers break when they do), then the longest-overdue
+    schedules. The two are disjoint, and each is ordered by an indexed column, so a claim under a backlog reads a
+    few index entries, not the whole backlog. (Not one ORDER BY on next_rotation_at: a paused rotation has none,
+    which PostgreSQL sorts last, and a key can expire before its schedule comes.)"""
+    expiring = R.expiry_due_at <= db.now()
+    free_and_new = (*_due_and_free(), *((R.id.not_in(list(exclude)),) if exclude else ()))
+    first = select(R.id).where(*free_and_new, expiring).order_by(R.expiry_due_at)
+    then = select(R.id).where(*free_and_new, or_(R.expiry_due_at.is_(None), ~expiring)).order_by(R.next_rotation_at)
+    return first.limit(limit), then.limit(limit)
+
+
 def claim_due(limit: int, exclude: Collection[str] = ()) -> tuple[str, list[str]]:
-    """Take the leases of up to `limit` due rotations (oldest first) in one transaction.
+    """Take the leases of up to `limit` due rotations (keys about to expire first, then the longest overdue) in
+    one transaction.
 
     Returns one owner token for the batch and the ids now leased to it. Concurrent claims get disjoint
     rows: PostgreSQL locks the chosen rows FOR UPDATE SKIP LOCKED, so another claim passes over them
@@ -113,9 +127,7 @@ def claim_due(limit: int, exclude: Collection[str] = ()) -> tuple[str, list[str]
     if limit <= 0:
         return owner, []
     rotation_id = R.id
-    due = select(rotation_id).where(*_due_and_free()).order_by(R.next_rotation_at).limit(limit)
-    if exclude:
-        due = due.where(rotation_id.not_in(list(exclude)))
+    first, then = _oldest_due(limit, exclude)
     take = (
         update(ROTATIONS)
         .where(*_due_and_free())
@@ -125,12 +137,17 @@ def claim_due(limit: int, exclude: Collection[str] = ()) -> tuple[str, list[str]
     with db.unit_of_work() as session:
         taken: list[str]
         if db.is_sqlite(db.engine()):
-            taken = list(session.execute(take.where(rotation_id.in_(due))).scalars().all())
+            # One statement: SQLite allows no LIMIT in a compound's parts, so each choice is a subquery of its own.
+            both = union_all(select(first.subquery().c.id), select(then.subquery().c.id)).subquery()
+            taken = list(session.execute(take.where(rotation_id.in_(select(both.c.id).limit(limit)))).scalars())
         else:
-            # Two statements, not UPDATE ... IN (SELECT ... LIMIT ... SKIP LOCKED): PostgreSQL may re-run
+            # Separate statements, not UPDATE ... IN (SELECT ... LIMIT ... SKIP LOCKED): PostgreSQL may re-run
             # such a subquery and lock more rows than asked for.
-            chosen = list(session.execute(due.with_for_update(skip_locked=True)).scalars().all())
-            taken = list(session.execute(take.where(rotation_id.in_(chosen))).scalars().all()) if chosen else []
+            chosen = list(session.execute(first.with_for_update(skip_locked=True)).scalars())
+            if len(chosen) < limit:
+                rest = then.limit(limit - len(chosen)).with_for_update(skip_locked=True)
+                chosen += session.execute(rest).scalars()
+            taken = list(session.execute(take.where(rotation_id.in_(chosen))).scalars()) if chosen else []
     return owner, taken
 
 

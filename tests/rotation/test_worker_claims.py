@@ -115,6 +115,24 @@ def test_claim_takes_only_due_rotations_whose_lease_is_free(client, project, con
     assert lease.claim_due(10)[1] == [ready]
 
 
+def test_claim_takes_the_longest_due_first_whether_its_schedule_or_its_key_expiry_made_it_due(
+    client, project, connection, fast
+):
+    """Under a backlog a batch takes the rotations that fell due first. A paused rotation (no schedule: its
+    next_rotation_at is NULL, which PostgreSQL sorts last and SQLite first) or one scheduled for later, due because
+    its key expires, is not left behind the scheduled ones."""
+    scheduled, paused, expiring_early, scheduled_late = due_rotations(project, connection, 4)
+    now = utcnow()
+    update_row(scheduled, next_rotation_at=now - timedelta(minutes=10))
+    update_row(paused, is_auto_rotation_enabled=False, next_rotation_at=None, expiry_due_at=now - timedelta(hours=2))
+    update_row(expiring_early, next_rotation_at=now + timedelta(days=1), expiry_due_at=now - timedelta(hours=1))
+    update_row(scheduled_late, next_rotation_at=now - timedelta(minutes=5), expiry_due_at=now + timedelta(days=1))
+    assert lease.claim_due(1)[1] == [paused]
+    assert lease.claim_due(1)[1] == [expiring_early]
+    assert lease.claim_due(1)[1] == [scheduled]
+    assert lease.claim_due(1)[1] == [scheduled_late]
+
+
 def test_two_concurrent_claims_get_disjoint_rotations(client, project, connection, fast):
     ids = due_rotations(project, connection, 12)
     for _ in range(5):
