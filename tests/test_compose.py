@@ -41,3 +41,11 @@ def test_every_keyturn_variable_is_a_setting():
             if variable.startswith("KEYTURN_"):
                 assert variable in fields, f"{name} sets unknown {variable}"
     assert (ROOT / "Dockerfile").exists()
+
+
+def test_the_metrics_token_is_passed_through_and_never_set_to_an_empty_value():
+    """`/metrics` on 0.0.0.0 needs KEYTURN_METRICS_TOKEN. A null value is Compose's pass-through (unset when the
+    environment has none); an empty string would stop keyturn at start (it must be 32+ random characters)."""
+    for name in ("api", "worker"):
+        environment = compose()["services"][name]["environment"]
+        assert "KEYTURN_METRICS_TOKEN" in environment and environment["KEYTURN_METRICS_TOKEN"] is None
