@@ -87,14 +87,18 @@ class WebProcesses:
         first, longest = RESTART_BACKOFF_SECONDS
         while not self._stopping:
             for pid, code in self._reap():
-                if time.monotonic() - self._started.pop(pid) >= STEADY_SECONDS:
+                started = self._started.pop(pid)
+                if self._stopping:  # the stop signal came during this tick: nothing is replaced from now on
+                    log.info("web process (pid %s) %s while serve stops", pid, how_it_ended(code))
+                    continue
+                if time.monotonic() - started >= STEADY_SECONDS:
                     self._backoff = first
                 log.warning(
                     "web process (pid %s) %s; starting another in %.0f s", pid, how_it_ended(code), self._backoff
                 )
                 self._due.append(time.monotonic() + self._backoff)
                 self._backoff = min(self._backoff * 2, longest)
-            for due in [due for due in self._due if due <= time.monotonic()]:
+            for due in [due for due in self._due if due <= time.monotonic() and not self._stopping]:
                 self._due.remove(due)
                 log.info("web process started (pid %s)", self._fork())
             if also is not None:
