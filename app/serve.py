@@ -120,13 +120,33 @@ def _leave(_signum, _frame) -> None:
     raise SystemExit(0)
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to host:port with SO_REUSEPORT, so other sockets of this user may bind it too."""
+def _bound(host: str, port: int, *options: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    try:
+        for option in options:
+            sock.setsockopt(socket.SOL_SOCKET, option, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     return sock
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A web process's socket: bound to host:port with SO_REUSEPORT beside its siblings' and serve's reservation."""
+    return _bound(host, port, socket.SO_REUSEADDR, socket.SO_REUSEPORT)
+
+
+def reserve_port(host: str, port: int) -> socket.socket:
+    """serve's hold on host:port while its web processes come and go: bound, never listened on; OSError if the
+    port is taken. SO_REUSEPORT lets any socket of this user join a port, another `keyturn serve`'s included, and
+    the kernel would then split connections between the two servers (and their databases). So the port is first
+    bound without it, which fails while anything listens there (SO_REUSEADDR: a previous run's TIME_WAIT
+    connections do not count). A serve started in the second before another's web processes listen can still
+    join it."""
+    if port != 0:
+        _bound(host, port, socket.SO_REUSEADDR).close()
+    return listening_socket(host, port)
 
 
 SHUTDOWN_GRACE_SECONDS = 5
@@ -179,8 +199,7 @@ def run_web(
     from uvicorn.config import STARTUP_FAILURE
 
     try:
-        # Held, never listened on: the port is ours while web processes come and go, and a clash shows here.
-        reserved = listening_socket(host, port)
+        reserved = reserve_port(host, port)
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", host, port, exc.strerror)
         sys.exit(STARTUP_FAILURE)

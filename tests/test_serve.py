@@ -8,13 +8,14 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from app.serve import available_cpus, listening_socket
+from app.serve import available_cpus, listening_socket, reserve_port
 from tests.factories import ADMIN_TOKEN, ROOT_KEY, keyturn_server
 
 WORKER = "app.cli worker"
@@ -145,6 +146,43 @@ def test_a_process_socket_shares_the_port_and_a_foreign_socket_cannot_take_it():
         with socket.socket() as foreign, pytest.raises(OSError) as refused:
             foreign.bind(("127.0.0.1", port))
         assert refused.value.errno == errno.EADDRINUSE
+
+
+def test_a_port_where_another_server_listens_cannot_be_reserved_even_with_so_reuseport():
+    """Another `keyturn serve` of this user listens with SO_REUSEPORT, as serve's own web processes do: joining it
+    would split connections between the two servers, so the reservation refuses."""
+    with listening_socket("127.0.0.1", 0) as other:
+        other.listen()
+        port = other.getsockname()[1]
+        with pytest.raises(OSError) as refused:
+            reserve_port("127.0.0.1", port)
+        assert refused.value.errno == errno.EADDRINUSE
+    with reserve_port("127.0.0.1", port) as reserved:  # free again once it stopped listening
+        assert reserved.getsockname() == ("127.0.0.1", port)
+
+
+def test_a_second_serve_on_the_same_port_refuses_to_start_and_the_first_keeps_serving(tmp_path):
+    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    env = serve_env(first_dir, KEYTURN_WEB_WORKERS="2", KEYTURN_WORKER="off")
+    with keyturn_server(env, first_dir) as (url, server):
+        web, _ = started(server.pid, 2, 0)
+        port = url.rpartition(":")[2]
+        second_env = {**os.environ, **serve_env(second_dir, KEYTURN_WEB_WORKERS="2", KEYTURN_WORKER="off")}
+        second = subprocess.run(
+            [sys.executable, "-m", "app.cli", "serve"],
+            env={**second_env, "KEYTURN_PORT": port},
+            cwd=second_dir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode != 0
+        assert f"cannot listen on 127.0.0.1:{port}" in second.stderr, second.stderr[-2000:]
+        assert all(httpx.get(f"{url}/api/status").status_code == 200 for _ in range(20))
+        assert kinds(server.pid)[0] == web
+        stop_and_check(server, web)
 
 
 # Two web processes: serve's own loop watches the worker (serve forks, so it holds no thread); one, served in
