@@ -449,6 +449,17 @@ class Keyturn:
             },
         )["secretRotation"]
 
+    def rotation_by_name(self, name: str, project_id: str, secret_path: str, environment: str = "dev") -> dict | None:
+        response = self.http.get(
+            f"{ROTATIONS}/rotation-name/{name}",
+            params={"projectId": project_id, "environment": environment, "secretPath": secret_path},
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 300:
+            raise ApiError(response)
+        return response.json()["secretRotation"]
+
     def update_rotation(self, rotation_id: str, **body) -> dict:
         return self.call("PATCH", f"{ROTATIONS}/{rotation_id}", json=body)["secretRotation"]
 
@@ -498,6 +509,12 @@ def create_rotations(
                     prefix=prefix,
                 )
             except (httpx.TransportError, ApiError) as exc:
+                if attempt > 0 and isinstance(exc, ApiError) and exc.status == 400:
+                    # An earlier attempt that timed out or lost its answer may have created it: a create is no
+                    # idempotent request, so a retry that finds the name taken takes the rotation it names.
+                    found = api.rotation_by_name(f"{prefix}-rot-{index}", project_id, secret_path)
+                    if found is not None:
+                        return found
                 if attempt == 4 or (isinstance(exc, ApiError) and exc.status < 500 and exc.status != 400):
                     raise
                 time.sleep(0.5)
