@@ -12,6 +12,7 @@ and app.db closes pooled connections before any fork.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import os
@@ -28,6 +29,19 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 RESTART_BACKOFF_SECONDS = (1.0, 30.0)  # first and longest wait before restarting a child that died
 STEADY_SECONDS = 60.0  # a child that ran this long restarts after the first backoff again
 TICK_SECONDS = 0.2  # how often the parent looks at its children (and how soon it notices a stop signal)
+
+
+PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _end_with(parent: int) -> None:
+    """In a fork: have the kernel send SIGTERM when serve dies, however it dies (SIGKILL, the OOM killer). A web
+    process that outlived it would keep the port and serve with nobody to stop or replace it."""
+    if _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        log.warning("web process (pid %s) will not end with serve: prctl failed", os.getpid())
+    if os.getppid() != parent:  # serve died before the kernel was told
+        os._exit(0)
 
 
 def _pause(seconds: float) -> None:
@@ -70,10 +84,12 @@ class WebProcesses:
         # A stop signal that arrives while forking waits (blocked) until each side has its own handler in place.
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
+            parent = os.getpid()
             pid = os.fork()
             if pid == 0:
                 for signum in STOP_SIGNALS:
                     signal.signal(signum, signal.SIG_DFL)  # until the server takes them over, a stop simply ends it
+                _end_with(parent)
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
                 self._serve_one()
             self._started[pid] = time.monotonic()

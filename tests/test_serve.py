@@ -3,6 +3,7 @@ dies), all stopped by one SIGTERM; N defaults to the CPUs the process may use, n
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -146,6 +147,24 @@ def test_a_process_socket_shares_the_port_and_a_foreign_socket_cannot_take_it():
         with socket.socket() as foreign, pytest.raises(OSError) as refused:
             foreign.bind(("127.0.0.1", port))
         assert refused.value.errno == errno.EADDRINUSE
+
+
+def test_web_processes_end_when_serve_is_killed(tmp_path):
+    """SIGKILL leaves serve no time to stop its web processes: the kernel does (they would keep the port)."""
+    env = serve_env(tmp_path, KEYTURN_WEB_WORKERS="2", KEYTURN_WORKER="off")
+    with keyturn_server(env, tmp_path) as (url, server):
+        web, _ = started(server.pid, 2, 0)
+        server.kill()
+        server.wait()
+        try:
+            wait_for(lambda: not any(alive(p) for p in web), 20, "the web processes to end with serve")
+        except AssertionError:
+            for pid in web:  # a failed test leaves no orphan holding a port
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            raise
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{url}/api/status")
 
 
 def test_a_port_where_another_server_listens_cannot_be_reserved_even_with_so_reuseport():
