@@ -97,6 +97,10 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a burst of new connections (a worker's eight threads, two web
+    # processes creating rotations) overflowed it, and each dropped SYN cost the client a 1 s retransmission, then
+    # 3 s, 7 s... long enough for keyturn's provider timeout, and for benches that stalled for minutes.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], emulator: EmulatorServer):
         super().__init__(address, _Handler)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -224,3 +226,22 @@ def test_remote_emulator_client_matches_the_in_process_interface(openrouter):
     remote.clear_faults()
     remote.reset()
     assert remote.live_keys() == [] and not remote.key_works(management)
+
+
+def test_a_burst_of_new_connections_is_accepted_without_a_syn_retransmission(openrouter):
+    """A listen backlog as small as socketserver's default (5) drops the SYNs of a burst, and each dropped one costs
+    its client at least a 1 s retransmission: every one of 100 simultaneous connects must complete well before that."""
+    address = httpx.URL(openrouter.base_url)
+    took: list[float] = []
+
+    def connect() -> None:
+        started = time.monotonic()
+        with socket.create_connection((address.host, address.port), timeout=10):
+            took.append(time.monotonic() - started)
+
+    threads = [threading.Thread(target=connect) for _ in range(100)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(took) == 100 and max(took) < 0.9, sorted(took)[-5:]
