@@ -109,9 +109,9 @@ def _oldest_due(limit: int, exclude: Collection[str]) -> tuple[Select[tuple[str]
     few index entries, not the whole backlog. (Not one ORDER BY on next_rotation_at: a paused rotation has none,
     which PostgreSQL sorts last, and a key can expire before its schedule comes.)"""
     expiring = R.expiry_due_at <= db.now()
-    free_and_new = (*_due_and_free(), *((R.id.not_in(list(exclude)),) if exclude else ()))
-    first = select(R.id).where(*free_and_new, expiring).order_by(R.expiry_due_at)
-    then = select(R.id).where(*free_and_new, or_(R.expiry_due_at.is_(None), ~expiring)).order_by(R.next_rotation_at)
+    claimable = (*_due_and_free(), *((R.id.not_in(list(exclude)),) if exclude else ()))
+    first = select(R.id).where(*claimable, expiring).order_by(R.expiry_due_at)
+    then = select(R.id).where(*claimable, or_(R.expiry_due_at.is_(None), ~expiring)).order_by(R.next_rotation_at)
     return first.limit(limit), then.limit(limit)
 
 
