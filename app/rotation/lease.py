@@ -102,17 +102,17 @@ def _due_and_free() -> tuple[ColumnElement[bool], ...]:
     )
 
 
-def _oldest_due(limit: int, exclude: Collection[str]) -> tuple[Select[tuple[str]], Select[tuple[str]]]:
-    """The due rotations with a free lease, as two choices of at most `limit` each, in the order they are taken:
-    keys about to expire first, longest due first (their consumers break when they do), then the longest-overdue
-    schedules. The two are disjoint, and each is ordered by an indexed column, so a claim under a backlog reads a
-    few index entries, not the whole backlog. (Not one ORDER BY on next_rotation_at: a paused rotation has none,
-    which PostgreSQL sorts last, and a key can expire before its schedule comes.)"""
+def _oldest_due(exclude: Collection[str]) -> tuple[Select[tuple[str]], Select[tuple[str]]]:
+    """The due rotations with a free lease, as two ordered choices (the caller limits each), in the order they are
+    taken: keys about to expire first, longest due first (their consumers break when they do), then the
+    longest-overdue schedules. The two are disjoint, and each is ordered by an indexed column, so a claim under a
+    backlog reads a few index entries, not the whole backlog. (Not one ORDER BY on next_rotation_at: a paused
+    rotation has none, which PostgreSQL sorts last, and a key can expire before its schedule comes.)"""
     expiring = R.expiry_due_at <= db.now()
     claimable = (*_due_and_free(), *((R.id.not_in(list(exclude)),) if exclude else ()))
     first = select(R.id).where(*claimable, expiring).order_by(R.expiry_due_at)
     then = select(R.id).where(*claimable, or_(R.expiry_due_at.is_(None), ~expiring)).order_by(R.next_rotation_at)
-    return first.limit(limit), then.limit(limit)
+    return first, then
 
 
 def claim_due(limit: int, exclude: Collection[str] = ()) -> tuple[str, list[str]]:
@@ -127,7 +127,7 @@ def claim_due(limit: int, exclude: Collection[str] = ()) -> tuple[str, list[str]
     if limit <= 0:
         return owner, []
     rotation_id = R.id
-    first, then = _oldest_due(limit, exclude)
+    first, then = _oldest_due(exclude)
     take = (
         update(ROTATIONS)
         .where(*_due_and_free())
@@ -138,12 +138,13 @@ def claim_due(limit: int, exclude: Collection[str] = ()) -> tuple[str, list[str]
         taken: list[str]
         if db.is_sqlite(db.engine()):
             # One statement: SQLite allows no LIMIT in a compound's parts, so each choice is a subquery of its own.
-            both = union_all(select(first.subquery().c.id), select(then.subquery().c.id)).subquery()
+            parts = (select(choice.limit(limit).subquery().c.id) for choice in (first, then))
+            both = union_all(*parts).subquery()
             taken = list(session.execute(take.where(rotation_id.in_(select(both.c.id).limit(limit)))).scalars())
         else:
             # Separate statements, not UPDATE ... IN (SELECT ... LIMIT ... SKIP LOCKED): PostgreSQL may re-run
             # such a subquery and lock more rows than asked for.
-            chosen = list(session.execute(first.with_for_update(skip_locked=True)).scalars())
+            chosen = list(session.execute(first.limit(limit).with_for_update(skip_locked=True)).scalars())
             if len(chosen) < limit:
                 rest = then.limit(limit - len(chosen)).with_for_update(skip_locked=True)
                 chosen += session.execute(rest).scalars()
