@@ -10,8 +10,8 @@ batches of rows read with one SELECT each. Per rotation: POST /keys with the man
 the new key (verify), DELETE /keys/{hash} of the key from two generations back when the row has one (the first
 round after setup has none: 2 calls per rotation, later rounds 3), then the new key sealed with AES-256-GCM (bound to
 its row) and written with one UPDATE and a commit. Nothing more: no leases, intents, audit, webhooks, retries or
-ORM, and a crash loses keys. The libraries are keyturn's: one shared httpx.Client, cryptography's AESGCM, and
-SQLAlchemy Core over psycopg (PostgreSQL) or sqlite3.
+ORM, and a crash loses keys. The libraries are keyturn's: its shared provider HTTP client (httpx's transport,
+app.providers.http), cryptography's AESGCM, and SQLAlchemy Core over psycopg (PostgreSQL) or sqlite3.
 
 Each command prints one JSON line and exits: {"n", "calls", "creates", "revokes", "cpu_s", "wall_s",
 "peak_rss_mib"}. `cpu_s` is this process's time.process_time() over the round alone: imports, the engine, the
@@ -37,12 +37,13 @@ from urllib.parse import quote
 if __package__ in (None, ""):  # run as `python bench/<name>.py`: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx
+
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, bindparam, create_engine, select, update
 from sqlalchemy.engine import Engine, make_url
 
 from app.db import normalise_url
+from app.providers.http import ProviderHttp
 
 metadata = MetaData()
 bare_rotation = Table(
@@ -95,8 +96,7 @@ class BareRotator:
         self.management = {"Authorization": f"Bearer {management_key}"}
         self.concurrency = concurrency
         self.cipher = AESGCM(root_key)
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self.client = httpx.Client(timeout=10.0, limits=limits)
+        self.client = ProviderHttp(10.0)
 
     def warm(self) -> None:
         """Open the pool's database connections before the round (a keyturn worker holds its own already)."""

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-import httpx
 from pydantic import BaseModel
 
 from app import metrics
@@ -24,6 +23,7 @@ from app.catalogue.parameters import ARouterParameters, OpenRouterParameters
 from app.config import ConfigError, Settings, get_settings
 from app.providers import arouter, openrouter
 from app.providers.base import KeyUsage, ListedKey, MintedKey, Provider
+from app.providers.http import Http, ProviderHttp
 
 T = TypeVar("T")
 
@@ -199,7 +199,7 @@ class Wire:
     app: str  # the app's slug: the `provider` label of the request metrics
     provider: Provider
     base_url: str
-    client: httpx.Client = field(repr=False)
+    client: Http = field(repr=False)
 
     def _call(self, operation: str, call: Callable[[], T]) -> T:
         """Every call to the provider, counted and timed as `operation` (create, get, list, delete, verify)."""
@@ -260,16 +260,16 @@ def check_settings(settings: Settings) -> None:
 
 
 _client_lock = threading.Lock()
-_client: httpx.Client | None = None
+_client: ProviderHttp | None = None
 _client_timeout: float | None = None
 
 
-def http_client(settings: Settings | None = None) -> httpx.Client:
+def http_client(settings: Settings | None = None) -> ProviderHttp:
     """The process-wide client (connection pooling); rebuilt only if the configured timeout changes."""
     global _client, _client_timeout
     timeout = (settings or get_settings()).http_timeout_seconds
     with _client_lock:
-        if _client is None or _client.is_closed or _client_timeout != timeout:
-            _client = httpx.Client(timeout=timeout, follow_redirects=False)
+        if _client is None or _client_timeout != timeout:
+            _client = ProviderHttp(timeout)
             _client_timeout = timeout
         return _client

@@ -1,4 +1,5 @@
-"""ARouter's key API (`/v1/keys`, verification by `/v1/models`), spoken over a caller-supplied httpx.Client.
+"""ARouter's key API (`/v1/keys`, verification by `/v1/models`), spoken over the caller's HTTP client
+(app.providers.http).
 
 Wire contract: docs/contracts.md, ARouter §1–5, parsed leniently per ARouter §6 because public ARouter
 material shows other shapes (`data.hash`, `raw_key`, lists under `keys`, `limit`). Paths and the limit
@@ -18,6 +19,7 @@ from urllib.parse import quote
 import httpx
 
 from app.providers.base import KeyUsage, ListedKey, MintedKey, ProviderError
+from app.providers.http import Http
 from app.providers.wire import (
     bearer_headers,
     credential_key,
@@ -159,7 +161,7 @@ class ARouterProvider:
             body[self.limit_field] = limit
         return body
 
-    def validate_connection(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> None:
+    def validate_connection(self, client: Http, base_url: str, credentials: dict[str, Any]) -> None:
         prefix = "Failed to validate ARouter connection"
         try:
             response = client.get(self.url(base_url, self.keys_path), headers=_admin_headers(credentials))
@@ -172,7 +174,7 @@ class ARouterProvider:
 
     def mint(
         self,
-        client: httpx.Client,
+        client: Http,
         base_url: str,
         credentials: dict[str, Any],
         *,
@@ -203,7 +205,7 @@ class ARouterProvider:
             )
         return MintedKey(key_id=key_id, api_key=api_key)
 
-    def verify(self, client: httpx.Client, base_url: str, api_key: str) -> None:
+    def verify(self, client: Http, base_url: str, api_key: str) -> None:
         prefix = "ARouter API key verification failed"
         try:
             response = client.get(self.url(base_url, self.models_path), headers=bearer_headers(api_key))
@@ -212,7 +214,7 @@ class ARouterProvider:
         if not 200 <= response.status_code < 300:
             raise _status_error(prefix, response)
 
-    def revoke(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> bool:
+    def revoke(self, client: Http, base_url: str, credentials: dict[str, Any], key_id: str) -> bool:
         prefix = "Failed to delete ARouter API key"
         url = self.url(base_url, f"{self.keys_path}/{quote(key_id, safe='')}")
         try:
@@ -225,20 +227,18 @@ class ARouterProvider:
             return True  # 200, 202, 204 with or without a body
         raise _status_error(prefix, response)
 
-    def sees_key(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> bool:
+    def sees_key(self, client: Http, base_url: str, credentials: dict[str, Any], key_id: str) -> bool:
         """The seed contract has no get-one-key route (ARouter §2): the key is seen if the listing shows it. The
         listing stops at the page that does."""
         return any(_item_id(item) == key_id for item in self._items(client, base_url, credentials))
 
-    def list_keys(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> list[ListedKey]:
+    def list_keys(self, client: Http, base_url: str, credentials: dict[str, Any]) -> list[ListedKey]:
         seen: dict[str, ListedKey] = {}
         for listed in filter(None, map(_listed, self._items(client, base_url, credentials))):
             seen.setdefault(listed.key_id, listed)  # pages can shift mid-scan; first sighting wins
         return list(seen.values())
 
-    def key_usage(
-        self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str
-    ) -> KeyUsage | None:
+    def key_usage(self, client: Http, base_url: str, credentials: dict[str, Any], key_id: str) -> KeyUsage | None:
         """The key's `last_used_at` from the listing (ARouter §4; there is no get-one-key route), and `usage` when
         the listing reports one (the public variant does). None if the listing does not show the key."""
         for item in self._items(client, base_url, credentials):
@@ -250,7 +250,7 @@ class ARouterProvider:
                 )
         return None
 
-    def _items(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> Iterator[Any]:
+    def _items(self, client: Http, base_url: str, credentials: dict[str, Any]) -> Iterator[Any]:
         """Every list item, page after page, as the provider sent it; ProviderError rather than a silently
         partial list."""
         prefix = "Failed to list ARouter API keys"

@@ -1,7 +1,7 @@
 """The provider interface. A provider only talks to its upstream key API.
 
 Providers know HTTP and their wire format, nothing else: no database, no settings, no crypto, no
-FastAPI, and nothing from app outside app.providers. They take the httpx.Client and base URL that
+FastAPI, and nothing from app outside app.providers. They take the HTTP client (app.providers.http) and base URL that
 app.catalogue hands them and plaintext credentials, return plain data, and raise ProviderError. They
 never retry or sleep: retry policy belongs to app.rotation.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-import httpx
+from app.providers.http import Http
 
 
 class ProviderError(Exception):
@@ -72,12 +72,12 @@ class Provider(Protocol):
     # Whether `mint` can give a key an expiry (`expires_at`); a provider that cannot refuses one.
     supports_expiry: bool
 
-    def validate_connection(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> None:
+    def validate_connection(self, client: Http, base_url: str, credentials: dict[str, Any]) -> None:
         """Raise ProviderError unless the management credentials work."""
 
     def mint(
         self,
-        client: httpx.Client,
+        client: Http,
         base_url: str,
         credentials: dict[str, Any],
         *,
@@ -89,22 +89,20 @@ class Provider(Protocol):
         Never retried blindly by the caller. A provider without `supports_expiry` raises ProviderError for an
         `expires_at`, before any request, rather than mint a key that would outlive it."""
 
-    def verify(self, client: httpx.Client, base_url: str, api_key: str) -> None:
+    def verify(self, client: Http, base_url: str, api_key: str) -> None:
         """Raise ProviderError unless `api_key` itself works."""
 
-    def revoke(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> bool:
+    def revoke(self, client: Http, base_url: str, credentials: dict[str, Any], key_id: str) -> bool:
         """Delete a key: True if it was deleted now, False if the provider does not know it (404) under these
         credentials. Whether a 404 proves the key gone depends on whose credentials asked: the caller decides."""
 
-    def sees_key(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> bool:
+    def sees_key(self, client: Http, base_url: str, credentials: dict[str, Any], key_id: str) -> bool:
         """True if the management credentials can see the key, False if the provider does not know it under them;
         ProviderError when the provider cannot say."""
 
-    def list_keys(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> list[ListedKey]:
+    def list_keys(self, client: Http, base_url: str, credentials: dict[str, Any]) -> list[ListedKey]:
         """Every key the management credentials can see, all pages, disabled ones included."""
 
-    def key_usage(
-        self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str
-    ) -> KeyUsage | None:
+    def key_usage(self, client: Http, base_url: str, credentials: dict[str, Any], key_id: str) -> KeyUsage | None:
         """The provider's usage signal for one key; None if the provider does not know the key under these
         credentials (deleted, or another account's); ProviderError when the provider cannot say."""

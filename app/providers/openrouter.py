@@ -1,4 +1,4 @@
-"""OpenRouter's key-management API (`/keys`, `/key`), spoken over a caller-supplied httpx.Client.
+"""OpenRouter's key-management API (`/keys`, `/key`), spoken over the caller's HTTP client (app.providers.http).
 
 Wire contract: docs/contracts.md, "OpenRouter keys API". This module never retries or sleeps: it reports, in
 ProviderError, whether a retry could help and whether a failed create may still have made a key.
@@ -13,6 +13,7 @@ from urllib.parse import quote
 import httpx
 
 from app.providers.base import KeyUsage, ListedKey, MintedKey, ProviderError
+from app.providers.http import Http
 from app.providers.wire import (
     bearer_headers,
     credential_key,
@@ -81,7 +82,7 @@ def create_body(name: str | None, parameters: dict[str, Any], expires_at: dateti
 class OpenRouterProvider:
     supports_expiry = True
 
-    def validate_connection(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> None:
+    def validate_connection(self, client: Http, base_url: str, credentials: dict[str, Any]) -> None:
         prefix = "Failed to validate OpenRouter connection"
         try:
             response = client.get(f"{base_url}/keys", headers=_management_headers(credentials))
@@ -94,7 +95,7 @@ class OpenRouterProvider:
 
     def mint(
         self,
-        client: httpx.Client,
+        client: Http,
         base_url: str,
         credentials: dict[str, Any],
         *,
@@ -125,7 +126,7 @@ class OpenRouterProvider:
             )
         return MintedKey(key_id=key_hash, api_key=key)
 
-    def verify(self, client: httpx.Client, base_url: str, api_key: str) -> None:
+    def verify(self, client: Http, base_url: str, api_key: str) -> None:
         prefix = "OpenRouter API key verification failed"
         try:
             response = client.get(f"{base_url}/key", headers=bearer_headers(api_key))
@@ -134,7 +135,7 @@ class OpenRouterProvider:
         if not 200 <= response.status_code < 300:
             raise _status_error(prefix, response)
 
-    def revoke(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> bool:
+    def revoke(self, client: Http, base_url: str, credentials: dict[str, Any], key_id: str) -> bool:
         prefix = "Failed to delete OpenRouter API key"
         try:
             response = client.delete(
@@ -148,13 +149,11 @@ class OpenRouterProvider:
             return True
         raise _status_error(prefix, response)
 
-    def sees_key(self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str) -> bool:
+    def sees_key(self, client: Http, base_url: str, credentials: dict[str, Any], key_id: str) -> bool:
         """`GET /keys/{hash}`: 200 sees it, 404 does not (OpenRouter §6)."""
         return self._get_key(client, base_url, credentials, key_id, "Failed to get OpenRouter API key") is not None
 
-    def key_usage(
-        self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str
-    ) -> KeyUsage | None:
+    def key_usage(self, client: Http, base_url: str, credentials: dict[str, Any], key_id: str) -> KeyUsage | None:
         """`GET /keys/{hash}`: the key's all-time `usage` in USD credits (OpenRouter §3), and its `last_used_at`
         when the provider reports one. None on 404."""
         data = self._get_key(client, base_url, credentials, key_id, "Failed to read OpenRouter API key usage")
@@ -167,7 +166,7 @@ class OpenRouterProvider:
         )
 
     def _get_key(
-        self, client: httpx.Client, base_url: str, credentials: dict[str, Any], key_id: str, prefix: str
+        self, client: Http, base_url: str, credentials: dict[str, Any], key_id: str, prefix: str
     ) -> dict[str, Any] | None:
         """The key object of `GET /keys/{hash}`, or None on 404."""
         try:
@@ -183,7 +182,7 @@ class OpenRouterProvider:
             raise ProviderError(f"{prefix}: response does not describe the key", status=200, retryable=True)
         return data
 
-    def list_keys(self, client: httpx.Client, base_url: str, credentials: dict[str, Any]) -> list[ListedKey]:
+    def list_keys(self, client: Http, base_url: str, credentials: dict[str, Any]) -> list[ListedKey]:
         prefix = "Failed to list OpenRouter API keys"
         headers = _management_headers(credentials)
         seen: dict[str, ListedKey] = {}
