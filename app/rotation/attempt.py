@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlmodel import Session
 
 from app import db
 from app.models import SecretRotation
 from app.models.credential import CredentialState
-from app.models.tables import CREDENTIALS, ROTATIONS
+from app.models.tables import CONNECTIONS, CREDENTIALS, ROTATIONS
 from app.rotation import lease, schedule
 from app.rotation.intents import Intent, insert_intent
-from app.rotation.upstream import ConnectionUnavailable, Upstream, for_connection
+from app.rotation.upstream import ConnectionUnavailable, Upstream, from_columns
 from app.timeutil import utcnow
 
 OPEN = [CredentialState.PENDING, CredentialState.MINTED]
@@ -53,6 +53,15 @@ def still_due(rotation: SecretRotation) -> bool:
 _OPEN_INTENTS = select(CREDENTIALS.c.id).where(
     CREDENTIALS.c.rotation_id == bindparam("p_rotation"), CREDENTIALS.c.state.in_(OPEN)
 )
+# Read in the statement that takes the lease, not in two more: whether an earlier holder left an intent open, and
+# the connection's two columns the provider call needs.
+_ALSO = (
+    exists().where(CREDENTIALS.c.rotation_id == ROTATIONS.c.id, CREDENTIALS.c.state.in_(OPEN)).label("left_open"),
+    *(
+        select(column).where(CONNECTIONS.c.id == ROTATIONS.c.connection_id).scalar_subquery()
+        for column in (CONNECTIONS.c.app, CONNECTIONS.c.encrypted_credentials)
+    ),
+)
 _NEXT_GENERATION = (
     update(ROTATIONS)
     .where(ROTATIONS.c.id == bindparam("p_rotation"))
@@ -70,19 +79,17 @@ def begin(rotation_id: str, owner: str, *, manual: bool, reconciled: bool = Fals
     `reconciled`: the caller already reconciled what an earlier holder left open, so open intents are not
     looked for again (a young pending one may rightly stay open)."""
     with db.unit_of_work() as session:
-        taken = lease.take(session, rotation_id, owner)
+        taken = lease.take(session, rotation_id, owner, _ALSO)
         if taken is None:
             return Begun()
-        rotation = taken[0]
+        rotation, _, left_open, app, encrypted_credentials = taken
         session.expunge(rotation)  # the caller's copy: changes to it are written by explicit statements only
         if not manual and not still_due(rotation):
             return Begun(rotation, not_due=True)
-        if not reconciled:
-            left_open = _open_intents(session, rotation_id)
-            if left_open:
-                return Begun(rotation, open_intents=left_open)
+        if left_open and not reconciled:
+            return Begun(rotation, open_intents=_open_intents(session, rotation_id))
         try:
-            upstream = for_connection(session, rotation.connection_id)
+            upstream = from_columns(rotation.connection_id, app, encrypted_credentials)
         except ConnectionUnavailable as exc:
             return Begun(rotation, unavailable=str(exc))  # the lease still commits: the failure is recorded under it
         cred = _record_intent(session, rotation, upstream)

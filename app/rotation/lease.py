@@ -172,30 +172,33 @@ def _write_statement(plain: tuple[str, ...], expressions: tuple[tuple[str, Any],
 
 
 @functools.lru_cache(maxsize=8)
-def _row_statement(free_or_ours: bool, lease_seconds: float) -> Update:
+def _row_statement(free_or_ours: bool, lease_seconds: float, also: tuple[ColumnElement[Any], ...]) -> Update:
     """UPDATE ... RETURNING the ORM row: the lease set to `p_owner` where it is ours (or free, `free_or_ours`),
-    and the row as it is now with the database's time."""
+    and the row as it is now with the database's time, then the `also` expressions."""
     condition = or_(free(), R.lease_owner == bindparam("p_owner")) if free_or_ours else _OURS[1]
     return (
         update(SecretRotation)  # ORM: the row comes back as a SecretRotation
         .where(R.id == bindparam("p_id"), condition)
         .values(lease_owner=bindparam("p_owner"), lease_expires_at=db.now(lease_seconds))
-        .returning(SecretRotation, db.now().label("database_now"))
+        .returning(SecretRotation, db.now().label("database_now"), *also)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
 
 
-def _renewed_row(session: Session, free_or_ours: bool, rotation_id: str, owner: str) -> Any:
-    statement = _row_statement(free_or_ours, lease_seconds())
+def _renewed_row(
+    session: Session, free_or_ours: bool, rotation_id: str, owner: str, also: tuple[ColumnElement[Any], ...] = ()
+) -> Any:
+    statement = _row_statement(free_or_ours, lease_seconds(), also)
     return session.execute(statement, {"p_id": rotation_id, "p_owner": owner}).first()
 
 
-def take(session: Session, rotation_id: str, owner: str) -> tuple[SecretRotation, datetime] | None:
+def take(session: Session, rotation_id: str, owner: str, also: tuple[ColumnElement[Any], ...] = ()) -> Any:
     """Inside the caller's transaction: take the lease if it is free or expired (or already `owner`'s), and return
-    the row as it is now and the database's time, in one statement; None if someone else holds it or the row is
-    gone. The lease is held once the caller's transaction commits."""
-    found = _renewed_row(session, True, rotation_id, owner)
-    return None if found is None else (found[0], found[1])
+    the row as it is now, the database's time and the `also` expressions (subqueries over the row, so the caller
+    reads what it needs in this statement: each is built once, so the statement is cached), in one statement and
+    one result row; None if someone else holds it or the row is gone. The lease is held once the caller's
+    transaction commits."""
+    return _renewed_row(session, True, rotation_id, owner, also)
 
 
 def leased_row(session: Session, rotation_id: str, owner: str) -> SecretRotation:

@@ -109,10 +109,15 @@ _CONNECTION = select(CONNECTIONS.c.app, CONNECTIONS.c.encrypted_credentials).whe
 
 def for_connection(session: Session, connection_id: str) -> Upstream:
     row = session.execute(_CONNECTION, {"p_id": connection_id}).first()
-    if row is None:
+    return from_columns(connection_id, *(row or (None, None)))
+
+
+def from_columns(connection_id: str, app: str | None, encrypted_credentials: str | None) -> Upstream:
+    """The connection's provider side from its `app` and `encrypted_credentials` columns, read by the caller (both
+    None: there is no such connection)."""
+    if app is None or encrypted_credentials is None:
         raise ConnectionUnavailable(f"app connection {connection_id} does not exist")
-    credentials = open_credentials(connection_id, row.encrypted_credentials)
-    return _upstream(connection_id, row.app, credentials)
+    return _upstream(connection_id, app, open_credentials(connection_id, encrypted_credentials))
 
 
 def with_credentials(connection: AppConnection, credentials: dict[str, Any]) -> Upstream:
