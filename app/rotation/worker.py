@@ -3,9 +3,10 @@ queue, reconciles intents left open by runs that died, and purges dead access to
 
 Claiming takes the leases of a batch of due rotations in one transaction (`lease.claim_due`), so several
 workers share the due rows instead of racing for the same ones; each run then goes through the engine
-under the lease it was handed. At most `worker_concurrency` runs at once. When a run finishes and the
-last claim filled every free slot (more may be due), the worker claims again at once; otherwise it waits
-for the next poll, which also drains revocations, reconciles stale intents and notes keys about to expire.
+under the lease it was handed. At most `worker_concurrency` runs at once; while a backlog lasts, as many more
+are leased ahead and wait for a slot. When a run finishes and the last claim filled what it asked for (more may
+be due), the worker claims again as soon as every claimed run has a slot; otherwise it waits for the next poll,
+which also drains revocations, reconciles stale intents and notes keys about to expire.
 A thread of its own sends webhooks (app.webhooks.sender), so a slow receiver never holds up a rotation.
 Nothing lives only in memory: a killed worker loses no work, its leases lapse and the rows are picked up.
 """
@@ -135,11 +136,18 @@ class Worker:
     def _claim_due(self) -> None:
         with self._lock:
             self._running = {rid: f for rid, f in self._running.items() if not f.done()}
-            free = self.settings.worker_concurrency - len(self._running)
-            if free <= 0 or self._stop.is_set():
+            slots = self.settings.worker_concurrency
+            if len(self._running) > slots or self._stop.is_set():
+                return  # claimed runs still wait for a slot: the next claim comes once each has one
+            # Under a backlog (the last claim filled what it asked for), one batch more is leased ahead and queued
+            # behind the runs, so a finished run's slot is refilled without a claim: one claim per batch, not per
+            # run (a claim was a fifth of a busy worker's CPU). A queued run whose lease lapses meanwhile re-takes
+            # it if it is still free (engine.rotate), or leaves it to the worker that took it.
+            wanted = slots + (slots if self._more_due else 0) - len(self._running)
+            if wanted <= 0:
                 return
-            owner, claimed = lease.claim_due(free, exclude=set(self._running) | self._failed)
-            self._more_due = len(claimed) == free
+            owner, claimed = lease.claim_due(wanted, exclude=set(self._running) | self._failed)
+            self._more_due = len(claimed) == wanted
             for rotation_id in claimed:
                 if self._stop.is_set():
                     lease.release(rotation_id, owner)

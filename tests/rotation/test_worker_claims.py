@@ -248,6 +248,37 @@ def test_worker_claims_again_as_soon_as_a_slot_frees(client, project, connection
     assert all(row(rid).lease_owner is None for rid in ids)
 
 
+def test_under_a_backlog_the_worker_claims_once_per_batch_not_once_per_run(
+    client, project, connection, openrouter, fast, monkeypatch
+):
+    fast.worker_concurrency = 4
+    fast.worker_poll_seconds = 30  # only the first poll falls inside the test: every later claim is a refill
+    ids = due_rotations(project, connection, 24)
+    openrouter.set_latency(0.05)
+    claims: list[tuple[int, list[str]]] = []
+    real_claim = lease.claim_due
+
+    def recording_claim(limit, exclude=()):
+        owner, claimed = real_claim(limit, exclude)
+        claims.append((limit, claimed))
+        return owner, claimed
+
+    monkeypatch.setattr(lease, "claim_due", recording_claim)
+    worker = Worker(fast)
+    worker.start()
+    try:
+        assert wait_for(lambda: rotated(ids) == len(ids), 15), f"{rotated(ids)} of {len(ids)} rotated"
+    finally:
+        worker.stop()
+    claimed = [rid for _, batch in claims for rid in batch]
+    assert sorted(claimed) == sorted(ids)  # each claimed once
+    # A refill per finished run made about one claim per rotation (24); a batch leased ahead makes about one per
+    # four rotations, and at most 2 x concurrency leases are held at once.
+    assert len(claims) <= 10, [limit for limit, _ in claims]
+    assert max(limit for limit, _ in claims) <= 2 * fast.worker_concurrency
+    assert all(row(rid).lease_owner is None for rid in ids)
+
+
 def test_request_stop_stops_claiming_and_leaves_no_lease(client, project, connection, openrouter, fast):
     fast.worker_concurrency = 1
     fast.worker_poll_seconds = 30
