@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import signal
 import sys
@@ -84,6 +85,9 @@ def main(argv: list[str] | None = None) -> None:
     openapi = commands.add_parser("openapi", help="write openapi/openapi.json from the app")
     openapi.add_argument("--output", default=None)
     args = parser.parse_args(argv)
+    # A process that dies of SIGSEGV, SIGBUS, SIGFPE, SIGABRT or SIGILL writes every thread's Python stack to stderr
+    # first, so its log says where (serve's forks and its rotation worker inherit this).
+    faulthandler.enable()
     handlers = {"serve": _serve, "worker": _worker, "migrate": _migrate, "openapi": _openapi}
     try:
         handlers[args.command](args)

@@ -271,6 +271,22 @@ def test_a_killed_web_process_is_replaced_and_the_server_keeps_answering(tmp_pat
     assert f"web process started (pid {new})" in log
 
 
+@pytest.mark.parametrize("kind", ["web process", "rotation worker"])
+def test_a_process_that_dies_of_a_fatal_signal_leaves_its_python_stack_in_the_log(tmp_path, kind):
+    env = serve_env(tmp_path, KEYTURN_WEB_WORKERS="2", KEYTURN_WORKER="embedded")
+    with keyturn_server(env, tmp_path) as (_url, server):
+        web, workers = started(server.pid, 2, 1)
+        victim = web[0] if kind == "web process" else workers[0]
+        os.kill(victim, signal.SIGBUS)
+        wait_for(lambda: not alive(victim), 10, f"the {kind} to die")
+        web, workers = started(server.pid, 2, 1)  # replaced
+        assert victim not in web + workers
+        stop_and_check(server, web + workers)
+    log = server.stderr.read() if server.stderr else ""
+    assert "Fatal Python error: Bus error" in log, log[-3000:]
+    assert f"{kind} (pid {victim}) was killed by signal {int(signal.SIGBUS)}" in log
+
+
 def test_a_web_process_killed_while_serve_stops_is_not_replaced(tmp_path):
     env = serve_env(tmp_path, KEYTURN_WEB_WORKERS="2", KEYTURN_WORKER="embedded")
     with keyturn_server(env, tmp_path) as (_url, server):
