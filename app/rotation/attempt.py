@@ -82,8 +82,7 @@ def begin(rotation_id: str, owner: str, *, manual: bool, reconciled: bool = Fals
         taken = lease.take(session, rotation_id, owner, _ALSO)
         if taken is None:
             return Begun()
-        rotation, _, left_open, app, encrypted_credentials = taken
-        session.expunge(rotation)  # the caller's copy: changes to it are written by explicit statements only
+        rotation, _, left_open, app, encrypted_credentials = taken  # `rotation` is detached: the caller's copy
         if not manual and not still_due(rotation):
             return Begun(rotation, not_due=True)
         if left_open and not reconciled:

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, Select, Update, and_, bindparam, or_, select, union_all, update
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session
 
 from app import db
@@ -172,38 +173,50 @@ def _write_statement(plain: tuple[str, ...], expressions: tuple[tuple[str, Any],
 
 
 @functools.lru_cache(maxsize=8)
-def _row_statement(free_or_ours: bool, lease_seconds: float, also: tuple[ColumnElement[Any], ...]) -> Update:
-    """UPDATE ... RETURNING the ORM row: the lease set to `p_owner` where it is ours (or free, `free_or_ours`),
-    and the row as it is now with the database's time, then the `also` expressions."""
-    condition = or_(free(), R.lease_owner == bindparam("p_owner")) if free_or_ours else _OURS[1]
+def _leased_row_statement(lease_seconds: float) -> Update:
+    """UPDATE ... RETURNING the ORM row (in the caller's session, as its callers write to it): the lease renewed where
+    it is `p_owner`'s, and the row as it is now."""
     return (
-        update(SecretRotation)  # ORM: the row comes back as a SecretRotation
-        .where(R.id == bindparam("p_id"), condition)
-        .values(lease_owner=bindparam("p_owner"), lease_expires_at=db.now(lease_seconds))
-        .returning(SecretRotation, db.now().label("database_now"), *also)
+        update(SecretRotation)
+        .where(*_OURS)
+        .values(lease_expires_at=db.now(lease_seconds))
+        .returning(SecretRotation)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
 
 
-def _renewed_row(
-    session: Session, free_or_ours: bool, rotation_id: str, owner: str, also: tuple[ColumnElement[Any], ...] = ()
-) -> Any:
-    statement = _row_statement(free_or_ours, lease_seconds(), also)
-    return session.execute(statement, {"p_id": rotation_id, "p_owner": owner}).first()
+@functools.lru_cache(maxsize=8)
+def _take_statement(lease_seconds: float, also: tuple[ColumnElement[Any], ...]) -> Update:
+    """In Core, not as an ORM UPDATE ... RETURNING SecretRotation: the ORM's path re-computes the statement's cache
+    key and loads the instance on every run, which cost more CPU than the statement (this one runs on every
+    rotation)."""
+    return (
+        update(ROTATIONS)
+        .where(R.id == bindparam("p_id"), or_(free(), R.lease_owner == bindparam("p_owner")))
+        .values(lease_owner=bindparam("p_owner"), lease_expires_at=db.now(lease_seconds))
+        .returning(*ROTATIONS.c, db.now().label("database_now"), *also)
+    )
 
 
 def take(session: Session, rotation_id: str, owner: str, also: tuple[ColumnElement[Any], ...] = ()) -> Any:
     """Inside the caller's transaction: take the lease if it is free or expired (or already `owner`'s), and return
-    the row as it is now, the database's time and the `also` expressions (subqueries over the row, so the caller
-    reads what it needs in this statement: each is built once, so the statement is cached), in one statement and
-    one result row; None if someone else holds it or the row is gone. The lease is held once the caller's
-    transaction commits."""
-    return _renewed_row(session, True, rotation_id, owner, also)
+    the row as it is now (a detached SecretRotation: not in the session, its changes written by explicit statements
+    only), the database's time and the `also` expressions (subqueries over the row, so the caller reads what it
+    needs in this statement: each is built once, so the statement is cached), in one statement; None if someone
+    else holds it or the row is gone. The lease is held once the caller's transaction commits."""
+    found = session.execute(_take_statement(lease_seconds(), also), {"p_id": rotation_id, "p_owner": owner}).first()
+    if found is None:
+        return None
+    width = len(ROTATIONS.c)
+    rotation = SecretRotation(**dict(zip(ROTATIONS.c.keys(), found[:width], strict=True)))
+    make_transient_to_detached(rotation)  # as if loaded: a later session.add would update the row, never insert it
+    return (rotation, *found[width:])
 
 
 def leased_row(session: Session, rotation_id: str, owner: str) -> SecretRotation:
     """`extend`, and the row as it is now, in one statement; LeaseLost if the lease is gone."""
-    found = _renewed_row(session, False, rotation_id, owner)
+    statement = _leased_row_statement(lease_seconds())
+    found = session.execute(statement, {"p_id": rotation_id, "p_owner": owner}).first()
     if found is None:
         raise LeaseLost(f"lost the lease of rotation {rotation_id}")
     return found[0]
