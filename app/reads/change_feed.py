@@ -4,8 +4,9 @@
 previous call (see app.reads.change_feed_schema), or None when that cannot be known right now; the
 read cache serves an entry only while the stamp it was filled under is still current.
 
-- SQLite: the stamp is the trigger-maintained counter, re-read on a private connection whenever SQLite's
-  shared-memory WAL index shows any commit (see SqliteFeed). Exact: a commit is visible to the next read.
+- SQLite: the stamp is the trigger-maintained counter, re-read on a private connection whenever its
+  `PRAGMA data_version` shows another connection's commit (see SqliteFeed). Exact: a commit is visible to the
+  next read.
 - PostgreSQL: a background thread LISTENs; each notification bumps a local counter. Reading the database
   per request would halve throughput, so the trade-off is the delivery delay of NOTIFY (well under a
   millisecond on one host) after a commit. While the listener is not connected the stamp is None, so
@@ -15,7 +16,6 @@ read cache serves an entry only while the stamp it was filled under is still cur
 from __future__ import annotations
 
 import logging
-import mmap
 import sqlite3
 import threading
 
@@ -27,68 +27,63 @@ log = logging.getLogger("keyturn.read_cache")
 
 
 class SqliteFeed:
-    """Reads the counter, but only after SQLite's shared WAL index says some commit happened.
+    """Reads the counter, but only after `PRAGMA data_version` says some other connection committed.
 
-    In WAL mode every commit changes the wal-index header at the start of the `-shm` file (documented in
-    SQLite's WAL format), which every connection maps into memory. Comparing those bytes costs no system
-    call; when they differ, one query reads the counter. The header is read before the query, so the stamp
-    kept with it is never older than the header. Without a `-shm` file every call queries.
+    The pragma, on a private connection, changes whenever any other connection, in any process, has committed
+    since this connection last asked. One call costs about 5 µs; when the version moved, one query reads the
+    counter. The version is read before the counter, so the stamp kept with it is never older than the version.
+
+    Not by mapping SQLite's `-shm` file and comparing its header, as until 2026-12-01: that opened and closed the
+    file outside SQLite, and closing any descriptor of a file drops every POSIX lock the process holds on it,
+    SQLite's own included. Another process could then take the shared-memory index for unused and truncate it
+    under this process's live connections: SIGBUS in a commit (found by the rotation bench), or a corrupt index.
     """
-
-    HEADER_BYTES = 48
 
     def __init__(self, database: str):
         self._database = database
         self._conn: sqlite3.Connection | None = None
-        self._shm: mmap.mmap | None = None
-        self._seen: tuple[bytes, int] | None = None  # (wal-index header, counter read after it)
+        self._seen: tuple[int, int] | None = None  # (data_version, counter read after it)
         self._usable = True
         self._lock = threading.Lock()
 
-    def _query(self) -> int | None:
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._database, check_same_thread=False)
+        # A migration that rebuilds a watched table on SQLite drops its triggers: check them all.
+        installed = conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE ?",
+            (schema.TRIGGER_PREFIX + "%",),
+        ).fetchone()[0]
+        if installed != schema.SQLITE_TRIGGER_COUNT:
+            conn.close()
+            raise sqlite3.OperationalError("change triggers missing")
+        return conn
+
+    def _read(self) -> int | None:
         try:
             if self._conn is None:
-                self._conn = sqlite3.connect(self._database, check_same_thread=False)
-                # A migration that rebuilds a watched table on SQLite drops its triggers: check them all.
-                installed = self._conn.execute(
-                    "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE ?",
-                    (schema.TRIGGER_PREFIX + "%",),
-                ).fetchone()[0]
-                if installed != schema.SQLITE_TRIGGER_COUNT:
-                    raise sqlite3.OperationalError("change triggers missing")
+                self._conn = self._connect()
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            seen = self._seen
+            if seen is not None and seen[0] == version:
+                return seen[1]
             row = self._conn.execute(f"SELECT n FROM {schema.TABLE} WHERE id = 1").fetchone()
         except sqlite3.Error:
             self._usable = False
             log.warning("read cache off: the change triggers are not installed (run the migrations)")
             return None
-        if self._shm is None:
-            self._shm = _map_shm(self._database + "-shm")
-        return row[0] if row else None
+        if row is None:
+            return None
+        self._seen = (version, row[0])
+        return row[0]
 
     def stamp(self) -> int | None:
         if not self._usable:
             return None
-        shm = self._shm
-        header = shm[: self.HEADER_BYTES] if shm is not None else None
-        seen = self._seen
-        if header is not None and seen is not None and seen[0] == header:
-            return seen[1]
         with self._lock:
-            value = self._query()
-        if header is not None and value is not None:
-            self._seen = (header, value)
-        return value
+            return self._read()
 
     def stop(self) -> None:
         self._usable = False
-
-
-def _map_shm(path: str) -> mmap.mmap | None:
-    try:
-        with open(path, "rb") as handle:
-            return mmap.mmap(handle.fileno(), SqliteFeed.HEADER_BYTES, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):
-        return None  # not in WAL mode: query every time
 
 
 class PostgresFeed:
