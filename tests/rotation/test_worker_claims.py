@@ -205,21 +205,27 @@ def test_two_processes_claim_disjoint_rotations(client, project, connection, fas
     assert sorted(first + second) == sorted(ids)
 
 
+def recorded_claims(monkeypatch) -> list[tuple[int, list[str]]]:
+    """Every claim the workers make from now on: (the limit asked for, the rotations claimed)."""
+    claims: list[tuple[int, list[str]]] = []
+    real_claim = lease.claim_due
+
+    def recording_claim(limit, exclude=()):
+        owner, claimed = real_claim(limit, exclude)
+        claims.append((limit, claimed))
+        return owner, claimed
+
+    monkeypatch.setattr(lease, "claim_due", recording_claim)
+    return claims
+
+
 def test_two_workers_run_each_due_rotation_exactly_once(client, project, connection, openrouter, fast, monkeypatch):
     fast.worker_concurrency = 4
     fast.worker_poll_seconds = 0.2
     ids = due_rotations(project, connection, 12)
     creates_before = openrouter.create_count
     openrouter.set_latency(0.05)  # runs overlap, so both workers claim while the other holds rows
-    claims: list[list[str]] = []
-    real_claim = lease.claim_due
-
-    def recording_claim(limit, exclude=()):
-        owner, claimed = real_claim(limit, exclude)
-        claims.append(claimed)
-        return owner, claimed
-
-    monkeypatch.setattr(lease, "claim_due", recording_claim)
+    claims = recorded_claims(monkeypatch)
     workers = [Worker(fast), Worker(fast)]
     for worker in workers:
         worker.start()
@@ -228,10 +234,19 @@ def test_two_workers_run_each_due_rotation_exactly_once(client, project, connect
     finally:
         for worker in workers:
             worker.stop()
-    claimed = [rid for batch in claims for rid in batch]
+    claimed = [rid for _, batch in claims for rid in batch]
     assert sorted(claimed) == sorted(ids)  # each claimed once, by one worker
     assert openrouter.create_count - creates_before == len(ids)
     assert all(row(rid).next_generation == 3 and row(rid).lease_owner is None for rid in ids)
+
+
+def rotate_with_one_worker(settings, ids: list[str], timeout: float) -> None:
+    worker = Worker(settings)
+    worker.start()
+    try:
+        assert wait_for(lambda: rotated(ids) == len(ids), timeout), f"{rotated(ids)} of {len(ids)} rotated"
+    finally:
+        worker.stop()
 
 
 def test_worker_claims_again_as_soon_as_a_slot_frees(client, project, connection, openrouter, fast):
@@ -239,12 +254,7 @@ def test_worker_claims_again_as_soon_as_a_slot_frees(client, project, connection
     fast.worker_poll_seconds = 30  # only the first poll falls inside the test
     ids = due_rotations(project, connection, 6)
     openrouter.set_latency(0.05)
-    worker = Worker(fast)
-    worker.start()
-    try:
-        assert wait_for(lambda: rotated(ids) == len(ids), 5), f"{rotated(ids)} of {len(ids)} rotated"
-    finally:
-        worker.stop()
+    rotate_with_one_worker(fast, ids, timeout=5)
     assert all(row(rid).lease_owner is None for rid in ids)
 
 
@@ -255,21 +265,8 @@ def test_under_a_backlog_the_worker_claims_once_per_batch_not_once_per_run(
     fast.worker_poll_seconds = 30  # only the first poll falls inside the test: every later claim is a refill
     ids = due_rotations(project, connection, 24)
     openrouter.set_latency(0.05)
-    claims: list[tuple[int, list[str]]] = []
-    real_claim = lease.claim_due
-
-    def recording_claim(limit, exclude=()):
-        owner, claimed = real_claim(limit, exclude)
-        claims.append((limit, claimed))
-        return owner, claimed
-
-    monkeypatch.setattr(lease, "claim_due", recording_claim)
-    worker = Worker(fast)
-    worker.start()
-    try:
-        assert wait_for(lambda: rotated(ids) == len(ids), 15), f"{rotated(ids)} of {len(ids)} rotated"
-    finally:
-        worker.stop()
+    claims = recorded_claims(monkeypatch)
+    rotate_with_one_worker(fast, ids, timeout=15)
     claimed = [rid for _, batch in claims for rid in batch]
     assert sorted(claimed) == sorted(ids)  # each claimed once
     # A refill per finished run made about one claim per rotation (24); a batch leased ahead makes about one per
