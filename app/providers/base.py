@@ -1,9 +1,9 @@
 """The provider interface. A provider only talks to its upstream key API.
 
 Providers know HTTP and their wire format, nothing else: no database, no settings, no crypto, no
-FastAPI, and nothing from app outside app.providers. They take the HTTP client (app.providers.http) and base URL that
-app.catalogue hands them and plaintext credentials, return plain data, and raise ProviderError. They
-never retry or sleep: retry policy belongs to app.rotation.
+FastAPI, and nothing from app outside app.providers. They take the HTTP client (app.providers.http) and
+base URL that app.catalogue hands them and plaintext credentials, return plain data, and raise
+ProviderError. They never retry or sleep: retry policy belongs to app.rotation.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ headers, follow no redirect, and must not carry one account's cookies into anoth
 and responses stay httpx's, and so do the errors (the transport maps every network failure to httpx.HTTPError),
 but a request costs about 40% less CPU, three of them in every rotation.
 
-What the client would have taken from the environment is kept: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY,
-read once when the client is made (as httpx.Client reads them), and SSL_CERT_FILE and SSL_CERT_DIR (the
-transport's own `trust_env`).
+What the client would have taken from the environment is kept: HTTP_PROXY, HTTPS_PROXY and ALL_PROXY, read once
+when the client is made (as httpx.Client reads them), NO_PROXY (read by urllib at each proxied call), and
+SSL_CERT_FILE and SSL_CERT_DIR (the transport's own `trust_env`).
 """
 
 from __future__ import annotations
