@@ -37,7 +37,6 @@ from urllib.parse import quote
 if __package__ in (None, ""):  # run as `python bench/<name>.py`: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, bindparam, create_engine, select, update
 from sqlalchemy.engine import Engine, make_url
