@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import ClauseElement, Float, bindparam, event, literal
+from sqlalchemy import ClauseElement, ColumnElement, Float, bindparam, event, literal
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.compiler import compiles
@@ -186,6 +186,29 @@ def _plus_seconds_sqlite(element: _PlusSeconds, compiler: SQLCompiler, **kw: Any
     # The layout of `now()` on SQLite, so the two compare as text.
     moment, seconds = (compiler.process(clause, **kw) for clause in element.clauses)
     return f"strftime('%Y-%m-%d %H:%M:%f000', {moment}, printf('%d seconds', {seconds}))"
+
+
+class _Qualified(FunctionElement[Any]):
+    """A subquery compiled with table-qualified columns; built by `qualified()`."""
+
+    inherit_cache = True
+    name = "qualified"
+
+    def __init__(self, element: ColumnElement[Any]) -> None:
+        super().__init__(element)
+        self.type = element.type
+
+
+def qualified(element: ColumnElement[Any]) -> _Qualified:
+    """`element` (a correlated subquery) for a RETURNING clause. SQLAlchemy writes SQLite's RETURNING without table
+    names, and the subqueries in it too: `rotation_id = id` there would compare two columns of the subquery's own
+    table, not its table's column with the updated row's. Here every column keeps its table's name."""
+    return _Qualified(element)
+
+
+@compiles(_Qualified)
+def _qualified(element: _Qualified, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **{**kw, "include_table": True})
 
 
 def split_values(values: dict[str, Any]) -> tuple[tuple[str, ...], tuple[tuple[str, Any], ...], dict[str, Any]]:

@@ -56,7 +56,7 @@ _OPEN_INTENTS = select(CREDENTIALS.c.id).where(
 # Read in the statement that takes the lease, not in two more: whether an earlier holder left an intent open, and
 # the connection's two columns the provider call needs.
 _ALSO = (
-    exists().where(CREDENTIALS.c.rotation_id == ROTATIONS.c.id, CREDENTIALS.c.state.in_(OPEN)).label("left_open"),
+    exists().where(CREDENTIALS.c.rotation_id == ROTATIONS.c.id, CREDENTIALS.c.state.in_(OPEN)),
     *(
         select(column).where(CONNECTIONS.c.id == ROTATIONS.c.connection_id).scalar_subquery()
         for column in (CONNECTIONS.c.app, CONNECTIONS.c.encrypted_credentials)

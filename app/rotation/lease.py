@@ -194,7 +194,7 @@ def _take_statement(lease_seconds: float, also: tuple[ColumnElement[Any], ...]) 
         update(ROTATIONS)
         .where(R.id == bindparam("p_id"), or_(free(), R.lease_owner == bindparam("p_owner")))
         .values(lease_owner=bindparam("p_owner"), lease_expires_at=db.now(lease_seconds))
-        .returning(*ROTATIONS.c, db.now().label("database_now"), *also)
+        .returning(*ROTATIONS.c, db.now().label("database_now"), *map(db.qualified, also))
     )
 
 

@@ -197,6 +197,24 @@ def test_a_minted_key_is_queued_once_its_lease_lapses_without_waiting_the_grace(
     assert case.live_ids() == g1_only(case, rotation.id)
 
 
+def test_the_next_run_settles_a_minted_key_an_earlier_run_left_unpublished_before_minting(provider_case, monkeypatch):
+    """The run's own lease statement finds the open intent (on SQLite too: its RETURNING once compared the
+    intent table's own columns, found nothing and left the key to the slower abandoned-intent sweep)."""
+    case = provider_case
+    rotation = create_rotation(case)
+    monkeypatch.setattr(publish, "new_key", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash")))
+    monkeypatch.setattr(engine, "discard", lambda *a, **k: None)
+    with pytest.raises(RuntimeError):
+        engine.rotate(rotation.id, manual=True)
+    monkeypatch.undo()
+    assert states(rotation.id) == {1: "active", 2: "minted"}
+    engine.rotate(rotation.id, manual=True)
+    assert states(rotation.id) == {1: "inactive", 2: "revoking", 3: "active"}  # queued before generation 3
+    revocations.drain()
+    assert states(rotation.id)[2] == "revoked"
+    assert case.live_ids() == {c.key_id for c in credentials(rotation.id) if c.generation in (1, 3)}
+
+
 def test_young_pending_intents_and_creates_in_progress_still_wait_the_grace(provider_case):
     case = provider_case
     rotation = create_rotation(case)
