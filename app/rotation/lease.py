@@ -167,9 +167,14 @@ def extend(session: Session, rotation_id: str, owner: str) -> bool:
 
 
 @functools.lru_cache(maxsize=64)
-def _write_statement(plain: tuple[str, ...], expressions: tuple[tuple[str, Any], ...], returning: bool) -> Update:
+def _write_statement(
+    plain: tuple[str, ...],
+    expressions: tuple[tuple[str, Any], ...],
+    returning: bool,
+    also: tuple[ColumnElement[Any], ...] = (),
+) -> Update:
     statement = update(ROTATIONS).where(*_OURS).values(db.set_clause(plain, expressions))
-    return statement.returning(db.now()) if returning else statement
+    return statement.returning(db.now(), *map(db.qualified, also)) if returning else statement
 
 
 @functools.lru_cache(maxsize=8)
@@ -227,12 +232,22 @@ def write_leased(session: Session, rotation_id: str, owner: str, values: dict[st
     (and locking the row) in the same statement. Returns the database's time; LeaseLost if the lease is gone.
 
     `values` may set `lease_owner=None, lease_expires_at=None`: the write is then also the lease's release."""
+    database_now, *_ = write_leased_reading(session, rotation_id, owner, values, ())
+    return cast(datetime, database_now)
+
+
+def write_leased_reading(
+    session: Session, rotation_id: str, owner: str, values: dict[str, Any], also: tuple[ColumnElement[Any], ...]
+) -> tuple[Any, ...]:
+    """`write_leased`, also returning the `also` expressions (subqueries over the row, each built once so the
+    statement stays cached) after the database's time: what the caller's transaction reads next, read in the
+    statement that writes the row rather than in statements of their own."""
     plain, expressions, params = db.split_values({"lease_expires_at": _expires(), **values})
     params.update(p_id=rotation_id, p_owner=owner)
-    found = session.execute(_write_statement(plain, expressions, True), params).first()
+    found = session.execute(_write_statement(plain, expressions, True, also), params).first()
     if found is None:
         raise LeaseLost(f"lost the lease of rotation {rotation_id}")
-    return found[0]
+    return tuple(found)
 
 
 def released() -> dict[str, Any]:

@@ -33,9 +33,12 @@ def claimed(session: Session, statement: Update) -> bool:
     return cast(CursorResult[Any], session.execute(statement)).rowcount == 1
 
 
-def rotation_succeeded(session: Session, rotation: SecretRotation, *, generation: int, manual: bool) -> None:
+def rotation_succeeded(
+    session: Session, rotation: SecretRotation, *, generation: int, manual: bool, any_listening: bool
+) -> None:
     """A new key is published: `secrets.rotation-succeeded`, and `secrets.modified` for the mapped secret (one
-    look-up of the webhooks for both: this runs on every publish)."""
+    look-up of the webhooks for both, and none when the publish read that no webhook listens: this runs on every
+    publish)."""
     succeeded = rotation_fields(
         rotation, generation=generation, triggeredManually=manual, trigger=audit_events.trigger(manual=manual)
     )
@@ -45,6 +48,7 @@ def rotation_succeeded(session: Session, rotation: SecretRotation, *, generation
         project_id=rotation.project_id,
         environment_id=rotation.environment_id,
         secret_path=rotation.secret_path,
+        any_listening=any_listening,
     )
 
 

@@ -15,11 +15,12 @@ from app.auth.principal import Principal
 from app.config import get_settings
 from app.models import SecretRotation
 from app.models.credential import CredentialState
-from app.models.tables import CREDENTIALS
+from app.models.tables import CREDENTIALS, ROTATIONS
 from app.rotation import audit_events, holds, lease, notices, revocations, schedule
 from app.rotation.intents import Intent, transition
 from app.store import secrets as secrets_store
 from app.timeutil import utcnow
+from app.webhooks import outbox
 
 log = logging.getLogger("keyturn.rotation")
 
@@ -35,6 +36,13 @@ C = CREDENTIALS.c
 # The rotation's other published keys, with what revoking one needs (built once: it runs on every publish).
 _LIVE = select(*revocations.CLAIMED_COLUMNS, C.state, C.published_at).where(
     C.rotation_id == bindparam("p_rotation"), C.state.in_([ACTIVE, INACTIVE]), C.id != bindparam("p_new")
+)
+
+# Read by the statement that re-checks the lease and writes the rotation's row, not by two more: the ids of the
+# secrets it maps, and whether any webhook of its scope is enabled.
+_ALSO = (
+    secrets_store.ids_mapped_by(ROTATIONS.c.id),
+    outbox.any_listening(ROTATIONS.c.project_id, ROTATIONS.c.environment_id),
 )
 
 
@@ -116,8 +124,8 @@ def new_key(
         superseded = [c for c in live if c is not kept]
         # The lease is re-checked (and the row locked) first. With nothing to revoke after this commit, the same
         # write gives the lease back.
-        database_now = lease.write_leased(
-            session, rotation_id, owner, {**fields, **({} if superseded else lease.released())}
+        database_now, joined_secret_ids, any_listening = lease.write_leased_reading(
+            session, rotation_id, owner, {**fields, **({} if superseded else lease.released())}, _ALSO
         )
         if kept is not None:
             _move(session, kept.id, ACTIVE, state=INACTIVE, superseded_at=database_now)
@@ -139,7 +147,8 @@ def new_key(
         if superseded and not due_now:
             lease.release_in(session, rotation_id, owner)  # the drain revokes them later: nothing left under the lease
         _move(session, cred.id, MINTED, state=ACTIVE, slot=fields["active_index"], published_at=now)
-        if not secrets_store.set_values_of_rotation(session, rotation_id, api_key, generation=cred.generation):
+        secret_ids = secrets_store.split_ids(joined_secret_ids)
+        if not secrets_store.set_values(session, secret_ids, api_key, generation=cred.generation):
             raise RuntimeError(f"rotation {rotation_id} has no mapped secret")  # rolls back: nothing published
         for name, value in fields.items():
             setattr(rotation, name, value)  # a detached copy: nothing here is flushed
@@ -153,6 +162,8 @@ def new_key(
             generation=cred.generation,
             jobId=job_id,
         )
-        notices.rotation_succeeded(session, rotation, generation=cred.generation, manual=manual)
+        notices.rotation_succeeded(
+            session, rotation, generation=cred.generation, manual=manual, any_listening=any_listening
+        )
     log.info("rotation %s published generation %s (slot %s)", rotation_id, cred.generation, rotation.active_index)
     return due_now

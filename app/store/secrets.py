@@ -7,8 +7,11 @@ their keys here; the consumer read API reads them back. Callers own the transact
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import ColumnElement, ScalarSelect, bindparam, func, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
@@ -123,19 +126,29 @@ _SET_VALUE = (
 )
 
 
-def set_values_of_rotation(session: Session, rotation_id: str, value: str, *, generation: int) -> int:
-    """`set_value` for every secret the rotation maps, by Core statements (no ORM objects: this runs on every
-    rotation's publish). Returns how many secrets were set."""
-    ids = session.execute(_IDS_OF_ROTATION, {"p_rotation": rotation_id}).scalars().all()
+def ids_mapped_by(rotation_id: ColumnElement[Any]) -> ScalarSelect[Any]:
+    """The ids of the secrets a rotation maps, comma-joined (None if none), as a subquery correlated with
+    `rotation_id`: for a statement that already reads or writes the rotation's row (the publish's lease write),
+    so the ids cost no statement of their own. Read it back with `split_ids`."""
+    return (
+        sa_select(func.aggregate_strings(SECRETS.c.id, ","))
+        .where(SECRETS.c.rotation_id == rotation_id)
+        .scalar_subquery()
+    )
+
+
+def split_ids(joined: str | None) -> list[str]:
+    return joined.split(",") if joined else []  # ids are UUIDs: never a comma in one
+
+
+def set_values(session: Session, ids: Sequence[str], value: str, *, generation: int) -> int:
+    """`set_value` for the secrets `ids` (a rotation's, read in this transaction). Returns how many were set."""
     now = utcnow()
     for secret_id in ids:
         sealed = SECRET_VALUE.seal(secret_id, value)
         params = {"v_encrypted_value": sealed, "v_updated_at": now, "v_rotation_generation": generation}
         session.execute(_SET_VALUE, {"p_id": secret_id, **params})
     return len(ids)
-
-
-_IDS_OF_ROTATION = select(SECRETS.c.id).where(SECRETS.c.rotation_id == bindparam("p_rotation"))
 
 
 def rename_secret(session: Session, secret: Secret, new_key: str) -> Secret:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import ColumnElement, Exists, bindparam, exists, insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -46,6 +46,13 @@ _LISTENING = sa_select(W.id, W.type, W.events_filter, W.secret_path).where(
 )
 
 
+def any_listening(project_id: ColumnElement[Any], environment_id: ColumnElement[Any]) -> Exists:
+    """Whether the scope has an enabled webhook, as an EXISTS correlated with the caller's columns: for a statement
+    that already reads or writes the row that names the scope (the publish's lease write), so that the usual answer,
+    none, costs no look-up of its own (`emit_many(..., any_listening=False)`)."""
+    return exists().where(W.project_id == project_id, W.environment_id == environment_id, W.is_disabled.is_(False))
+
+
 def emit(
     session: Session, event: Event, *, project_id: str, environment_id: str, secret_path: str, fields: dict[str, Any]
 ) -> int:
@@ -63,8 +70,12 @@ def emit_many(
     project_id: str,
     environment_id: str,
     secret_path: str,
+    any_listening: bool = True,
 ) -> int:
-    """`emit` for several events of one change in one scope, with one look-up of the webhooks for all of them."""
+    """`emit` for several events of one change in one scope, with one look-up of the webhooks for all of them.
+    `any_listening=False`: this transaction has already read that no enabled webhook exists in the scope."""
+    if not any_listening:
+        return 0
     params = {"p_project": project_id, "p_environment": environment_id}
     hooks = [hook for hook in session.execute(_LISTENING, params) if paths.matches(hook.secret_path, secret_path)]
     if not hooks:
