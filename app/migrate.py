@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +21,8 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 VERSIONS = ROOT / "alembic" / "versions"
 # Alembic is imported only to migrate: the start-up check reads the revision files and the version table itself,
-# so a worker or server that only checks never loads it (about 10 MiB of every worker's memory).
+# so a worker or server that only checks never loads it (about 10 MiB of every worker's memory), and one that
+# migrates the embedded database does it in a child process.
 _REVISION_LINE = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(?:\"([^\"]*)\"|'([^']*)'|None)", re.M)
 
 
@@ -74,9 +77,29 @@ def ensure_current(database_url: str) -> None:
     if current == head:
         return
     if is_sqlite(engine):
-        upgrade(database_url)
+        _upgrade_apart(database_url)
         return
     raise ConfigError(f"database is at revision {current or 'none'}, keyturn needs {head}: run `keyturn migrate`")
+
+
+# What the child of `_upgrade_apart` runs: a ConfigError's one line goes to stderr, with exit status 1.
+_UPGRADE = """import sys
+from app.config import ConfigError
+from app.migrate import upgrade
+try:
+    upgrade(sys.argv[1])
+except ConfigError as exc:
+    sys.exit(str(exc))
+"""
+
+
+def _upgrade_apart(database_url: str) -> None:
+    """`upgrade`, in a process of its own: Alembic and the migration scripts (about 8 MiB once run) then never enter
+    this process, nor the web processes and the rotation worker that `serve` forks from it. Its messages go to
+    this process's stderr."""
+    done = subprocess.run([sys.executable, "-c", _UPGRADE, database_url], check=False)
+    if done.returncode != 0:
+        raise ConfigError(f"migrating the database failed (exit status {done.returncode}; its message is above)")
 
 
 def head_revision() -> str:

@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from app.db import normalise_url
+from app.migrate import head_revision
 from tests.factories import free_port
 
 ADMIN_TOKEN = "t" * 40
@@ -113,3 +114,37 @@ def test_the_embedded_sqlite_database_migrates_itself_at_start(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path}/fresh/k.db")
     assert "secret_rotation" in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_the_embedded_database_migrates_in_a_process_of_its_own(tmp_path):
+    """Alembic never enters the process that goes on to serve: its memory would stay in every web process forked
+    from it, and in the rotation worker."""
+    url = f"sqlite:///{tmp_path}/k.db"
+    check = "\n".join(
+        [
+            "import sys",
+            "from app.migrate import ensure_current",
+            "ensure_current(sys.argv[1])",
+            "print('alembic' in sys.modules)",
+        ]
+    )
+    result = subprocess.run([sys.executable, "-c", check, url], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
+    engine.dispose()
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_a_migration_that_fails_stops_start_up_with_exit_2(tmp_path, command):
+    engine = create_engine(f"sqlite:///{tmp_path}/k.db")
+    with engine.begin() as connection:  # a revision this keyturn does not know (a newer keyturn's, say)
+        connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        connection.execute(text("INSERT INTO alembic_version VALUES ('ffffffffffff')"))
+    engine.dispose()
+    result = run_keyturn(command, tmp_path)
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("keyturn: configuration error: migrating the database failed"), result.stderr
